@@ -1,0 +1,12 @@
+"""Check types. Adding one is a new module and one line in CHECK_TYPES."""
+
+from __future__ import annotations
+
+from monitor.checks import http
+from monitor.checks.base import Check, CheckResult, CheckSpec, CheckType
+
+CHECK_TYPES: dict[str, CheckType] = {
+    "http": CheckType(http.HttpSpec, http.build),
+}
+
+__all__ = ["CHECK_TYPES", "Check", "CheckResult", "CheckSpec", "CheckType"]

@@ -1,0 +1,203 @@
+"""The `opsmon` command line: run, check, config validate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor import __version__
+from monitor.checks.base import CheckResult
+from monitor.checks.context import CheckContext, HttpClients
+from monitor.config import ConfigError, LoadedConfig, default_config_path, load_config
+from monitor.daemon import Daemon, build_runner
+from monitor.errors import init_sentry
+from monitor.logs import configure_logging, get_logger
+from monitor.metrics import Metrics
+from monitor.redaction import Redactor
+from monitor.settings import Settings
+
+EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config) if args.config else default_config_path(os.environ)
+
+
+def _load(args: argparse.Namespace, err: TextIO) -> LoadedConfig | None:
+    try:
+        return load_config(_config_path(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`opsmon run`: the daemon."""
+    settings = Settings()
+    redactor = Redactor()
+    configure_logging(redactor, settings.log_level, settings.log_format)
+    log = get_logger("cli")
+    loaded = _load(args, sys.stderr)
+    if loaded is None:
+        log.error("config_invalid", config=str(_config_path(args)))
+        return EXIT_CONFIG
+    redactor.update(loaded.secrets)
+    init_sentry(settings.sentry_dsn, settings.environment, redactor)
+    daemon = Daemon(loaded, settings, redactor=redactor)
+    return asyncio.run(_run_with_signals(daemon))
+
+
+async def _run_with_signals(daemon: Daemon) -> int:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, daemon.request_stop)
+    loop.add_signal_handler(signal.SIGINT, daemon.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
+    try:
+        return await daemon.run()
+    except OSError as exc:
+        get_logger("cli").error("cannot_start", error=str(exc))
+        return EXIT_CONFIG
+
+
+async def run_checks_once(
+    loaded: LoadedConfig, only: Sequence[str] = ()
+) -> list[tuple[Any, CheckResult]]:
+    """Run every (or every named) check once, concurrently, and return specs with results."""
+    context = CheckContext(Metrics(), HttpClients())
+    specs = [s for s in loaded.config.checks if not only or s.name in only]
+    try:
+        runners = [build_runner(spec, context, []) for spec in specs]
+        results = await asyncio.gather(*(r.run_once() for r in runners))
+    finally:
+        await context.http.aclose()
+    return list(zip(specs, results, strict=True))
+
+
+def _render_table(rows: list[tuple[Any, CheckResult]], redactor: Redactor) -> str:
+    header = ("CHECK", "TYPE", "SERVICE", "RESULT", "TIME", "REASON")
+    lines = [header]
+    for spec, result in rows:
+        lines.append(
+            (
+                spec.name,
+                spec.type,
+                spec.service or "-",
+                "healthy" if result.ok else "unhealthy",
+                f"{result.duration * 1000:.0f}ms",
+                redactor.text(result.reason) if result.reason else "",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
+        + "  "
+        + line[-1]
+        for line in lines
+    )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`opsmon check`: every check once, a table or JSON, nothing sent."""
+    redactor = Redactor()
+    configure_logging(redactor, "WARNING", "console", stream=sys.stderr)
+    loaded = _load(args, sys.stderr)
+    if loaded is None:
+        return EXIT_CONFIG
+    redactor.update(loaded.secrets)
+    known = {spec.name for spec in loaded.config.checks}
+    unknown = [name for name in args.only if name not in known]
+    if unknown:
+        print(
+            f"no check named {', '.join(unknown)} (known: {', '.join(sorted(known))})",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    rows = asyncio.run(run_checks_once(loaded, args.only))
+    if args.json:
+        payload = [
+            {
+                "name": spec.name,
+                "type": spec.type,
+                "service": spec.service,
+                "ok": result.ok,
+                "kind": result.kind,
+                "reason": result.reason or None,
+                "duration_ms": round(result.duration * 1000, 1),
+                "facts": dict(result.facts),
+            }
+            for spec, result in rows
+        ]
+        print(json.dumps(redactor.value(payload), indent=2))
+    else:
+        print(_render_table(rows, redactor))
+    return EXIT_OK if all(result.ok for _, result in rows) else EXIT_UNHEALTHY
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    """`opsmon config validate`: load, interpolate, validate; print problems."""
+    loaded = _load(args, sys.stdout)
+    if loaded is None:
+        return EXIT_CONFIG
+    count = len(loaded.config.checks)
+    print(f"{loaded.path}: valid ({count} check{'s' if count != 1 else ''})")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`opsmon demo`: a sample backend plus the daemon on the demo config."""
+    from monitor.demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; each command's function is its `func` default (a plain registry)."""
+    parser = argparse.ArgumentParser(prog="opsmon", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"opsmon {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> Any:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(func=func)
+        return sub
+
+    def with_config(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="config file (default: $OPSMON_CONFIG, ./opsmon.yml, config/opsmon.yml)",
+        )
+
+    with_config(command("run", cmd_run, "run the daemon"))
+    check = command("check", cmd_check, "run every check once and print the results")
+    with_config(check)
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this check (repeatable)",
+    )
+    config = commands.add_parser("config", help="config file tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    validate = config_commands.add_parser("validate", help="validate the config file")
+    validate.set_defaults(func=cmd_config_validate)
+    with_config(validate)
+    command("demo", cmd_demo, "start a sample service and the daemon watching it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `opsmon` command."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code

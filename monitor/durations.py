@@ -1,0 +1,33 @@
+"""Durations as operators write them: `500ms`, `30s`, `5m`, `4h`, `7d`, or `1h30m`."""
+
+from __future__ import annotations
+
+import re
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
+
+
+def parse_duration(text: str) -> float:
+    """Return the number of seconds that `text` denotes; raise ValueError if it is malformed."""
+    cleaned = text.strip()
+    if not _WHOLE.match(cleaned):
+        raise ValueError(f"invalid duration {text!r}: expected e.g. 500ms, 30s, 5m, 4h")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(cleaned))
+
+
+def is_duration(text: str) -> bool:
+    """Tell whether `text` is written as a duration."""
+    return bool(_WHOLE.match(text.strip()))
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds back in the shortest unit that is exact, e.g. 90 -> `90s`, 7200 -> `2h`."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    for unit in ("d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

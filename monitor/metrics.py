@@ -1,0 +1,163 @@
+"""Every opsmon metric, defined once, on a registry that the caller passes in.
+
+Label values are bounded: check and service names from config, kinds and states from fixed
+sets. Never URLs, error text or container ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from monitor import __version__
+
+_CHECK_LABELS = ("check", "type", "service")
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+
+
+class Metrics:
+    """The daemon's metrics, all registered on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.build_info = Gauge("opsmon_build_info", "opsmon version", ["version"], registry=r)
+        self.build_info.labels(version=__version__).set(1)
+        # checks (core)
+        self.check_success = Gauge(
+            "opsmon_check_success",
+            "Last raw result of the check (1 ok, 0 failed)",
+            _CHECK_LABELS,
+            registry=r,
+        )
+        self.check_healthy = Gauge(
+            "opsmon_check_healthy",
+            "Health after thresholds (1 healthy, 0 unhealthy or unknown)",
+            _CHECK_LABELS,
+            registry=r,
+        )
+        self.check_duration = Histogram(
+            "opsmon_check_duration_seconds",
+            "Duration of check runs",
+            ("check", "type"),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.check_runs = Counter(
+            "opsmon_check_runs_total",
+            "Check runs by result",
+            ("check", "type", "result"),
+            registry=r,
+        )
+        self.scheduler_lag = Histogram(
+            "opsmon_scheduler_lag_seconds",
+            "Delay between a check's scheduled and actual start",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        # postgres
+        self.postgres_up = Gauge(
+            "opsmon_postgres_up", "PostgreSQL reachable and answering", ("check",), registry=r
+        )
+        self.postgres_connect_duration = Histogram(
+            "opsmon_postgres_connect_duration_seconds",
+            "Time to open a PostgreSQL connection",
+            ("check",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.postgres_connections_used_ratio = Gauge(
+            "opsmon_postgres_connections_used_ratio",
+            "Backends / max_connections",
+            ("check",),
+            registry=r,
+        )
+        self.postgres_failures = Counter(
+            "opsmon_postgres_failures_total",
+            "PostgreSQL check failures by kind",
+            ("check", "kind"),
+            registry=r,
+        )
+        # containers
+        self.docker_up = Gauge("opsmon_docker_up", "Docker API reachable", registry=r)
+        self.docker_events = Counter(
+            "opsmon_docker_events_total", "Container events received", ("action",), registry=r
+        )
+        self.container_up = Gauge(
+            "opsmon_container_up", "Container running", ("project", "service"), registry=r
+        )
+        self.container_health_status = Gauge(
+            "opsmon_container_health_status",
+            "Docker health status, one-hot",
+            ("project", "service", "status"),
+            registry=r,
+        )
+        self.container_restarts = Gauge(
+            "opsmon_container_restarts",
+            "Container restart count",
+            ("project", "service"),
+            registry=r,
+        )
+        self.container_oom_kills = Counter(
+            "opsmon_container_oom_kills_total",
+            "OOM kills seen",
+            ("project", "service"),
+            registry=r,
+        )
+        # alerting
+        self.alerts_sent = Counter(
+            "opsmon_alerts_sent_total",
+            "Notifications delivered",
+            ("channel", "status"),
+            registry=r,
+        )
+        self.alert_delivery_failures = Counter(
+            "opsmon_alert_delivery_failures_total",
+            "Failed delivery attempts",
+            ("channel",),
+            registry=r,
+        )
+        self.alert_outbox_pending = Gauge(
+            "opsmon_alert_outbox_pending", "Notifications waiting for delivery", registry=r
+        )
+        self.incidents_open = Gauge("opsmon_incidents_open", "Open incidents", registry=r)
+        self.alerts_suppressed = Counter(
+            "opsmon_alerts_suppressed_total",
+            "Notifications not sent, by reason",
+            ("reason",),
+            registry=r,
+        )
+        # rollback
+        self.rollbacks = Counter(
+            "opsmon_rollbacks_total", "Rollbacks by result", ("service", "result"), registry=r
+        )
+        self.rollback_duration = Histogram(
+            "opsmon_rollback_duration_seconds",
+            "Time from rollback start to verified",
+            buckets=(1, 5, 10, 30, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.service_lkg_info = Gauge(
+            "opsmon_service_lkg_info",
+            "Last known good image of a service",
+            ("service", "image"),
+            registry=r,
+        )
+
+    def forget_check(self, check: str, check_type: str, service: str) -> None:
+        """Drop the series of a check that left the config, so dashboards do not show ghosts."""
+        with contextlib.suppress(KeyError):
+            self.check_success.remove(check, check_type, service)
+        with contextlib.suppress(KeyError):
+            self.check_healthy.remove(check, check_type, service)
+        with contextlib.suppress(KeyError):
+            self.check_duration.remove(check, check_type)
+        for result in ("success", "failure"):
+            with contextlib.suppress(KeyError):
+                self.check_runs.remove(check, check_type, result)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

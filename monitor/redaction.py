@@ -1,0 +1,48 @@
+"""Removes secrets from any text that leaves the daemon (logs, errors, alerts, status)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "***"
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+(?P<tail>@)")
+_KEY_VALUE = re.compile(
+    r"(?P<head>\b(?:password|passwd|token|secret|api_key|apikey)\s*[=:]\s*)"
+    r"(?P<quote>['\"]?)[^\s'\"&,;]+",
+    re.I,
+)
+_BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}")
+
+
+class Redactor:
+    """Masks known secrets and secret-shaped text (URL passwords, `password=...`, tokens)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: tuple[str, ...] = ()
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        """Add secret values (e.g. after a config reload); longest first so overlaps mask fully."""
+        merged = set(self._secrets) | {s for s in secrets if s}
+        self._secrets = tuple(sorted(merged, key=len, reverse=True))
+
+    def text(self, value: str) -> str:
+        """`value` with every secret masked."""
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        value = _URL_PASSWORD.sub(rf"\g<head>{MASK}\g<tail>", value)
+        value = _KEY_VALUE.sub(rf"\g<head>\g<quote>{MASK}", value)
+        return _BEARER.sub(rf"\g<head>{MASK}", value)
+
+    def value(self, value: Any) -> Any:
+        """Any JSON-like value with every string inside it masked."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value

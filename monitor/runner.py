@@ -1,0 +1,120 @@
+"""Runs one check: enforces its timeout, turns every exception into a failed result, records
+metrics and state, and hands transitions to whoever listens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from monitor.checks.base import Check, CheckResult
+from monitor.clock import Clock
+from monitor.durations import format_duration
+from monitor.logs import get_logger
+from monitor.metrics import Metrics
+from monitor.state import CheckState, Health, Transition
+
+TransitionListener = Callable[[Transition], Awaitable[None]]
+# A check enforces its own timeout with a precise reason; this is the runner's backstop.
+_BACKSTOP = 1.0
+
+
+class CheckRunner:
+    """Owns one check's state; `run_once` is what the scheduler calls."""
+
+    def __init__(
+        self,
+        check: Check,
+        metrics: Metrics,
+        clock: Clock,
+        listeners: list[TransitionListener],
+        discovered: bool = False,
+    ) -> None:
+        self.check = check
+        self.spec = check.spec
+        self.discovered = discovered
+        self.state = CheckState(
+            self.spec.name,
+            self.spec.failure_threshold,
+            self.spec.success_threshold,
+            self.spec.startup_grace,
+        )
+        self._metrics = metrics
+        self._clock = clock
+        self._listeners = listeners
+        self._log = get_logger("checks", check=self.spec.name)
+        self._labels = (self.spec.name, self.spec.type, self.spec.service or "")
+
+    async def run_once(self) -> CheckResult:
+        """Run the check one time and account for its result."""
+        started = self._clock.monotonic()
+        try:
+            result = await asyncio.wait_for(self.check.run(), self.spec.timeout + _BACKSTOP)
+        except TimeoutError:
+            result = CheckResult.failure(
+                "timeout", f"timed out after {format_duration(self.spec.timeout)}"
+            )
+        except Exception as exc:
+            # A bug in opsmon, not an unhealthy target: Sentry gets it through the log record.
+            self._log.exception("check_crashed")
+            result = CheckResult.failure("error", f"check failed to run: {type(exc).__name__}")
+        duration = self._clock.monotonic() - started
+        await self.record(result, duration)
+        return result
+
+    async def record(self, result: CheckResult, duration: float | None = None) -> None:
+        """Account for a result (from a run, or pushed by an event source such as Docker)."""
+        check, check_type, _service = self._labels
+        if duration is not None:
+            self._metrics.check_duration.labels(check, check_type).observe(duration)
+        self._metrics.check_runs.labels(
+            check, check_type, "success" if result.ok else "failure"
+        ).inc()
+        self._metrics.check_success.labels(*self._labels).set(1 if result.ok else 0)
+        transition = self.state.record(result, self._clock.now())
+        self._metrics.check_healthy.labels(*self._labels).set(
+            1 if self.state.health is Health.HEALTHY else 0
+        )
+        if transition is None:
+            self._log.debug("check_ran", ok=result.ok, reason=result.reason or None)
+            return
+        self._log.info(
+            "check_state_changed",
+            previous=transition.previous.value,
+            current=transition.current.value,
+            reason=result.reason or None,
+            kind=result.kind,
+        )
+        for listener in self._listeners:
+            try:
+                await listener(transition)
+            except Exception:
+                self._log.exception("transition_listener_failed")
+
+    def status(self) -> dict[str, Any]:
+        """The check as `/api/status` shows it."""
+        state = self.state
+        last = state.last_result
+        return {
+            "name": self.spec.name,
+            "type": self.spec.type,
+            "service": self.spec.service,
+            "depends_on": list(self.spec.depends_on),
+            "discovered": self.discovered,
+            "state": state.health.value,
+            "since": state.since.isoformat() if state.since else None,
+            "last_run": state.last_run_at.isoformat() if state.last_run_at else None,
+            "last_result": None
+            if last is None
+            else {
+                "ok": last.ok,
+                "kind": last.kind,
+                "reason": last.reason or None,
+                "duration_ms": round(last.duration * 1000, 1),
+                "facts": dict(last.facts),
+                "in_startup_grace": state.in_grace,
+            },
+            "last_error": state.last_failure.reason if state.last_failure else None,
+            "consecutive_failures": state.consecutive_failures,
+            "consecutive_successes": state.consecutive_successes,
+        }

@@ -1,0 +1,99 @@
+"""The only APScheduler import: one job per check at its own interval, spread, never overlapping."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.clock import Clock
+from monitor.logs import get_logger
+from monitor.metrics import Metrics
+
+Job = Callable[[], Awaitable[object]]
+
+
+def phase_offset(name: str, interval: float) -> float:
+    """A stable start offset within one interval, so checks with the same interval spread out."""
+    return (zlib.crc32(name.encode()) % 10_000) / 10_000 * interval
+
+
+class Scheduler:
+    """Runs each check's job every `interval` seconds and records how late each run starts."""
+
+    def __init__(self, metrics: Metrics, clock: Clock) -> None:
+        self._metrics = metrics
+        self._clock = clock
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        self._scheduler.add_listener(self._on_overlap, EVENT_JOB_MAX_INSTANCES)
+        self._scheduled_for: dict[str, datetime] = {}
+        self._log = get_logger("scheduler")
+
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler is started and not shut down."""
+        return bool(self._scheduler.running)
+
+    def start(self) -> None:
+        """Start dispatching jobs on the running event loop."""
+        self._scheduler.start()
+
+    def schedule(self, name: str, interval: float, job: Job, first_run: datetime) -> None:
+        """Run `job` every `interval` seconds from `first_run`; replaces a job of the same name."""
+        trigger = IntervalTrigger(seconds=interval, start_date=first_run, timezone="UTC")
+        self._scheduler.add_job(
+            self._timed,
+            trigger,
+            args=(name, job),
+            id=name,
+            name=name,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(interval)),
+        )
+
+    def spread_start(self, name: str, interval: float) -> datetime:
+        """When a check's first scheduled run should be, by its stable phase offset."""
+        return self._clock.now() + timedelta(seconds=phase_offset(name, interval))
+
+    def remove(self, name: str) -> None:
+        """Stop scheduling `name` (a running instance finishes or is cancelled by the caller)."""
+        if self._scheduler.get_job(name) is not None:
+            self._scheduler.remove_job(name)
+        self._scheduled_for.pop(name, None)
+
+    def job_names(self) -> set[str]:
+        """The names of every scheduled job."""
+        return {job.id for job in self._scheduler.get_jobs()}
+
+    def shutdown(self) -> None:
+        """Stop dispatching; in-flight runs are the caller's to cancel."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    async def _timed(self, name: str, job: Job) -> None:
+        scheduled = self._scheduled_for.pop(name, None)
+        if scheduled is not None:
+            lag = (self._clock.now() - scheduled).total_seconds()
+            self._metrics.scheduler_lag.observe(max(0.0, lag))
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._log.exception("job_failed", check=name)
+
+    def _on_submitted(self, event: JobEvent) -> None:
+        times = getattr(event, "scheduled_run_times", None)
+        if times:
+            self._scheduled_for[event.job_id] = times[-1]
+
+    def _on_overlap(self, event: JobEvent) -> None:
+        self._log.warning("check_still_running_skipped", check=event.job_id)

@@ -1,0 +1,110 @@
+"""The daemon's HTTP side: /metrics, /healthz, /readyz, /api/status (and routes others add)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Generator, Sequence
+from typing import Any, Protocol
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+
+class DaemonView(Protocol):
+    """What the HTTP endpoints need to know about the running daemon."""
+
+    def metrics_text(self) -> bytes:
+        """The Prometheus exposition."""
+        ...
+
+    def liveness(self) -> tuple[bool, str]:
+        """Whether the scheduler runs and the loop is not stuck, and why not."""
+        ...
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether the config is loaded and the first round of checks has run."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Every check with its state."""
+        ...
+
+
+def build_app(view: DaemonView, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app serving the daemon's endpoints."""
+
+    async def metrics(request: Request) -> Response:
+        return Response(view.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(request: Request) -> Response:
+        ok, why = view.liveness()
+        return PlainTextResponse(why, status_code=200 if ok else 503)
+
+    async def readyz(request: Request) -> Response:
+        ok, why = view.readiness()
+        return PlainTextResponse(why, status_code=200 if ok else 503)
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(view.status())
+
+    routes: list[BaseRoute] = [
+        Route("/metrics", metrics),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/api/status", status),
+        *extra_routes,
+    ]
+    return Starlette(routes=routes)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGTERM, SIGINT and SIGHUP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def bind(listen: str) -> socket.socket:
+    """A listening socket on `host:port`; raises OSError with the address in the message."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {listen}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class HttpServer:
+    """Serves an ASGI app on an already-bound socket inside the daemon's event loop."""
+
+    def __init__(self, app: Starlette, sock: socket.socket) -> None:
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+        self._server = _QuietServer(config)
+        self._socket = sock
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        port: int = self._socket.getsockname()[1]
+        return port
+
+    async def serve(self) -> None:
+        """Serve until `stop` is called."""
+        await self._server.serve(sockets=[self._socket])
+
+    def stop(self) -> None:
+        """Ask the server to finish in-flight requests and close."""
+        self._server.should_exit = True
