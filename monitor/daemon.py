@@ -12,6 +12,7 @@ from monitor import __version__
 from monitor.checks import CHECK_TYPES, CheckSpec
 from monitor.checks.context import CheckContext, HttpClients
 from monitor.clock import Clock, SystemClock
+from monitor.components import COMPONENT_FACTORIES, Component
 from monitor.config import Config, ConfigError, LoadedConfig, load_config
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -72,6 +73,7 @@ class Daemon:
         self.scheduler = Scheduler(self.metrics, self.clock)
         self.started_at = self.clock.now()
         self.server: HttpServer | None = None
+        self.components: list[Component] = []
         self._context: CheckContext | None = None
         self._stop = asyncio.Event()
         self._first_round_done = False
@@ -85,11 +87,15 @@ class Daemon:
         """Run until `request_stop`; returns the process exit code."""
         sock = bind(self.config.listen)
         self._context = CheckContext(self.metrics, HttpClients(), self.clock)
-        self.server = HttpServer(build_app(self), sock)
+        self.components = [c for c in (make(self) for make in COMPONENT_FACTORIES) if c]
+        routes = [route for component in self.components for route in component.routes()]
+        self.server = HttpServer(build_app(self, routes), sock)
         server_task = asyncio.create_task(self.server.serve(), name="http-server")
         self._spawn(self._watchdog(), "watchdog")
         self.scheduler.start()
         self._apply(self.config.checks)
+        for component in self.components:
+            await component.start(self)
         self._log.info(
             "daemon_started",
             version=__version__,
@@ -124,6 +130,8 @@ class Daemon:
             self._log.warning("listen_change_needs_restart", listen=self.config.listen)
         self.loaded, self.config = loaded, new
         self._apply(new.checks)
+        for component in self.components:
+            await component.reload(new)
         self._log.info("config_reloaded", checks=len(self.runners))
         return True
 
@@ -133,6 +141,11 @@ class Daemon:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                self._log.exception("component_stop_failed", component=type(component).__name__)
         if self.server is not None:
             self.server.stop()
         with contextlib.suppress(TimeoutError):
@@ -140,6 +153,12 @@ class Daemon:
         if self._context is not None:
             await self._context.http.aclose()
         self._log.info("daemon_stopped")
+
+    @property
+    def context(self) -> CheckContext:
+        """The dependencies shared by every check (available once `run` has started)."""
+        assert self._context is not None, "the daemon is not running"
+        return self._context
 
     # --- checks -----------------------------------------------------------------------------
     def _apply(self, specs: Iterable[CheckSpec]) -> None:

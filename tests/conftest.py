@@ -1,0 +1,26 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from monitor.logs import configure_logging
+from monitor.metrics import Metrics
+from monitor.redaction import Redactor
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    """A fresh metrics registry for one test."""
+    return Metrics()
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Each test starts with JSON logging on stdout and no leftover structlog state."""
+    configure_logging(Redactor(), "DEBUG", "json")
+    yield
+    structlog.contextvars.clear_contextvars()
