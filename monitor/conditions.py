@@ -168,7 +168,8 @@ def _parse_operand(text: str) -> Operand:
         args = _split_args(inner)
         expected = {"len": (1, 1), "has": (1, 2), "pat": (1, 1), "any": (1, 64)}[name]
         if not expected[0] <= len(args) <= expected[1]:
-            raise ConditionSyntaxError(f"{name}() takes {expected[0]}..{expected[1]} arguments")
+            wanted = str(expected[0]) if expected[0] == expected[1] else "{}..{}".format(*expected)
+            raise ConditionSyntaxError(f"{name}() takes {wanted} argument(s), got {len(args)}")
         if name in ("pat", "any"):
             return Operand(text, function=name, args=tuple(Operand(a) for a in args))
         return Operand(text, function=name, args=tuple(_parse_operand(a) for a in args))
@@ -247,6 +248,12 @@ class Condition:
             raise ConditionSyntaxError("a condition must be a non-empty string")
         match = _OPERATOR_RE.search(text)
         if match is None:
+            stripped = text.strip()
+            if " " in stripped and not _FUNCTION_RE.match(stripped):
+                raise ConditionSyntaxError(
+                    f"{text!r} has no operator (use one of {', '.join(OPERATORS)}, "
+                    "with spaces around it)"
+                )
             left = _parse_operand(text)
             if left.is_literal or left.function in ("pat", "any"):
                 raise ConditionSyntaxError(

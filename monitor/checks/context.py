@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 
 import httpx
@@ -11,20 +12,25 @@ from monitor.metrics import Metrics
 
 
 class HttpClients:
-    """One shared connection pool per TLS-verification setting (httpx fixes `verify` per client)."""
+    """Shared connection pools, one per TLS setting (httpx fixes verification per client)."""
 
     def __init__(self, max_connections: int = 500) -> None:
-        limits = httpx.Limits(
+        self._limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        self._clients = {
-            verify: httpx.AsyncClient(verify=verify, limits=limits, trust_env=False)
-            for verify in (True, False)
-        }
+        self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
 
-    def get(self, verify: bool) -> httpx.AsyncClient:
-        """The shared client for this verification setting."""
-        return self._clients[verify]
+    def get(self, verify: bool, ca_file: str | None = None) -> httpx.AsyncClient:
+        """The shared client that verifies (against `ca_file`, else the system store) or not."""
+        key = (verify, ca_file if verify else None)
+        client = self._clients.get(key)
+        if client is None:
+            tls: bool | ssl.SSLContext = verify
+            if verify and ca_file:
+                tls = ssl.create_default_context(cafile=ca_file)
+            client = httpx.AsyncClient(verify=tls, limits=self._limits, trust_env=False)
+            self._clients[key] = client
+        return client
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

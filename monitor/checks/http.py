@@ -32,6 +32,7 @@ class HttpSpec(CheckSpec):
     body: str | None = None
     follow_redirects: bool = True
     verify_tls: bool = True
+    ca_file: str | None = None  # a private CA's PEM bundle, instead of the system store
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY, gt=0)
 
     @field_validator("url")
@@ -44,6 +45,16 @@ class HttpSpec(CheckSpec):
             parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError as exc:
             raise ValueError(f"invalid port in URL ({exc})") from None
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_loads(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=value)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"cannot load CA bundle {value}: {exc}") from None
         return value
 
 
@@ -108,7 +119,7 @@ class HttpCheck:
 
     def __init__(self, spec: HttpSpec, context: CheckContext) -> None:
         self.spec = spec
-        self._client = context.http.get(spec.verify_tls)
+        self._client = context.http.get(spec.verify_tls, spec.ca_file)
         self._clock = context.clock
         parts = urlsplit(spec.url)
         self._host = parts.hostname or ""

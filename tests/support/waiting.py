@@ -23,7 +23,9 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
 
 
 async def async_wait_until(
-    predicate: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline for polling, not a cancellation
+    interval: float = 0.05,
 ) -> T:
     """The asyncio form of `wait_until`."""
     deadline = time.monotonic() + timeout

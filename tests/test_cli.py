@@ -1,0 +1,144 @@
+"""The real `opsmon` command: check, config validate, exit codes, output formats."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_opsmon
+from tests.support.http_target import Answer, Target, serve
+
+CANARY = "canary-header-token-7f3a"
+
+
+@pytest.fixture
+def backend() -> Iterator[Target]:
+    with serve() as target:
+        target.routes["/api/health"] = Answer(body={"status": "ok", "services": {"database": "ok"}})
+        target.routes["/api/ready"] = Answer(status=503, body={"ready": False})
+        yield target
+
+
+def write_config(tmp_path: Path, backend: Target) -> Path:
+    path = tmp_path / "opsmon.yml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        checks:
+          - name: backend-health
+            type: http
+            service: backend
+            url: {backend.url("/api/health")}
+            headers: {{Authorization: "Bearer ${{API_TOKEN}}"}}
+            conditions: ["[STATUS] == 200", "[BODY].services.database == ok"]
+          - name: backend-ready
+            type: http
+            service: backend
+            url: {backend.url("/api/ready")}
+            conditions: ["[STATUS] == 200", "[BODY].ready == true"]
+        """)
+    )
+    return path
+
+
+def test_check_prints_table_and_exits_1_when_any_unhealthy(tmp_path: Path, backend: Target) -> None:
+    """`opsmon check` prints one row per check with the reason and exits 1 if any failed."""
+    result = run_opsmon(
+        "check", "--config", str(write_config(tmp_path, backend)), env={"API_TOKEN": CANARY}
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["CHECK", "TYPE", "SERVICE", "RESULT", "TIME", "REASON"]
+    health = next(line for line in lines if line.startswith("backend-health"))
+    ready = next(line for line in lines if line.startswith("backend-ready"))
+    assert " healthy " in health
+    assert " unhealthy " in ready and "[STATUS] (503) == 200" in ready
+    assert CANARY not in result.stdout + result.stderr
+    assert backend.requests[0][2]["Authorization"] == f"Bearer {CANARY}"
+
+
+def test_check_only_and_json(tmp_path: Path, backend: Target) -> None:
+    """`--only NAME --json` runs just that check and prints machine-readable results; exit 0."""
+    result = run_opsmon(
+        "check",
+        "--config",
+        str(write_config(tmp_path, backend)),
+        "--only",
+        "backend-health",
+        "--json",
+        env={"API_TOKEN": CANARY},
+    )
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)
+    assert entry["name"] == "backend-health" and entry["ok"] is True
+    assert entry["facts"]["STATUS"] == 200
+    assert [r[1] for r in backend.requests] == ["/api/health"]
+
+
+def test_check_unknown_only_is_exit_2(tmp_path: Path, backend: Target) -> None:
+    """`--only` with a name that is not configured says so and exits 2."""
+    result = run_opsmon(
+        "check",
+        "--config",
+        str(write_config(tmp_path, backend)),
+        "--only",
+        "nope",
+        env={"API_TOKEN": CANARY},
+    )
+    assert result.returncode == 2
+    assert "no check named nope" in result.stderr
+
+
+def test_check_config_error_is_exit_2(tmp_path: Path, backend: Target) -> None:
+    """A missing variable makes `check` exit 2 and name the variable, never a value."""
+    result = run_opsmon(
+        "check", "--config", str(write_config(tmp_path, backend)), env={"API_TOKEN_OTHER": CANARY}
+    )
+    assert result.returncode == 2
+    assert "environment variable API_TOKEN is not set" in result.stderr
+
+
+def test_config_validate(tmp_path: Path, backend: Target) -> None:
+    """`config validate` exits 0 on a valid file and 2 with file:line:key on an invalid one."""
+    path = write_config(tmp_path, backend)
+    ok = run_opsmon("config", "validate", "--config", str(path), env={"API_TOKEN": CANARY})
+    assert ok.returncode == 0 and "valid (2 checks)" in ok.stdout
+    assert CANARY not in ok.stdout
+    path.write_text(
+        path.read_text().replace(
+            "type: http\n    service: backend\n    url",
+            "type: http\n    service: backend\n    interval: 0s\n    url",
+            1,
+        )
+    )
+    bad = run_opsmon("config", "validate", "--config", str(path), env={"API_TOKEN": CANARY})
+    assert bad.returncode == 2
+    assert f"{path}:5: checks[0].interval: must be > 0" in bad.stdout
+
+
+def test_config_path_from_environment(tmp_path: Path, backend: Target) -> None:
+    """Without --config, $OPSMON_CONFIG is used."""
+    path = write_config(tmp_path, backend)
+    result = run_opsmon("config", "validate", env={"OPSMON_CONFIG": str(path), "API_TOKEN": CANARY})
+    assert result.returncode == 0 and str(path) in result.stdout
+
+
+def test_config_path_falls_back_to_local_file(tmp_path: Path, backend: Target) -> None:
+    """Without --config or $OPSMON_CONFIG, ./opsmon.yml in the working directory is used."""
+    write_config(tmp_path, backend)
+    result = run_opsmon(
+        "config", "validate", cwd=tmp_path, env={"OPSMON_CONFIG": "", "API_TOKEN": CANARY}
+    )
+    assert result.returncode == 0 and "opsmon.yml: valid" in result.stdout
+
+
+def test_run_with_bad_config_exits_2(tmp_path: Path) -> None:
+    """`opsmon run` with an invalid config exits 2 at start, naming the problem."""
+    path = tmp_path / "opsmon.yml"
+    path.write_text("checks:\n  - name: a\n    type: http\n    url: nope\n")
+    result = run_opsmon("run", "--config", str(path), timeout=30)
+    assert result.returncode == 2
+    assert f"{path}:4: checks[0].url" in result.stderr

@@ -1,0 +1,38 @@
+"""Secrets never leave the daemon: known values and secret-shaped text are masked."""
+
+from __future__ import annotations
+
+from monitor.redaction import Redactor
+
+
+def test_known_secret_values_masked_everywhere() -> None:
+    """A value registered as secret is masked wherever it appears, nested too."""
+    redactor = Redactor(["canary-Secret-42"])
+    assert redactor.text("token canary-Secret-42 leaked") == "token *** leaked"
+    assert redactor.value({"a": ["x canary-Secret-42"], "n": 3}) == {"a": ["x ***"], "n": 3}
+
+
+def test_url_passwords_masked() -> None:
+    """A DSN or URL with user:password@ keeps the user and host, loses the password."""
+    text = Redactor().text("connect to postgresql://app:hunter2@db:5432/app failed")
+    assert text == "connect to postgresql://app:***@db:5432/app failed"
+
+
+def test_key_value_passwords_and_bearer_tokens_masked() -> None:
+    """`password=...` and `Bearer ...` are masked even when the value was never registered."""
+    redactor = Redactor()
+    assert redactor.text("host=db password=s3cr3t user=app") == "host=db password=*** user=app"
+    assert redactor.text("Authorization: Bearer abcdef123456") == "Authorization: Bearer ***"
+
+
+def test_update_adds_secrets_after_reload() -> None:
+    """Secrets from a reloaded config are masked too."""
+    redactor = Redactor()
+    redactor.update(["new-secret-value"])
+    assert redactor.text("x new-secret-value") == "x ***"
+
+
+def test_overlapping_secrets_mask_the_longest() -> None:
+    """When one secret contains another, the whole longer one is masked."""
+    redactor = Redactor(["abcdef", "abcdef-ghijkl"])
+    assert redactor.text("abcdef-ghijkl") == "***"
