@@ -51,6 +51,19 @@ class Metrics:
             ("check", "type", "result"),
             registry=r,
         )
+        # The kind lets alert rules tell causes apart (e.g. `environment` for missing variables).
+        self.check_failures = Counter(
+            "opsmon_check_failures_total",
+            "Failed check runs by bounded failure kind",
+            ("check", "type", "kind"),
+            registry=r,
+        )
+        self.tls_certificate_expiry = Gauge(
+            "opsmon_tls_certificate_expiry_timestamp_seconds",
+            "When the certificate served to an https check expires (Unix time)",
+            ("check",),
+            registry=r,
+        )
         self.scheduler_lag = Histogram(
             "opsmon_scheduler_lag_seconds",
             "Delay between a check's scheduled and actual start",
@@ -157,6 +170,13 @@ class Metrics:
         for result in ("success", "failure"):
             with contextlib.suppress(KeyError):
                 self.check_runs.remove(check, check_type, result)
+        # Failure kinds are open-ended, so look up which ones this check has used.
+        for labels in list(self.check_failures._metrics):
+            if labels[:2] == (check, check_type):
+                with contextlib.suppress(KeyError):
+                    self.check_failures.remove(*labels)
+        with contextlib.suppress(KeyError):
+            self.tls_certificate_expiry.remove(check)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -71,6 +71,12 @@ class CheckRunner:
             check, check_type, "success" if result.ok else "failure"
         ).inc()
         self._metrics.check_success.labels(*self._labels).set(1 if result.ok else 0)
+        if not result.ok:
+            self._metrics.check_failures.labels(check, check_type, result.kind).inc()
+        expires_in_ms = result.facts.get("CERTIFICATE_EXPIRATION")
+        if isinstance(expires_in_ms, int | float):
+            expires_at = self._clock.now().timestamp() + expires_in_ms / 1000
+            self._metrics.tls_certificate_expiry.labels(check).set(expires_at)
         transition = self.state.record(result, self._clock.now())
         self._metrics.check_healthy.labels(*self._labels).set(
             1 if self.state.health is Health.HEALTHY else 0
