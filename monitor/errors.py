@@ -29,7 +29,6 @@ def init_sentry(dsn: str | None, environment: str, redactor: Redactor) -> bool:
         release=f"opsmon@{__version__}",
         environment=environment,
         before_send=scrubber(redactor),
-        send_default_pii=False,
         traces_sample_rate=0.0,
     )
     return True

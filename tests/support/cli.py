@@ -51,7 +51,9 @@ def running_daemon(
                 if process.poll() is not None:
                     raise AssertionError(f"opsmon run exited early: {process.stdout.read()}")  # type: ignore[union-attr]
                 try:
-                    return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+                    return (
+                        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+                    )
                 except httpx.HTTPError:
                     return False
 

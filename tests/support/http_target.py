@@ -34,6 +34,7 @@ class Target:
     def __init__(self) -> None:
         self.routes: dict[str, Answer | Handler] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []
         self.port = 0
         self.scheme = "http"
         self.stop_event = threading.Event()
@@ -54,8 +55,7 @@ def _make_handler(target: Target) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             target.requests.append((self.command, self.path, dict(self.headers)))
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            target.bodies.append(self.rfile.read(length) if length else b"")
             route = target.routes.get(path, Answer(status=404, body=b"not found"))
             answer = route(self) if callable(route) else route
             if answer.delay and target.stop_event.wait(answer.delay):
