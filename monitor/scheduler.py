@@ -33,12 +33,14 @@ class Scheduler:
         self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._scheduler.add_listener(self._on_overlap, EVENT_JOB_MAX_INSTANCES)
         self._scheduled_for: dict[str, datetime] = {}
+        # APScheduler's asyncio shutdown takes effect on the next loop iteration; this is now.
+        self._stopped = False
         self._log = get_logger("scheduler")
 
     @property
     def running(self) -> bool:
         """Whether the scheduler is started and not shut down."""
-        return bool(self._scheduler.running)
+        return bool(self._scheduler.running) and not self._stopped
 
     def start(self) -> None:
         """Start dispatching jobs on the running event loop."""
@@ -75,7 +77,8 @@ class Scheduler:
 
     def shutdown(self) -> None:
         """Stop dispatching; in-flight runs are the caller's to cancel."""
-        if self._scheduler.running:
+        if self.running:
+            self._stopped = True
             self._scheduler.shutdown(wait=False)
 
     async def _timed(self, name: str, job: Job) -> None:
