@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from starlette.routing import BaseRoute
 
+from monitor.alerting import component as alerting
+
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.daemon import Daemon
@@ -38,4 +40,4 @@ class Component(Protocol):
 
 ComponentFactory = Callable[["Daemon"], "Component | None"]
 
-COMPONENT_FACTORIES: list[ComponentFactory] = []
+COMPONENT_FACTORIES: list[ComponentFactory] = [alerting.build]

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
+from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSpec
 from monitor.checks import CHECK_TYPES
 from monitor.checks.base import CheckSpec, PositiveDuration
 from monitor.durations import format_duration
@@ -48,6 +49,9 @@ class Config(BaseModel):
     defaults: Defaults = Defaults()
     # Each item is an instance of its type's spec model (see `_validate_checks`).
     checks: tuple[SerializeAsAny[CheckSpec], ...] = ()
+    alerting: AlertingConfig | None = None
+    silences: tuple[SilenceSpec, ...] = ()
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     def check(self, name: str) -> CheckSpec:
         """The check called `name`."""
@@ -156,7 +160,9 @@ def _set(data: Any, path: KeyPath, value: Any) -> None:
 def _secret_values(path: KeyPath, value: str) -> set[str]:
     named = [p for p in path if isinstance(p, str)]
     in_headers = len(named) >= 2 and named[-2] == "headers"
-    if not (in_headers or (named and _SECRET_KEY.search(named[-1]))):
+    # Alert channel and heartbeat URLs carry their credentials in the path or query.
+    alert_url = named[-1:] == ["url"] and ("channels" in named or "heartbeat" in named)
+    if not (in_headers or alert_url or (named and _SECRET_KEY.search(named[-1]))):
         return set()
     found = {value}
     for match in _DSN_PASSWORD.finditer(value):

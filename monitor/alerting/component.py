@@ -1,0 +1,304 @@
+"""The alerting part of the daemon: listens to transitions, runs the engine, the outbox and
+the heartbeat, and serves `GET /api/alerts`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from monitor.alerting.config import AlertingConfig
+from monitor.alerting.engine import AlertEngine
+from monitor.alerting.heartbeat import Heartbeat
+from monitor.alerting.incidents import IncidentTracker
+from monitor.alerting.naming import delivery_failing
+from monitor.alerting.notifiers import CHANNEL_TYPES, Notifier, NotifierDeps
+from monitor.alerting.outbox import Outbox
+from monitor.alerting.silences import Silences
+from monitor.logs import get_logger
+from monitor.state import Transition
+from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.daemon import Daemon
+
+CHANNEL_SOURCE = "channel:"
+# The engine looks again at least this often (new CLI silences, maintenance windows).
+_ENGINE_POLL = 1.0
+_PRUNE_EVERY = 3600.0
+_KEEP_HISTORY = timedelta(days=14)
+
+
+class AlertingComponent:
+    """Alerting as a daemon component; idle while the config has no `alerting` section."""
+
+    def __init__(self) -> None:
+        self._daemon: Daemon | None = None
+        self.store: Store | None = None
+        self.tracker: IncidentTracker | None = None
+        self.engine: AlertEngine | None = None
+        self.outbox: Outbox | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._heartbeat_task: asyncio.Task[Any] | None = None
+        self._wake = asyncio.Event()
+        self._log = get_logger("alerting")
+
+    # --- Component -----------------------------------------------------------------------------
+    async def start(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        daemon.listeners.append(self._on_transition)
+        if daemon.config.alerting is not None:
+            self._activate(daemon.config)
+
+    async def stop(self) -> None:
+        await self._deactivate()
+
+    async def reload(self, config: Config) -> None:
+        if config.alerting is None:
+            await self._deactivate()
+            return
+        if self.engine is None:
+            self._activate(config)
+            return
+        self._configure(config)
+        self._spawn(self._resolve_removed_checks(), "alerting-reconcile")
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [Route("/api/alerts", self._api_alerts)]
+
+    # --- life cycle ----------------------------------------------------------------------------
+    def _activate(self, config: Config) -> None:
+        daemon = self._daemon
+        assert daemon is not None and config.alerting is not None
+        self.store = store = Store.open(config.state_dir)
+        self.tracker = IncidentTracker(
+            store, daemon.metrics, daemon.redactor, config.public_url, config.runbook_url_template
+        )
+        self.outbox = Outbox(
+            store,
+            daemon.clock,
+            daemon.metrics,
+            on_failing=self._channel_failing,
+            on_recovered=self._channel_recovered,
+        )
+        self.engine = AlertEngine(
+            store,
+            config.alerting,
+            self._silences(config),
+            self._dependencies,
+            daemon.clock,
+            daemon.metrics,
+            config.public_url,
+            on_enqueued=self.outbox.wake,
+        )
+        self._configure(config)
+        for incident in store.live_incidents():
+            if incident.source.startswith(CHANNEL_SOURCE) and incident.status.value == "firing":
+                # Still reported from before a restart: the next success resolves it.
+                channel = incident.source.removeprefix(CHANNEL_SOURCE)
+                self.outbox.restore_failing(channel, incident.started_at)
+        self._spawn(self._engine_loop(), "alerting-engine")
+        self._spawn(self.outbox.run(), "alerting-outbox")
+        self._spawn(self._resolve_removed_checks(), "alerting-reconcile")
+        self._spawn(self._prune_loop(), "alerting-prune")
+        self._log.info(
+            "alerting_started",
+            channels=[c.name for c in config.alerting.channels],
+            pending=store.count_pending(),
+            open_incidents=store.count_firing(),
+        )
+
+    def _configure(self, config: Config) -> None:
+        daemon = self._daemon
+        alerting = config.alerting
+        assert daemon is not None and alerting is not None
+        assert self.engine is not None and self.outbox is not None and self.tracker is not None
+        deps = NotifierDeps(daemon.context.http, daemon.clock, alerting.delivery.timeout)
+        notifiers: dict[str, Notifier] = {
+            spec.name: CHANNEL_TYPES[spec.type].build(spec, deps) for spec in alerting.channels
+        }
+        self.outbox.configure(notifiers, {c.name: c for c in alerting.channels}, alerting.delivery)
+        self.engine.reconfigure(alerting, self._silences(config), config.public_url)
+        self.tracker.public_url = config.public_url
+        self.tracker.runbook_template = config.runbook_url_template
+        assert self.store is not None
+        for incident in self.store.live_incidents():
+            channel = incident.source.removeprefix(CHANNEL_SOURCE)
+            if incident.source.startswith(CHANNEL_SOURCE) and channel not in notifiers:
+                self.tracker.resolve(incident.source, daemon.clock.now(), " (channel removed)")
+        self._restart_heartbeat(alerting)
+        self.wake()
+
+    def _restart_heartbeat(self, alerting: AlertingConfig) -> None:
+        daemon = self._daemon
+        assert daemon is not None
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
+        if alerting.heartbeat is not None:
+            heartbeat = Heartbeat(
+                alerting.heartbeat, daemon.context.http.get(True), lambda: daemon.liveness()[0]
+            )
+            self._heartbeat_task = self._spawn(heartbeat.run(), "alerting-heartbeat")
+
+    async def _deactivate(self) -> None:
+        tasks = [*self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._heartbeat_task = None
+        if self.outbox is not None:
+            await self.outbox.cancel()
+        if self.store is not None:
+            self.store.close()
+        self.store = self.tracker = self.engine = self.outbox = None
+
+    def _silences(self, config: Config) -> Silences:
+        assert self.store is not None and self._daemon is not None
+        return Silences(self.store, config.silences, config.maintenance, self._daemon.clock.now())
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.append(task)
+        task.add_done_callback(self._forget_task)
+        return task
+
+    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    # --- events --------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Evaluate the groups now (an incident opened or resolved)."""
+        self._wake.set()
+
+    async def _on_transition(self, transition: Transition) -> None:
+        if self.tracker is None or self._daemon is None:
+            return
+        runner = self._daemon.runners.get(transition.check)
+        if runner is None:
+            return
+        if self.tracker.on_transition(transition, runner.spec) is not None:
+            self.wake()
+
+    def _dependencies(self, check: str) -> Sequence[str]:
+        assert self._daemon is not None
+        runner = self._daemon.runners.get(check)
+        return runner.spec.depends_on if runner is not None else ()
+
+    def _channel_failing(self, channel: str, since: Any, error: str) -> None:
+        assert self.tracker is not None and self._daemon is not None
+        labels = {
+            "alertname": "AlertDeliveryFailing",
+            "severity": "warning",
+            "service": "opsmon",
+            "channel": channel,
+        }
+        content = delivery_failing(channel, since, error)
+        if self.tracker.open(CHANNEL_SOURCE + channel, content, labels, self._daemon.clock.now()):
+            self.wake()
+
+    def _channel_recovered(self, channel: str) -> None:
+        assert self.tracker is not None and self._daemon is not None
+        if self.tracker.resolve(CHANNEL_SOURCE + channel, self._daemon.clock.now()):
+            self.wake()
+
+    # --- loops ---------------------------------------------------------------------------------
+    async def _engine_loop(self) -> None:
+        assert self._daemon is not None
+        clock = self._daemon.clock
+        while True:
+            self._wake.clear()
+            next_at = None
+            if self.engine is not None:
+                try:
+                    next_at = self.engine.evaluate()
+                except Exception:
+                    self._log.exception("alert_evaluation_failed")
+            timeout = _ENGINE_POLL
+            if next_at is not None:
+                timeout = min(timeout, max(0.0, (next_at - clock.now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _resolve_removed_checks(self) -> None:
+        """Resolve incidents of checks that are gone (once the first round has run)."""
+        daemon = self._daemon
+        assert daemon is not None
+        # The daemon exposes readiness only as a query, not as an event.
+        while not daemon.readiness()[0]:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        if self.store is None or self.tracker is None:
+            return
+        for incident in self.store.live_incidents():
+            source = incident.source
+            if incident.status.value != "firing" or source.startswith(CHANNEL_SOURCE):
+                continue
+            if source not in daemon.runners:
+                self.tracker.resolve(
+                    source, daemon.clock.now(), " (resolved: the check is no longer configured)"
+                )
+                self.wake()
+
+    async def _prune_loop(self) -> None:
+        assert self._daemon is not None
+        while True:
+            if self.store is not None:
+                self.store.prune(self._daemon.clock.now() - _KEEP_HISTORY)
+            await asyncio.sleep(_PRUNE_EVERY)
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    async def _api_alerts(self, request: Request) -> Response:
+        daemon = self._daemon
+        if daemon is None or self.store is None or self.engine is None or self.outbox is None:
+            return JSONResponse({"enabled": False})
+        now = daemon.clock.now()
+        body = {
+            "enabled": True,
+            "incidents": [
+                {
+                    "id": i.id,
+                    "alertname": i.alertname,
+                    "severity": i.severity,
+                    "status": i.status.value,
+                    "labels": i.labels,
+                    "summary": i.summary,
+                    "description": i.description,
+                    "runbook_url": i.runbook_url,
+                    "started_at": i.started_at.isoformat(),
+                    "ended_at": i.ended_at.isoformat() if i.ended_at else None,
+                    "notified": i.notified.value if i.notified else None,
+                    "suppressed": i.suppressed,
+                }
+                for i in self.store.recent_incidents()
+            ],
+            "silences": [
+                {
+                    "id": s.id,
+                    "matchers": dict(s.matchers),
+                    "starts_at": s.starts_at.isoformat(),
+                    "ends_at": s.ends_at.isoformat(),
+                    "comment": s.comment,
+                    "origin": s.origin,
+                }
+                for s in self.engine.silences.active(now)
+            ],
+            "outbox_pending": self.store.count_pending(),
+            "failing_channels": {
+                channel: since.isoformat() for channel, since in self.outbox.failing_since.items()
+            },
+        }
+        return JSONResponse(daemon.redactor.value(body))
+
+
+def build(daemon: Daemon) -> AlertingComponent:
+    """COMPONENT_FACTORIES entry: always built, idle without an `alerting` section."""
+    return AlertingComponent()

@@ -1,0 +1,188 @@
+"""The alerting pipeline between incidents and the outbox: silences and inhibition mute,
+routing picks channels, grouping decides when, and each message is written to the outbox in
+the same transaction that records what was sent (so a crash neither loses nor repeats it)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.alerting.config import AlertingConfig
+from monitor.alerting.grouping import GroupState, Plan, Timing, group_key, group_labels, plan
+from monitor.alerting.inhibition import Dependencies, Inhibitions, inhibit
+from monitor.alerting.model import AlertView, Incident, Notification, Reason, Status
+from monitor.alerting.routing import Route, Router
+from monitor.alerting.silences import Silences, silenced_by
+from monitor.clock import Clock
+from monitor.logs import get_logger
+from monitor.metrics import Metrics
+from monitor.store import Store
+
+
+@dataclass
+class _Group:
+    route: Route
+    labels: dict[str, str]
+    members: list[Incident] = field(default_factory=list)
+
+
+class AlertEngine:
+    """Evaluates every live incident and enqueues the notifications that are due."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: AlertingConfig,
+        silences: Silences,
+        dependencies: Dependencies,
+        clock: Clock,
+        metrics: Metrics,
+        public_url: str,
+        on_enqueued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self._dependencies = dependencies
+        self._on_enqueued = on_enqueued
+        self._log = get_logger("alerting")
+        self.reconfigure(config, silences, public_url)
+
+    def reconfigure(self, config: AlertingConfig, silences: Silences, public_url: str) -> None:
+        """Apply a new config (channels, routes, timings, silences)."""
+        self.config = config
+        self.silences = silences
+        self.public_url = public_url
+        self._router = Router(config)
+        self._timing = Timing(
+            group_wait=config.group_wait,
+            group_interval=config.group_interval,
+            repeat={c.name: c.repeat_interval or config.repeat_interval for c in config.channels},
+        )
+        self._send_resolved = {
+            c.name: config.send_resolved if c.send_resolved is None else c.send_resolved
+            for c in config.channels
+        }
+
+    def evaluate(self) -> datetime | None:
+        """Send whatever is due now; return when something is next due (None: nothing waits)."""
+        now = self._clock.now()
+        incidents = self._store.live_incidents()
+        inhibitions = inhibit(incidents, self._dependencies)
+        muted = self._mute(incidents, inhibitions, now)
+        next_at: datetime | None = None
+        for key, group in self._groups(incidents).items():
+            state = GroupState(*self._store.group_state(key))
+            decision = plan(group.members, muted, state, group.route.channels, self._timing, now)
+            if decision.flush:
+                self._flush(key, group, decision, state, inhibitions, now, group.route.channels)
+            elif decision.reminders:
+                self._flush(key, group, decision, state, inhibitions, now, decision.reminders)
+            if decision.next_at is not None and (next_at is None or decision.next_at < next_at):
+                next_at = decision.next_at
+        return next_at
+
+    def _mute(
+        self, incidents: Sequence[Incident], inhibitions: Inhibitions, now: datetime
+    ) -> set[str]:
+        active = self.silences.active(now)
+        muted: set[str] = set()
+        for incident in incidents:
+            if incident.status is not Status.FIRING:
+                continue
+            reason = None
+            if incident.id in inhibitions.roots:
+                reason = "inhibited"
+            elif silenced_by(incident.labels, active) is not None:
+                reason = "silenced"
+            if reason is not None:
+                muted.add(incident.id)
+            if reason != incident.suppressed:
+                self._store.set_suppressed(incident.id, reason)
+                if reason is not None and incident.notified is None:
+                    self._metrics.alerts_suppressed.labels(reason).inc()
+                self._log.info(
+                    "incident_suppressed" if reason else "incident_unsuppressed",
+                    incident=incident.id,
+                    alertname=incident.alertname,
+                    reason=reason,
+                    root=inhibitions.roots.get(incident.id),
+                )
+                incident.suppressed = reason
+        return muted
+
+    def _groups(self, incidents: Sequence[Incident]) -> dict[str, _Group]:
+        groups: dict[str, _Group] = {}
+        for incident in incidents:
+            route = self._router.route(incident.labels)
+            labels = group_labels(incident.labels, self.config.group_by)
+            key = group_key(route.key, labels)
+            groups.setdefault(key, _Group(route, labels)).members.append(incident)
+        return groups
+
+    def _flush(
+        self,
+        key: str,
+        group: _Group,
+        decision: Plan,
+        state: GroupState,
+        inhibitions: Inhibitions,
+        now: datetime,
+        channels: Sequence[str],
+    ) -> None:
+        reason = Reason.NEW if decision.flush else Reason.REMINDER
+        firing = [
+            AlertView.of(i, inhibitions.affected.get(str(i.check), ())) for i in decision.firing
+        ]
+        resolving = [AlertView.of(i) for i in decision.resolving] if decision.flush else []
+        sent_to: list[str] = []
+        with self._store.transaction():
+            for channel in channels:
+                alerts = firing + (resolving if self._send_resolved.get(channel, True) else [])
+                # An alert about a channel (AlertDeliveryFailing) never goes through it.
+                alerts = [a for a in alerts if a.labels.get("channel") != channel]
+                if reason is Reason.REMINDER and (not alerts or self._store.pending(channel, key)):
+                    # Nothing for it, or it has not taken the last one yet (no pile-up while
+                    # it is down): look again after another repeat interval.
+                    state.channel_sent[channel] = now
+                    continue
+                if not alerts:
+                    continue
+                status = (
+                    Status.FIRING
+                    if any(a.status is Status.FIRING for a in alerts)
+                    else Status.RESOLVED
+                )
+                notification = Notification(
+                    id=uuid.uuid4().hex,
+                    channel=channel,
+                    group_key=key,
+                    group_labels=group.labels,
+                    status=status,
+                    reason=reason,
+                    alerts=tuple(alerts),
+                    created_at=now,
+                    external_url=self.public_url,
+                )
+                self._store.enqueue(notification)
+                state.channel_sent[channel] = now
+                sent_to.append(channel)
+            if decision.flush:
+                self._store.set_notified([i.id for i in decision.firing], Status.FIRING)
+                self._store.set_notified([i.id for i in decision.resolving], Status.RESOLVED)
+                state.last_flush_at = now
+                if len(decision.new) > 1:
+                    self._metrics.alerts_suppressed.labels("grouped").inc(len(decision.new) - 1)
+            self._store.save_group_state(key, state.last_flush_at, state.channel_sent)
+        if sent_to:
+            self._log.info(
+                "alert_group_notified",
+                group=key,
+                reason=reason.value,
+                firing=[a.alertname + "/" + a.check for a in firing],
+                resolved=[a.alertname + "/" + a.check for a in resolving],
+                channels=sent_to,
+            )
+            self._on_enqueued()
