@@ -151,6 +151,73 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _catalogue(err: TextIO) -> Any:
+    from monitor.runbooks import RunbookError, load_catalogue
+
+    try:
+        catalogue = load_catalogue(Settings().runbooks_dir)
+    except RunbookError as exc:
+        print(exc, file=err)
+        return None
+    for problem in catalogue.problems:
+        print(f"invalid runbook: {problem}", file=err)
+    return catalogue
+
+
+def cmd_runbooks_list(args: argparse.Namespace) -> int:
+    """`opsmon runbooks list`: every runbook with its alerts."""
+    catalogue = _catalogue(sys.stderr)
+    if catalogue is None:
+        return EXIT_CONFIG
+    rows = [("ID", "SEVERITY", "ALERTS", "TITLE")]
+    rows += [(r.id, r.severity.value, ",".join(r.alerts), r.title) for r in catalogue]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        print("  ".join(cells) + "  " + row[3])
+    return EXIT_OK
+
+
+def cmd_runbooks_show(args: argparse.Namespace) -> int:
+    """`opsmon runbooks show ID`: one runbook as plain text (an alert name works too)."""
+    from monitor.runbooks import render_text
+
+    catalogue = _catalogue(sys.stderr)
+    if catalogue is None:
+        return EXIT_CONFIG
+    runbook = catalogue.get(args.id) or catalogue.for_alert(args.id)
+    if runbook is None:
+        known = ", ".join(r.id for r in catalogue)
+        print(f"no runbook named {args.id} (known: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    print(render_text(runbook), end="")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """`opsmon explain`: every check once, then each problem with its runbook's first step."""
+    from monitor.diagnosis import Snapshot, diagnose
+    from monitor.explain import render_report
+
+    redactor = Redactor()
+    configure_logging(redactor, "WARNING", "console", stream=sys.stderr)
+    loaded = _load(args, sys.stderr)
+    catalogue = _catalogue(sys.stderr)
+    if loaded is None or catalogue is None:
+        return EXIT_CONFIG
+    redactor.update(loaded.secrets)
+    known = {spec.name for spec in loaded.config.checks}
+    if args.check and args.check not in known:
+        print(f"no check named {args.check} (known: {', '.join(sorted(known))})", file=sys.stderr)
+        return EXIT_CONFIG
+    rows = asyncio.run(run_checks_once(loaded))
+    problems = diagnose(Snapshot.from_results(rows), catalogue)
+    if args.check:
+        problems = [p for p in problems if args.check in p.checks]
+    print(render_report(problems, len(rows), loaded.config, catalogue, redactor))
+    return EXIT_UNHEALTHY if problems else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """`opsmon demo`: a sample backend plus the daemon on the demo config."""
     from monitor.demo import run_demo
@@ -193,6 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=cmd_config_validate)
     with_config(validate)
     command("demo", cmd_demo, "start a sample service and the daemon watching it")
+    explain = command("explain", cmd_explain, "run every check once and explain each problem")
+    with_config(explain)
+    explain.add_argument("check", nargs="?", help="only the problems this check is part of")
+    runbooks = commands.add_parser("runbooks", help="the runbooks that alerts link to")
+    runbook_commands = runbooks.add_subparsers(dest="runbooks_command", required=True)
+    runbook_commands.add_parser("list", help="list every runbook").set_defaults(
+        func=cmd_runbooks_list
+    )
+    show = runbook_commands.add_parser("show", help="print one runbook")
+    show.add_argument("id", help="runbook id (or alert name)")
+    show.set_defaults(func=cmd_runbooks_show)
     return parser
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from starlette.routing import BaseRoute
 
+from monitor import runbook_pages
 from monitor.alerting import component as alerting
 
 if TYPE_CHECKING:
@@ -40,4 +41,7 @@ class Component(Protocol):
 
 ComponentFactory = Callable[["Daemon"], "Component | None"]
 
-COMPONENT_FACTORIES: list[ComponentFactory] = [alerting.build]
+COMPONENT_FACTORIES: list[ComponentFactory] = [
+    runbook_pages.build,
+    alerting.build,
+]

@@ -257,6 +257,9 @@ def _cross_check(config: Config) -> Iterator[tuple[KeyPath, str]]:
     cycle = _find_cycle(graph)
     if cycle:
         yield ("checks", names[cycle[0]], "depends_on"), "dependency cycle: " + " -> ".join(cycle)
+    template = config.runbook_url_template
+    if template is not None and "{id}" not in template:
+        yield ("runbook_url_template",), "must contain {id}, where the runbook id goes"
 
 
 def _find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     config: str | None = None
     listen: str | None = None
     state_dir: str | None = None
+    runbooks_dir: str | None = None  # OPSMON_RUNBOOKS_DIR: runbooks other than the bundled ones
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = (
         "INFO"
     )
