@@ -17,6 +17,8 @@ from monitor.checks.base import CheckResult
 from monitor.checks.context import CheckContext, HttpClients
 from monitor.config import ConfigError, LoadedConfig, default_config_path, load_config
 from monitor.daemon import Daemon, build_runner
+from monitor.docker.access import DockerAccess
+from monitor.docker.config import needs_docker
 from monitor.errors import init_sentry
 from monitor.logs import configure_logging, get_logger
 from monitor.metrics import Metrics
@@ -72,12 +74,16 @@ async def run_checks_once(
 ) -> list[tuple[Any, CheckResult]]:
     """Run every (or every named) check once, concurrently, and return specs with results."""
     context = CheckContext(Metrics(), HttpClients())
+    if needs_docker(loaded.config):
+        context.docker = DockerAccess.from_environment(os.environ, loaded.config.docker.host)
     specs = [s for s in loaded.config.checks if not only or s.name in only]
     try:
         runners = [build_runner(spec, context, []) for spec in specs]
         results = await asyncio.gather(*(r.run_once() for r in runners))
     finally:
         await context.http.aclose()
+        if context.docker is not None:
+            await context.docker.aclose()
     return list(zip(specs, results, strict=True))
 
 

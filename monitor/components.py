@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 
 from monitor import runbook_pages
 from monitor.alerting import component as alerting
+from monitor.docker.watcher import make_docker_watcher
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -44,4 +45,5 @@ ComponentFactory = Callable[["Daemon"], "Component | None"]
 COMPONENT_FACTORIES: list[ComponentFactory] = [
     runbook_pages.build,
     alerting.build,
+    make_docker_watcher,
 ]

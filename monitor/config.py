@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSpec
 from monitor.checks import CHECK_TYPES
 from monitor.checks.base import CheckSpec, PositiveDuration
+from monitor.docker.config import DockerConfig
 from monitor.durations import format_duration
 from monitor.interpolation import InterpolationError, Interpolator
 
@@ -47,6 +48,7 @@ class Config(BaseModel):
     public_url: str = "http://localhost:9110"
     runbook_url_template: str | None = None
     defaults: Defaults = Defaults()
+    docker: DockerConfig = DockerConfig()
     # Each item is an instance of its type's spec model (see `_validate_checks`).
     checks: tuple[SerializeAsAny[CheckSpec], ...] = ()
     alerting: AlertingConfig | None = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from monitor.checks import http
+from monitor.checks import container, docker_api, http
 from monitor.checks.base import Check, CheckResult, CheckSpec, CheckType
 
 CHECK_TYPES: dict[str, CheckType] = {
     "http": CheckType(http.HttpSpec, http.build),
+    "container": CheckType(container.ContainerSpec, container.build),
+    "docker": CheckType(docker_api.DockerApiSpec, docker_api.build),
 }
 
 __all__ = ["CHECK_TYPES", "Check", "CheckResult", "CheckSpec", "CheckType"]

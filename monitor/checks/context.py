@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
 from monitor.clock import Clock, SystemClock
 from monitor.metrics import Metrics
+
+if TYPE_CHECKING:
+    from monitor.docker.access import DockerAccess
 
 
 class HttpClients:
@@ -45,3 +49,5 @@ class CheckContext:
     metrics: Metrics
     http: HttpClients = field(default_factory=HttpClients)
     clock: Clock = field(default_factory=SystemClock)
+    # Set by the Docker watcher when container checks or discovery are configured.
+    docker: DockerAccess | None = None

@@ -1,0 +1,369 @@
+"""`type: container`: a container's state through the Docker API, and why it is not running.
+
+The check reads `docker inspect` on every run (the poll at its interval, and at once on each
+event the Docker watcher sees for it). It reports state, health, exit code, restarts, OOM kills,
+image and start time as facts; without conditions a container is healthy when it runs, is not
+`unhealthy` and is not crash-looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+from dataclasses import replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.checks.base import CheckResult, CheckSpec, PositiveDuration, judge
+from monitor.checks.context import CheckContext
+from monitor.conditions import Condition, Facts
+from monitor.docker.access import DockerAccess, DockerUnavailable
+from monitor.docker.events import ContainerEvent
+from monitor.docker.lifecycle import (
+    ContainerMemory,
+    ContainerView,
+    Explanation,
+    explain_exit,
+    parse_inspect,
+)
+from monitor.docker.selection import Selector, best_candidate
+from monitor.durations import format_duration
+
+CONTAINER_FACTS = frozenset(
+    {
+        "STATE",
+        "HEALTH",
+        "HEALTH_OUTPUT",
+        "EXIT_CODE",
+        "RESTARTS",
+        "RESTARTS_10M",
+        "OOM_KILLED",
+        "IMAGE",
+        "IMAGE_ID",
+        "STARTED_AT",
+        "FINISHED_AT",
+        "CONTAINER",
+        "MISSING_ENV",
+        "LOG_PATTERN",
+    }
+)
+HEALTH_STATUSES = ("none", "starting", "healthy", "unhealthy")
+DEFAULT_LOG_PATTERNS = {"invalid_environment": "Invalid environment variables"}
+# A container that dies this soon after starting most likely failed its own start-up checks.
+EARLY_EXIT = 60.0
+_TEN_MINUTES = 600.0
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PATTERN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class CrashLoop(BaseModel):
+    """How many restarts within which window count as a crash loop."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    restarts: int = Field(default=3, ge=1)
+    window: PositiveDuration = 600.0
+
+
+class ContainerSpec(CheckSpec):
+    """Which container to watch (Compose project + service, a name, or labels) and what else
+    to verify (required environment, start-up log patterns)."""
+
+    type: Literal["container"]
+    project: str | None = Field(default=None, min_length=1)
+    container: str | None = Field(default=None, min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    required_env: tuple[str, ...] = ()
+    crash_loop: CrashLoop = CrashLoop()
+    inspect_logs: bool = False
+    log_patterns: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LOG_PATTERNS))
+    log_lines: int = Field(default=50, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> ContainerSpec:
+        if self.container and (self.labels or self.project):
+            raise ValueError("select by `container` (a name) or by `project`/`service`/`labels`")
+        if self.project and not self.service:
+            raise ValueError("`project` needs `service` (or select by `labels`)")
+        if not (self.container or self.labels or self.service):
+            raise ValueError(
+                "say which container to watch: `service` (with `project`), `container` or `labels`"
+            )
+        return self
+
+    @field_validator("required_env")
+    @classmethod
+    def _env_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return names
+
+    @field_validator("log_patterns")
+    @classmethod
+    def _patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for name, pattern in patterns.items():
+            if not _PATTERN_NAME.match(name):
+                raise ValueError(f"pattern name {name!r} must match {_PATTERN_NAME.pattern}")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"pattern {name!r} is not a valid regular expression: {exc}"
+                ) from None
+        return patterns
+
+    @field_validator("conditions")
+    @classmethod
+    def _known_placeholders(cls, conditions: tuple[Condition, ...]) -> tuple[Condition, ...]:
+        for condition in conditions:
+            unknown = sorted(set(condition.placeholders) - CONTAINER_FACTS)
+            if unknown:
+                known = ", ".join(f"[{p}]" for p in sorted(CONTAINER_FACTS))
+                raise ValueError(
+                    f"{', '.join(f'[{p}]' for p in unknown)} in {condition.text!r} is not known "
+                    f"to container checks (known: {known})"
+                )
+        return conditions
+
+    def selector(self) -> Selector:
+        """The containers this check selects."""
+        if self.container:
+            return Selector(name=self.container)
+        return Selector(project=self.project, service=self.service, labels=dict(self.labels))
+
+
+def docker_access(context: CheckContext) -> DockerAccess:
+    """The context's Docker access, made from `$DOCKER_HOST` when nobody configured one."""
+    if context.docker is None:
+        context.docker = DockerAccess.from_environment(os.environ)
+    return context.docker
+
+
+def forget_container_metrics(context: CheckContext, project: str, service: str) -> None:
+    """Drop the container series of a check that went away."""
+    metrics = context.metrics
+    for gauge in (metrics.container_up, metrics.container_restarts):
+        with contextlib.suppress(KeyError):
+            gauge.remove(project, service)
+    for status in HEALTH_STATUSES:
+        with contextlib.suppress(KeyError):
+            metrics.container_health_status.remove(project, service, status)
+
+
+class ContainerCheck:
+    """Inspects the selected container; remembers the events the watcher hands it."""
+
+    def __init__(self, spec: ContainerSpec, context: CheckContext) -> None:
+        self.spec = spec
+        self.selector = spec.selector()
+        self.memory = ContainerMemory()
+        self.metric_labels = (spec.project or "", spec.service or spec.container or spec.name)
+        self._context = context
+        self._lock = asyncio.Lock()
+        self._patterns = {name: re.compile(p) for name, p in spec.log_patterns.items()}
+        self._log_matches: dict[tuple[str, str], str | None] = {}
+        self._last_match: tuple[str, str] | None = None
+        self._last_exit: Explanation | None = None
+
+    def observe(self, event: ContainerEvent) -> None:
+        """Remember an event for this check's container (called by the Docker watcher)."""
+        self.memory.remember(event)
+
+    def watches(self, event: ContainerEvent) -> bool:
+        """Whether `event` concerns a container this check selects."""
+        return self.selector.matches(event.attributes, event.name)
+
+    async def run(self) -> CheckResult:
+        # One run at a time, so results of event-driven runs are recorded in event order.
+        async with self._lock:
+            return await self._run()
+
+    async def _run(self) -> CheckResult:
+        started = time.perf_counter()
+        docker = docker_access(self._context)
+        try:
+            async with asyncio.timeout(self.spec.timeout):
+                view = await self._find(docker)
+                match = await self._log_match(docker, view) if view is not None else None
+        except DockerUnavailable as exc:
+            return CheckResult(
+                ok=False,
+                unknown=True,
+                kind="docker_unavailable",
+                reason=f"container state unknown: {exc.reason}",
+                duration=time.perf_counter() - started,
+            )
+        except TimeoutError:
+            return CheckResult(
+                ok=False,
+                unknown=True,
+                kind="docker_unavailable",
+                reason="container state unknown: the Docker engine did not answer within "
+                f"{format_duration(self.spec.timeout)}",
+                duration=time.perf_counter() - started,
+            )
+        duration = time.perf_counter() - started
+        if view is None:
+            return self._missing(duration)
+        return self._judge(view, match, duration)
+
+    async def _find(self, docker: DockerAccess) -> ContainerView | None:
+        if self.selector.name:
+            data = await docker.inspect(self.selector.name)
+        else:
+            summaries = await docker.containers(self.selector.filters())
+            chosen = best_candidate(summaries, self.selector)
+            data = await docker.inspect(chosen) if chosen else None
+        return parse_inspect(data) if data else None
+
+    async def _log_match(self, docker: DockerAccess, view: ContainerView) -> str | None:
+        if not self.spec.inspect_logs or view.running:
+            return None
+        ran = view.last_run_seconds()
+        if ran is None or ran > EARLY_EXIT:
+            return None
+        key = (view.id, view.finished_at.isoformat() if view.finished_at else "")
+        if key not in self._log_matches:
+            text = await docker.log_tail(view.id, self.spec.log_lines)
+            found = next((n for n, p in self._patterns.items() if p.search(text)), None)
+            if len(self._log_matches) > 64:
+                self._log_matches.clear()
+            self._log_matches[key] = found
+            if found is not None:
+                self._last_match = (view.id, found)
+        return self._log_matches[key]
+
+    # --- judgement --------------------------------------------------------------------------
+    def _missing(self, duration: float) -> CheckResult:
+        self._context.metrics.container_up.labels(*self.metric_labels).set(0)
+        self._set_health_metric("none")
+        reason = f"no container matches {self.selector.describe()}"
+        removal = self.memory.removal
+        if removal is not None:
+            how = "stopped on request and removed" if removal.after_stop else "removed"
+            reason += (
+                f" (the last one, {removal.name}, was {how} at {removal.at:%Y-%m-%d %H:%M:%S} UTC)"
+            )
+        return CheckResult.failure(
+            "missing", reason, duration=duration, facts={"STATE": "missing"}, connected=True
+        )
+
+    def _state_explanation(self, view: ContainerView) -> Explanation:
+        status = view.status
+        if status == "created":
+            return Explanation("not_running", "created but never started")
+        if status == "paused":
+            return Explanation("paused", "paused (docker pause)")
+        if status == "removing":
+            return Explanation("not_running", "being removed")
+        engine = self._context.docker.status if self._context.docker else None
+        explanation = explain_exit(view, self.memory, engine)
+        if status == "restarting":
+            return replace(explanation, reason=f"{explanation.reason}; restarting")
+        if status == "dead":
+            return replace(explanation, reason=f"{explanation.reason}; dead")
+        return explanation
+
+    def _facts(
+        self, view: ContainerView, oom: bool, restarts_10m: int, missing_env: list[str]
+    ) -> dict[str, Any]:
+        return {
+            "STATE": view.status,
+            "HEALTH": view.health,
+            "HEALTH_OUTPUT": view.health_output,
+            "EXIT_CODE": view.exit_code,
+            "RESTARTS": view.restart_count,
+            "RESTARTS_10M": restarts_10m,
+            "OOM_KILLED": oom,
+            "IMAGE": view.image,
+            "IMAGE_ID": view.image_id,
+            "STARTED_AT": view.started_at.isoformat() if view.started_at else "",
+            "FINISHED_AT": view.finished_at.isoformat() if view.finished_at else "",
+            "CONTAINER": view.name,
+            "MISSING_ENV": missing_env,
+        }
+
+    def _judge(self, view: ContainerView, match: str | None, duration: float) -> CheckResult:
+        spec = self.spec
+        now = self._context.clock.monotonic()
+        self.memory.observe(view, now)
+        restarts_10m = self.memory.restarts_within(_TEN_MINUTES, now)
+        in_window = self.memory.restarts_within(spec.crash_loop.window, now)
+        explanation = None if view.running else self._state_explanation(view)
+        if explanation is not None and view.status != "created":
+            self._last_exit = explanation
+        oom = (
+            view.oom_killed or self.memory.oom_event(view) or bool(explanation and explanation.oom)
+        )
+        if oom and self.memory.first_oom(view):
+            self._context.metrics.container_oom_kills.labels(*self.metric_labels).inc()
+        self._set_metrics(view)
+        missing_env = [n for n in spec.required_env if not view.env.get(n)]
+        facts = self._facts(view, oom, restarts_10m, missing_env)
+        if match is not None:
+            facts["LOG_PATTERN"] = match
+
+        def fail(kind: str, reason: str) -> CheckResult:
+            return CheckResult.failure(kind, reason, duration=duration, facts=facts, connected=True)
+
+        if missing_env:
+            plural = "s" if len(missing_env) > 1 else ""
+            return fail(
+                "environment",
+                f"required environment variable{plural} missing or empty: {', '.join(missing_env)}",
+            )
+        if match is not None and explanation is not None:
+            return fail(
+                "environment",
+                f"{explanation.reason}; its last log lines match the pattern {match!r} "
+                "(environment variables missing or invalid)",
+            )
+        if in_window >= spec.crash_loop.restarts:
+            last = f" (last exit: {self._last_exit.reason})" if self._last_exit else ""
+            if self._last_match is not None and self._last_match[0] == view.id:
+                facts["LOG_PATTERN"] = self._last_match[1]
+                return fail(
+                    "environment",
+                    f"crash loop: restarted {in_window} times within "
+                    f"{format_duration(spec.crash_loop.window)}; its log lines match the pattern "
+                    f"{self._last_match[1]!r} (environment variables missing or invalid)",
+                )
+            return fail(
+                "crash_loop",
+                f"crash loop: restarted {in_window} times within "
+                f"{format_duration(spec.crash_loop.window)}{last}",
+            )
+        if spec.conditions:
+            result = judge(spec.conditions, facts, Facts(facts), duration=duration, connected=True)
+            if not result.ok and explanation is not None:
+                result = replace(
+                    result, kind=explanation.kind, reason=f"{explanation.reason}; {result.reason}"
+                )
+            return result
+        if explanation is not None:
+            return fail(explanation.kind, explanation.reason)
+        if view.health == "unhealthy":
+            output = f": {view.health_output}" if view.health_output else ""
+            return fail("unhealthy", f"Docker health check reports unhealthy{output}")
+        return CheckResult(ok=True, duration=duration, facts=facts, connected=True)
+
+    def _set_metrics(self, view: ContainerView) -> None:
+        metrics = self._context.metrics
+        metrics.container_up.labels(*self.metric_labels).set(1 if view.running else 0)
+        metrics.container_restarts.labels(*self.metric_labels).set(view.restart_count)
+        self._set_health_metric(view.health if view.health in HEALTH_STATUSES else "none")
+
+    def _set_health_metric(self, current: str) -> None:
+        gauge = self._context.metrics.container_health_status
+        for status in HEALTH_STATUSES:
+            gauge.labels(*self.metric_labels, status).set(1 if status == current else 0)
+
+
+def build(spec: ContainerSpec, context: CheckContext) -> ContainerCheck:
+    """Registry entry point."""
+    return ContainerCheck(spec, context)

@@ -1,0 +1,1 @@
+"""Container monitoring through the Docker Engine API: access, events, discovery, watcher."""

@@ -1,0 +1,53 @@
+"""The `docker:` section of the config file."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from monitor.checks.base import PositiveDuration
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+_SCHEMES = ("unix", "tcp", "http", "https")
+
+
+class DockerConfig(BaseModel):
+    """Where the engine is and whether to discover containers by their labels.
+
+    ```yaml
+    docker:
+      host: tcp://docker-proxy:2375   # default: $DOCKER_HOST, else unix:///var/run/docker.sock
+      discovery: true                 # containers labelled opsmon.enable=true get checks
+      discovery_interval: 60s         # full rescan as a safety net beside the events
+    ```
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str | None = None
+    discovery: bool = False
+    discovery_interval: PositiveDuration = 60.0
+
+    @field_validator("host")
+    @classmethod
+    def _supported_host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in _SCHEMES:
+            raise ValueError(
+                f"must be a unix:// socket or a tcp:// address (got {scheme or 'no'} scheme)"
+            )
+        return value
+
+
+CONTAINER_TYPES = frozenset({"container", "docker"})
+
+
+def needs_docker(config: Config) -> bool:
+    """Whether anything in `config` watches containers (so an engine must be there)."""
+    return config.docker.discovery or any(s.type in CONTAINER_TYPES for s in config.checks)

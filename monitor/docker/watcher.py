@@ -1,0 +1,402 @@
+"""The Docker component: the event stream feeding container checks, the `docker` self-check,
+resynchronisation after reconnects, and discovery of labelled containers.
+
+It stays dormant (no engine needed) unless the config has container checks or discovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+
+from monitor.checks.container import ContainerCheck, forget_container_metrics
+from monitor.checks.docker_api import DockerApiSpec
+from monitor.docker.access import DockerAccess, DockerUnavailable
+from monitor.docker.config import needs_docker
+from monitor.docker.discovery import DISCOVERY_FILTERS, Discovery, is_discovery_label
+from monitor.docker.events import ContainerEvent, EventHandler, EventStream, metric_action
+from monitor.docker.lifecycle import PROJECT_LABEL
+from monitor.logs import get_logger
+from monitor.state import Health
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.daemon import Daemon
+    from monitor.runner import CheckRunner
+
+SELF_CHECK = "docker"
+# Events after which a container check looks again at once.
+REFRESH_ACTIONS = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "die",
+        "oom",
+        "kill",
+        "stop",
+        "destroy",
+        "health_status",
+        "pause",
+        "unpause",
+        "rename",
+    }
+)
+DISCOVERY_ACTIONS = frozenset({"create", "destroy", "rename", "update"})
+# While a fresh result disagrees with the debounced state, look again this often instead of
+# waiting for the poll: thresholds then count seconds, not intervals.
+CONFIRM_DELAY = 1.0
+
+
+def subscription_filters(config: Config) -> dict[str, list[str]]:
+    """Containers only; and only one Compose project when every check selects within it and
+    nothing is discovered (the engine ANDs label filters, so several projects need all events)."""
+    filters: dict[str, list[str]] = {"type": ["container"]}
+    specs = [s for s in config.checks if s.type == "container"]
+    projects = {getattr(s, "project", None) for s in specs}
+    if specs and not config.docker.discovery and len(projects) == 1 and None not in projects:
+        filters["label"] = [f"{PROJECT_LABEL}={projects.pop()}"]
+    return filters
+
+
+class DockerWatcher:
+    """Keeps container checks current from the engine's events (polling stays the backstop)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._config = daemon.config
+        self._access: DockerAccess | None = None
+        self._stream: EventStream | None = None
+        self._self_check: CheckRunner | None = None
+        self._discovery: Discovery | None = None
+        self._discovered: set[str] = set()
+        self._container_series: dict[str, tuple[str, str]] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._discovery_pending = False
+        self._active = False
+        self._log = get_logger("docker")
+        if needs_docker(self._config):
+            # Before the daemon builds its checks, so they use the configured host.
+            self._access = self._make_access(self._config)
+            daemon.context.docker = self._access
+
+    @staticmethod
+    def _make_access(config: Config) -> DockerAccess:
+        return DockerAccess.from_environment(os.environ, config.docker.host)
+
+    @property
+    def access(self) -> DockerAccess | None:
+        """The engine access in use (None while dormant)."""
+        return self._access
+
+    @property
+    def stream(self) -> EventStream | None:
+        """The event subscription (None while dormant)."""
+        return self._stream
+
+    @property
+    def busy(self) -> bool:
+        """Whether an event-driven run or a discovery scan is in flight."""
+        return bool(self._refreshing) or self._discovery_pending
+
+    # --- Component --------------------------------------------------------------------------
+    async def start(self, daemon: Daemon) -> None:
+        if needs_docker(self._config):
+            await self._activate()
+
+    async def stop(self) -> None:
+        await self._deactivate(keep_checks=True)
+
+    async def reload(self, config: Config) -> None:
+        previous, self._config = self._config, config
+        wanted = needs_docker(config)
+        if self._active and (not wanted or config.docker.host != previous.docker.host):
+            await self._deactivate(keep_checks=False)
+        if wanted and not self._active:
+            if self._access is None or config.docker.host != previous.docker.host:
+                self._access = self._make_access(config)
+            self._daemon.context.docker = self._access
+            await self._activate()
+            return
+        if not self._active:
+            return
+        self._ensure_self_check()
+        assert self._stream is not None
+        self._stream.set_filters(subscription_filters(config))
+        if config.docker.discovery:
+            if self._discovery is None:
+                self._discovery = Discovery(self._defaults())
+                self._spawn(self._discovery_loop())
+            self._discovery.update_defaults(self._defaults())
+        else:
+            self._drop_discovered()
+            self._discovery = None
+        self._forget_stale_series()
+        self._resync()
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return ()
+
+    # --- life cycle -------------------------------------------------------------------------
+    async def _activate(self) -> None:
+        if self._access is None:
+            self._access = self._make_access(self._config)
+            self._daemon.context.docker = self._access
+        self._active = True
+        self._container_series = self._series()
+        self._ensure_self_check()
+        handler = EventHandler(self._on_event, self._on_connected, self._on_disconnected)
+        self._stream = EventStream(self._access, handler, subscription_filters(self._config))
+        self._stream.start()
+        if self._config.docker.discovery:
+            self._discovery = Discovery(self._defaults())
+            self._spawn(self._discovery_loop())
+        self._log.info(
+            "docker_watching",
+            host=self._access.host,
+            filters=self._stream.filters,
+            discovery=self._config.docker.discovery,
+        )
+
+    async def _deactivate(self, keep_checks: bool) -> None:
+        tasks = [*self._tasks, *self._refreshing.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._refreshing.clear()
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if not keep_checks:
+            self._drop_discovered()
+            if self._self_check is not None:
+                self._daemon.remove_runner(self._self_check.spec.name)
+                self._self_check = None
+        self._discovery = None
+        if self._access is not None:
+            await self._access.aclose()
+            if not keep_checks:
+                self._access = None
+                self._daemon.context.docker = None
+        self._active = False
+
+    def _defaults(self) -> dict[str, Any]:
+        return self._config.defaults.model_dump()
+
+    def _ensure_self_check(self) -> None:
+        """Add the `docker` self-check unless the config has one (or uses the name)."""
+        from monitor.daemon import build_runner
+
+        runners = self._daemon.runners
+        if any(s.type == "docker" for s in self._config.checks):
+            return
+        if self._self_check is not None:
+            if self._self_check.spec.name not in runners:
+                # A reload rebuilt the checks from config; keep this one's history.
+                self._daemon.add_runner(self._self_check)
+            return
+        names = {s.name for s in self._config.checks}
+        name = SELF_CHECK if SELF_CHECK not in names else f"{SELF_CHECK}-engine"
+        defaults = self._defaults()
+        spec = DockerApiSpec(
+            name=name,
+            type="docker",
+            interval=defaults["interval"],
+            timeout=min(defaults["timeout"], defaults["interval"]),
+            failure_threshold=defaults["failure_threshold"],
+            success_threshold=defaults["success_threshold"],
+        )
+        runner = build_runner(spec, self._daemon.context, self._daemon.listeners)
+        self._self_check = runner
+        self._daemon.add_runner(runner)
+
+    # --- tasks ------------------------------------------------------------------------------
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _container_runners(self) -> list[CheckRunner]:
+        return [r for r in self._daemon.runners.values() if isinstance(r.check, ContainerCheck)]
+
+    def request_refresh(self, name: str) -> None:
+        """Run check `name` now (after the run in progress, if any, with one more after it)."""
+        if name in self._refreshing:
+            self._again.add(name)
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(name))
+        self._refreshing[name] = task
+
+    async def _refresh(self, name: str) -> None:
+        try:
+            confirmations = 0
+            while True:
+                runner = self._daemon.runners.get(name)
+                if runner is None:
+                    return
+                self._again.discard(name)
+                result = await runner.run_once()
+                if name in self._again:
+                    continue
+                state, spec = runner.state, runner.spec
+                settled = result.unknown or (
+                    state.health is (Health.HEALTHY if result.ok else Health.UNHEALTHY)
+                )
+                limit = max(spec.failure_threshold, spec.success_threshold)
+                if settled or confirmations >= limit or state.in_grace:
+                    return
+                confirmations += 1
+                await asyncio.sleep(CONFIRM_DELAY)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._log.exception("docker_refresh_failed", check=name)
+        finally:
+            self._refreshing.pop(name, None)
+
+    def _resync(self) -> None:
+        """Look at every watched container again (after a reconnect or a reload)."""
+        for runner in self._container_runners():
+            self.request_refresh(runner.spec.name)
+        if self._self_check is not None:
+            self.request_refresh(self._self_check.spec.name)
+        self._request_discovery()
+
+    # --- event stream callbacks (on the loop) -----------------------------------------------
+    def _on_event(self, event: ContainerEvent) -> None:
+        self._daemon.metrics.docker_events.labels(metric_action(event.action)).inc()
+        for runner in self._container_runners():
+            check = runner.check
+            assert isinstance(check, ContainerCheck)
+            if not check.watches(event):
+                continue
+            check.observe(event)
+            if event.action in REFRESH_ACTIONS:
+                self.request_refresh(runner.spec.name)
+        if (
+            self._discovery is not None
+            and event.action in DISCOVERY_ACTIONS
+            and any(is_discovery_label(k) for k in event.attributes)
+        ):
+            self._request_discovery()
+
+    def _on_connected(self) -> None:
+        assert self._access is not None
+        status = self._access.status
+        was_down = bool(status.outages) or status.events_error is not None
+        status.came_back(self._daemon.clock.now())
+        self._daemon.metrics.docker_up.set(1)
+        if was_down:
+            self._log.info("docker_events_reconnected", host=self._access.host)
+        # Whatever happened while the stream was down is read from the engine itself.
+        self._resync()
+
+    def _on_disconnected(self, reason: str) -> None:
+        assert self._access is not None
+        status = self._access.status
+        first = status.events_connected or status.events_error is None
+        status.went_down(self._daemon.clock.now(), reason)
+        if not first:
+            return
+        self._daemon.metrics.docker_up.set(0)
+        self._log.warning("docker_events_lost", host=self._access.host, reason=reason)
+        for runner in self._container_runners():
+            self.request_refresh(runner.spec.name)
+        if self._self_check is not None:
+            self.request_refresh(self._self_check.spec.name)
+
+    # --- discovery --------------------------------------------------------------------------
+    def _request_discovery(self) -> None:
+        if self._discovery is None or self._discovery_pending:
+            return
+        self._discovery_pending = True
+        self._spawn(self._discover())
+
+    async def _discovery_loop(self) -> None:
+        while True:
+            self._request_discovery()
+            await asyncio.sleep(self._config.docker.discovery_interval)
+
+    async def _discover(self) -> None:
+        try:
+            await self._discover_once()
+        except DockerUnavailable as exc:
+            # Keep what was discovered: those checks report UNKNOWN until the engine is back.
+            self._log.warning("docker_discovery_failed", reason=exc.reason)
+        except Exception:
+            self._log.exception("docker_discovery_crashed")
+        finally:
+            self._discovery_pending = False
+
+    async def _discover_once(self) -> None:
+        from monitor.daemon import build_runner
+
+        discovery, access = self._discovery, self._access
+        if discovery is None or access is None:
+            return
+        summaries: dict[str, dict[str, Any]] = {}
+        for filters in DISCOVERY_FILTERS:
+            for summary in await access.containers(filters):
+                summaries[str(summary.get("Id"))] = summary
+        if self._discovery is not discovery:
+            return
+        configured = {s.name for s in self._config.checks}
+        if self._self_check is not None:
+            configured.add(self._self_check.spec.name)
+        plan = discovery.plan(summaries.values(), configured)
+        for problem in plan.problems:
+            self._log.warning("docker_discovery_label_invalid", problem=problem)
+        daemon = self._daemon
+        for name in sorted(self._discovered - set(plan.specs)):
+            self._remove_discovered(name)
+        for name, spec in plan.specs.items():
+            current = daemon.runners.get(name)
+            if current is not None and (current.spec == spec or not current.discovered):
+                continue
+            runner = build_runner(spec, daemon.context, daemon.listeners, discovered=True)
+            if current is not None:
+                runner.state = current.state
+            daemon.add_runner(runner)
+            self._discovered.add(name)
+            self._log.info("docker_check_discovered", check=name, type=spec.type)
+            self.request_refresh(name)
+
+    def _remove_discovered(self, name: str) -> None:
+        runner = self._daemon.runners.get(name)
+        self._discovered.discard(name)
+        if runner is None or not runner.discovered:
+            return
+        self._daemon.remove_runner(name)
+        if isinstance(runner.check, ContainerCheck):
+            forget_container_metrics(self._daemon.context, *runner.check.metric_labels)
+        self._log.info("docker_check_undiscovered", check=name)
+
+    def _drop_discovered(self) -> None:
+        for name in sorted(self._discovered):
+            self._remove_discovered(name)
+
+    def _series(self) -> dict[str, tuple[str, str]]:
+        series: dict[str, tuple[str, str]] = {}
+        for runner in self._container_runners():
+            assert isinstance(runner.check, ContainerCheck)
+            series[runner.spec.name] = runner.check.metric_labels
+        return series
+
+    def _forget_stale_series(self) -> None:
+        current = self._series()
+        for name, labels in self._container_series.items():
+            if name not in current and labels not in current.values():
+                forget_container_metrics(self._daemon.context, *labels)
+        self._container_series = current
+
+
+def make_docker_watcher(daemon: Daemon) -> DockerWatcher:
+    """COMPONENT_FACTORIES entry: always present, so a reload can turn Docker watching on."""
+    return DockerWatcher(daemon)
