@@ -58,7 +58,16 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries are chatty at DEBUG and INFO; their warnings still come through.
-    for name in ("httpx", "httpcore", "apscheduler", "docker", "urllib3", "uvicorn", "asyncio"):
+    for name in (
+        "httpx",
+        "httpcore",
+        "apscheduler",
+        "docker",
+        "urllib3",
+        "uvicorn",
+        "asyncio",
+        "psycopg",
+    ):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 

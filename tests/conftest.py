@@ -11,6 +11,9 @@ from monitor.logs import configure_logging
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 
+# Fixture modules: `postgres` (shared cluster), `make_postgres` (a test's own), ...
+pytest_plugins = ["tests.support.postgres"]
+
 
 @pytest.fixture
 def metrics() -> Metrics:

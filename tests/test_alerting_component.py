@@ -13,6 +13,7 @@ import yaml
 from tests.support.cli import running_daemon
 from tests.support.environment import free_port
 from tests.support.receiver import FlipTarget, Receiver
+from tests.support.smtp import SmtpServer
 from tests.support.waiting import wait_until
 
 
@@ -64,8 +65,16 @@ def statuses(receiver: Receiver) -> list[str]:
     return [r.json["status"] for r in receiver.accepted()]
 
 
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    """A real SMTP server with STARTTLS and AUTH."""
+    server = SmtpServer(tmp_path, "starttls", password="smtp-Pa55-canary").start()
+    yield server
+    server.stop()
+
+
 def test_threshold_crossing_sends_one_firing_and_one_resolved_per_channel(
-    tmp_path: Path, target: FlipTarget, hooks: Receiver, slack: Receiver
+    tmp_path: Path, target: FlipTarget, hooks: Receiver, slack: Receiver, smtp: SmtpServer
 ) -> None:
     """Down then up: each channel gets exactly one FIRING and one RESOLVED."""
     config = write_config(
@@ -75,6 +84,13 @@ def test_threshold_crossing_sends_one_firing_and_one_resolved_per_channel(
             "channels": [
                 {"name": "hooks", "type": "webhook", "url": hooks.url()},
                 {"name": "chat", "type": "slack", "webhook_url": slack.url("/services/T0/B0/x")},
+                {
+                    "name": "mail",
+                    "type": "email",
+                    "smtp": smtp.smtp_config(),
+                    "from": "opsmon@example.com",
+                    "to": ["oncall@example.com"],
+                },
             ]
         },
     )
@@ -82,14 +98,20 @@ def test_threshold_crossing_sends_one_firing_and_one_resolved_per_channel(
         target.healthy = False
         hooks.wait_accepted(1)
         slack.wait_accepted(1)
+        smtp.wait_messages(1)
         target.healthy = True
         hooks.wait_accepted(2)
         slack.wait_accepted(2)
+        smtp.wait_messages(2)
         # Let several more check rounds and group intervals pass: nothing else may arrive.
         hits = target.hits()
         wait_until(lambda: target.hits() >= hits + 10, timeout=10)
     assert statuses(hooks) == ["firing", "resolved"]
     assert [r.json["text"].split(" ")[0] for r in slack.accepted()] == ["[FIRING]", "[RESOLVED]"]
+    assert [m["Subject"] for m in smtp.messages] == [
+        "[FIRING] HealthCheckFailing: web (web)",
+        "[RESOLVED] HealthCheckFailing: web (web)",
+    ]
     firing = hooks.accepted()[0].json["alerts"][0]
     assert firing["labels"] == {
         "alertname": "HealthCheckFailing",
