@@ -317,7 +317,7 @@ class PostgresCheck:
 
     async def run(self) -> CheckResult:
         """One observation; records the PostgreSQL metrics and returns the result."""
-        result = await self._observe()
+        result = await self._attempt()
         name = self.spec.name
         answered = "SERVER_VERSION" in result.facts and "DATABASE_SIZE_BYTES" in result.facts
         self._metrics.postgres_up.labels(name).set(1 if answered else 0)
@@ -331,12 +331,6 @@ class PostgresCheck:
         if not result.ok:
             self._metrics.postgres_failures.labels(name, result.kind).inc()
         return result
-
-    async def _observe(self) -> CheckResult:
-        # The attempt runs in a task of its own: when its deadline cancels a half-open
-        # connection, the CancelledError (and, through its traceback, psycopg's socket) is kept
-        # by that short-lived task, not by the caller's task until its next cancellation.
-        return await asyncio.create_task(self._attempt(), name=f"postgres:{self.spec.name}")
 
     async def _attempt(self) -> CheckResult:
         spec = self.spec
@@ -361,9 +355,9 @@ class PostgresCheck:
                 row = await self._query(conn, deadline, facts)
                 finished = time.perf_counter()
         except TimeoutError as exc:
-            # The cancellation's traceback holds psycopg's frames, and with them the half-open
-            # socket, in a reference cycle through this task: cut it so the socket closes now
-            # rather than whenever the garbage collector runs.
+            # asyncio keeps the CancelledError behind this timeout on the running task; its
+            # traceback holds psycopg's frames and with them the half-open socket. Cut it, so
+            # the socket closes now, not at the task's next cancellation.
             _drop_tracebacks(exc)
             return self._failure(
                 "timeout",
