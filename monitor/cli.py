@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor import __version__
+from monitor.alerting.silence_cli import add_silence_commands
 from monitor.checks.base import CheckResult
 from monitor.checks.context import CheckContext, HttpClients
 from monitor.config import ConfigError, LoadedConfig, default_config_path, load_config
@@ -277,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = runbook_commands.add_parser("show", help="print one runbook")
     show.add_argument("id", help="runbook id (or alert name)")
     show.set_defaults(func=cmd_runbooks_show)
+    add_silence_commands(commands, with_config)
     return parser
 
 

@@ -1,0 +1,82 @@
+"""Inhibition by depends_on: the database going down pages once, listing the services it took
+down as affected; a dependent that still fails after the root recovers is sent then."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.alerting.inhibition import inhibit
+from tests.support.alerting import Harness, alerting_config, alerts_of, http_check
+from tests.support.receiver import Receiver
+
+CHECKS = [
+    http_check("database", "db"),
+    http_check("backend-health", "backend", depends_on=["database"]),
+    http_check("backend-ready", "backend", depends_on=["backend-health"]),
+    http_check("frontend", "frontend", depends_on=["backend-health"]),
+]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver that accepts everything."""
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, receiver: Receiver) -> Harness:
+    """Database <- backend <- frontend, default group_wait of 10 s."""
+    config = alerting_config(
+        group_wait="10s",
+        group_interval="30s",
+        channels=[{"name": "hooks", "type": "webhook", "url": receiver.url()}],
+    )
+    return Harness(tmp_path, config, CHECKS)
+
+
+async def test_database_outage_pages_once_with_the_affected_services(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """Only DatabaseConnectionFailing-style root goes out; dependents are listed as affected."""
+    for name in ("backend-health", "frontend", "database", "backend-ready"):
+        harness.fail(name)
+        await harness.step(1)
+    await harness.run_for(120, tick=5)
+    (message,) = [r.json for r in receiver.accepted()]
+    assert alerts_of(message) == [("firing", "database")]
+    assert message["alerts"][0]["annotations"]["affected"] == (
+        "backend-health (backend), backend-ready (backend), frontend (frontend)"
+    )
+    assert harness.metrics.alerts_suppressed.labels("inhibited")._value.get() == 3
+    await harness.close()
+
+
+async def test_dependent_still_failing_after_the_root_recovers_is_sent(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """When the root resolves, a dependent that still fails is a problem of its own."""
+    harness.fail("database")
+    harness.fail("backend-health")
+    await harness.run_for(60, tick=5)
+    harness.recover("database")
+    await harness.run_for(60, tick=5)
+    sent = [alerts_of(r.json) for r in receiver.accepted()]
+    assert sent[0] == [("firing", "database")]
+    # Two groups flush in the same moment: their messages may arrive in either order.
+    assert sorted(sent[1:]) == [[("firing", "backend-health")], [("resolved", "database")]]
+    await harness.close()
+
+
+def test_root_is_the_deepest_failing_dependency(harness: Harness) -> None:
+    """A chain of failures is attributed to its bottom; healthy links are skipped."""
+    for name in ("database", "backend-ready"):
+        harness.fail(name)
+    result = inhibit(harness.store.live_incidents(), lambda n: harness.checks[n].depends_on)
+    ready = next(i for i in harness.store.live_incidents() if i.source == "backend-ready")
+    assert result.roots == {ready.id: "database"}
+    assert result.affected == {"database": ("backend-ready (backend)",)}
