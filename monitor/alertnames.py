@@ -37,6 +37,8 @@ class AlertName(StrEnum):
     MONITOR_DOWN = "MonitorDown"
     ROLLBACK_PERFORMED = "RollbackPerformed"
     ROLLBACK_FAILED = "RollbackFailed"
+    ROLLBACK_SKIPPED = "RollbackSkipped"
+    BAD_IMAGE_REDEPLOYED = "BadImageRedeployed"
 
 
 # Who raises the alerts that diagnosis does not: the alerting pipeline itself, the rollback
@@ -46,4 +48,6 @@ EMITTED_ELSEWHERE: dict[AlertName, str] = {
     AlertName.MONITOR_DOWN: 'Prometheus rule on up{job="opsmon"} (opsmon cannot report itself)',
     AlertName.ROLLBACK_PERFORMED: "rollback (after an automatic rollback)",
     AlertName.ROLLBACK_FAILED: "rollback (when an automatic rollback did not work)",
+    AlertName.ROLLBACK_SKIPPED: "rollback (warranted, but dry_run or a guard stopped it)",
+    AlertName.BAD_IMAGE_REDEPLOYED: "rollback (an image that was rolled back is deployed again)",
 }

@@ -1,0 +1,143 @@
+"""The `rollback:` section of the config file.
+
+```yaml
+rollback:
+  mode: dry_run                    # dry_run | enforce
+  stable_after: 2m                 # healthy this long -> last known good
+  window: 15m                      # after a deploy, the time in which a rollback may happen
+  max_per_hour: 1
+  verify_timeout: 5m
+  services:
+    backend: {strategy: recreate}
+    frontend:
+      strategy: command
+      command: docker compose -f docker-compose.prod.yml up -d {service}
+      cwd: /srv/app
+      timeout: 5m
+```
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.checks.base import PositiveDuration
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+# What a service called like this runs is data, not code: never rolled back.
+DATABASE_NAME = re.compile(r"^(database|db|postgres|postgresql|pg|mysql|mariadb|mongo|mongodb)$")
+PLACEHOLDERS = frozenset({"service", "project", "lkg_tag", "lkg_image", "bad_image"})
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class Mode(StrEnum):
+    """`dry_run` alerts with the plan; `enforce` rolls back."""
+
+    DRY_RUN = "dry_run"
+    ENFORCE = "enforce"
+
+
+class Strategy(StrEnum):
+    """How a rollback is carried out."""
+
+    RECREATE = "recreate"
+    COMMAND = "command"
+
+
+class ServiceRollback(BaseModel):
+    """One service that opts in to rollback, and how."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Strategy = Strategy.RECREATE
+    # `command` strategy: placeholders {service} {project} {lkg_tag} {lkg_image} {bad_image};
+    # it runs without a shell (write `sh -c '...'` for one), with CI_COMMIT_SHA={lkg_tag} set.
+    command: str | None = None
+    cwd: str | None = None
+    timeout: PositiveDuration = 300.0
+    # The Compose project, when several projects on the engine have a service of this name.
+    project: str | None = Field(default=None, min_length=1)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot be split into words: {exc}") from None
+        if not words:
+            raise ValueError("must not be empty")
+        unknown = sorted(set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS)
+        if unknown:
+            known = ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
+            raise ValueError(
+                f"unknown placeholder {', '.join(f'{{{u}}}' for u in unknown)} (known: {known})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> ServiceRollback:
+        if self.strategy is Strategy.COMMAND and not self.command:
+            raise ValueError("strategy `command` needs a `command`")
+        if self.strategy is Strategy.RECREATE and self.command:
+            raise ValueError("`command` is only used by strategy `command`")
+        return self
+
+
+class RollbackConfig(BaseModel):
+    """When and how opsmon rolls a bad deploy back to the last known good image."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Mode = Mode.DRY_RUN
+    stable_after: PositiveDuration = 120.0
+    window: PositiveDuration = 900.0
+    max_per_hour: int = Field(default=1, ge=0)
+    verify_timeout: PositiveDuration = 300.0
+    services: dict[str, ServiceRollback] = Field(default_factory=dict)
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, services: dict[str, ServiceRollback]) -> dict[str, ServiceRollback]:
+        for name in services:
+            if not _SERVICE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a Compose service name")
+            if DATABASE_NAME.match(name):
+                raise ValueError(f"{name!r} looks like a database: a database is never rolled back")
+        return services
+
+
+def database_services(config: Config) -> frozenset[str]:
+    """Services that hold data: the `service` of every PostgreSQL check, and database names."""
+    found = {s.service for s in config.checks if s.type == "postgres" and s.service}
+    return frozenset(found)
+
+
+def is_database(service: str, config: Config) -> bool:
+    """Whether `service` is a database (never rolled back)."""
+    return bool(DATABASE_NAME.match(service)) or service in database_services(config)
+
+
+def cross_check(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Problems that need the whole config: a database service opted in to rollback."""
+    rollback: RollbackConfig | None = getattr(config, "rollback", None)
+    if rollback is None:
+        return
+    databases = database_services(config)
+    for name in rollback.services:
+        if name in databases:
+            yield (
+                ("rollback", "services", name),
+                f"{name!r} is the service of a postgres check: a database is never rolled back",
+            )
