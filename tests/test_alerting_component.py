@@ -3,16 +3,18 @@ SIGKILL and restart."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from tests.support.cli import running_daemon
 from tests.support.environment import free_port
-from tests.support.receiver import FlipTarget, Receiver
+from tests.support.receiver import Answer, FlipTarget, Receiver
 from tests.support.smtp import SmtpServer
 from tests.support.waiting import wait_until
 
@@ -123,3 +125,147 @@ def test_threshold_crossing_sends_one_firing_and_one_resolved_per_channel(
         "http://opsmon.test:9110/runbooks/health-check-failing"
     )
     assert "[STATUS] (503)" in firing["annotations"]["description"]
+
+
+def _two_services(tmp_path: Path, web: FlipTarget, api: FlipTarget, hooks: Receiver) -> Path:
+    config = write_config(
+        tmp_path,
+        web,
+        {
+            "channels": [{"name": "hooks", "type": "webhook", "url": hooks.url()}],
+            "delivery": {"initial_backoff": "200ms", "max_backoff": "400ms"},
+        },
+    )
+    data = yaml.safe_load(config.read_text())
+    data["checks"].append({"name": "api", "type": "http", "service": "api", "url": api.url})
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+def _by_id(receiver: Receiver) -> dict[str, list[tuple[str, str]]]:
+    got: dict[str, list[tuple[str, str]]] = {}
+    for request in receiver.accepted():
+        body = request.json
+        got.setdefault(body["notificationId"], []).append(
+            (body["groupLabels"]["service"], body["status"])
+        )
+    return got
+
+
+def test_sigkill_with_undelivered_notifications_then_restart(
+    tmp_path: Path, target: FlipTarget, hooks: Receiver
+) -> None:
+    """Killed while the receiver fails: after a restart each notification arrives exactly once,
+    the incidents are remembered (no second FIRING), and a recovery while down is RESOLVED."""
+    api = FlipTarget().start()
+    try:
+        config = _two_services(tmp_path, target, api, hooks)
+        hooks.default = Answer(500)
+        with running_daemon(config, free_port()) as daemon:
+            target.healthy = api.healthy = False
+            # Both FIRINGs were tried (and refused) at least once: they wait in the outbox.
+            wait_until(lambda: len({r.json["notificationId"] for r in hooks.requests}) == 2)
+            daemon.kill()
+            daemon.wait()
+        assert hooks.accepted() == []
+
+        hooks.default = Answer(200)
+        with running_daemon(config, free_port()):
+            hooks.wait_accepted(2)
+            # Thresholds trip again after the restart; give them several rounds.
+            hits = target.hits()
+            wait_until(lambda: target.hits() >= hits + 10, timeout=10)
+        delivered = _by_id(hooks)
+        assert sorted(delivered.values()) == [[("api", "firing")], [("web", "firing")]]
+
+        # Now both recover while opsmon is down (killed again).
+        with running_daemon(config, free_port()) as daemon:
+            daemon.kill()
+            daemon.wait()
+        target.healthy = api.healthy = True
+        with running_daemon(config, free_port()):
+            hooks.wait_accepted(4)
+        delivered = _by_id(hooks)
+        assert all(len(v) == 1 for v in delivered.values())  # none twice under its id
+        assert sorted(v[0] for v in delivered.values()) == [
+            ("api", "firing"),
+            ("api", "resolved"),
+            ("web", "firing"),
+            ("web", "resolved"),
+        ]
+    finally:
+        api.stop()
+
+
+def test_no_channel_secret_appears_in_logs_status_or_metrics(
+    tmp_path: Path, target: FlipTarget, hooks: Receiver, slack: Receiver
+) -> None:
+    """Failing deliveries on every channel log their errors, never a webhook URL or password."""
+    heartbeat = Receiver().start()
+    smtp = SmtpServer(tmp_path, "starttls", password="the-real-password").start()
+    canaries = {
+        "webhook": "WEBHOOK-CANARY-7f3a",
+        "slack": "SLACK-CANARY-99x",
+        "smtp": "SMTP-CANARY-pass",
+        "heartbeat": "HEARTBEAT-CANARY-1",
+    }
+    try:
+        hooks.default = Answer(500, body="nope")
+        slack.default = Answer(429, retry_after="1", body="rate_limited")
+        config = write_config(
+            tmp_path,
+            target,
+            {
+                "channels": [
+                    {
+                        "name": "hooks",
+                        "type": "webhook",
+                        "url": hooks.url(f"/x/{canaries['webhook']}"),
+                    },
+                    {
+                        "name": "chat",
+                        "type": "slack",
+                        "webhook_url": slack.url(f"/services/{canaries['slack']}"),
+                    },
+                    {
+                        "name": "mail",
+                        "type": "email",
+                        "smtp": {**smtp.smtp_config(), "password": canaries["smtp"]},
+                        "from": "opsmon@example.com",
+                        "to": ["oncall@example.com"],
+                    },
+                ],
+                "delivery": {
+                    "initial_backoff": "200ms",
+                    "max_backoff": "400ms",
+                    "failing_after": "1s",
+                },
+                "heartbeat": {
+                    "url": heartbeat.url(f"/ping/{canaries['heartbeat']}"),
+                    "interval": "200ms",
+                },
+            },
+        )
+        port = free_port()
+        with running_daemon(config, port) as daemon:
+            target.healthy = False
+            wait_until(lambda: len(hooks.requests) >= 3 and len(slack.requests) >= 2)
+            wait_until(lambda: len(heartbeat.accepted()) >= 2)
+            base = f"http://127.0.0.1:{port}"
+            pages = {
+                path: httpx.get(base + path, timeout=5).text
+                for path in ("/api/alerts", "/api/status", "/metrics")
+            }
+            wait_until(lambda: "AlertDeliveryFailing" in httpx.get(base + "/api/alerts").text)
+        logs = daemon.stdout.read() if daemon.stdout else ""  # type: ignore[union-attr]
+    finally:
+        heartbeat.stop()
+        smtp.stop()
+    failures = [json.loads(line) for line in logs.splitlines() if "alert_delivery_failed" in line]
+    assert {f["channel"] for f in failures} == {"hooks", "chat", "mail"}
+    assert any("535" in f["error"] for f in failures if f["channel"] == "mail")
+    incidents = json.loads(pages["/api/alerts"])["incidents"]
+    assert "HealthCheckFailing" in {i["alertname"] for i in incidents}
+    for text in (logs, *pages.values()):
+        for canary in canaries.values():
+            assert canary not in text

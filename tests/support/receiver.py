@@ -68,13 +68,18 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.delay:
             owner.released.wait(answer.delay)
         payload = answer.body.encode()
-        self.send_response(answer.status)
-        if answer.retry_after is not None:
-            self.send_header("Retry-After", answer.retry_after)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(answer.status)
+            if answer.retry_after is not None:
+                self.send_header("Retry-After", answer.retry_after)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout): the answer never arrived.
+            owner.record(self, body, arrived, None)
+            return
         owner.record(self, body, arrived, answer.status)
 
     do_POST = do_GET = do_PUT = do_HEAD = _handle
