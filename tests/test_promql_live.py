@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -28,23 +29,39 @@ from tests.support.deploy_artifacts import (
     dashboard_queries,
     rule_queries,
 )
+from tests.support.docker import Stack, nanoseconds, stack
 from tests.support.environment import free_port, missing
 from tests.support.http_target import Answer, serve
+from tests.support.postgres import PostgresCluster
 from tests.support.prometheus import Prometheus, running_prometheus
 from tests.support.promql import PROMETHEUS_SERIES, Selector, data_arms, selectors
+from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
-# Series the daemon below must expose: its checks are chosen to produce them.
-PRODUCED_BY_THIS_CONFIG = (
-    "opsmon_check_healthy",
-    "opsmon_check_success",
-    "opsmon_check_duration_seconds_bucket",
-    "opsmon_check_runs_total",
-    "opsmon_check_failures_total",
-    "opsmon_tls_certificate_expiry_timestamp_seconds",
+# Series the daemon below must expose: its checks, containers and channels produce them.
+PRODUCED_BY_THIS_SETUP = (
     "opsmon_build_info",
+    'opsmon_check_healthy{type="http"}',
+    'opsmon_check_success{type="http", check=~".*ready.*"}',
+    'opsmon_check_success{type="docker"}',
+    "opsmon_check_duration_seconds_bucket",
+    'opsmon_check_runs_total{result="failure"}',
+    'opsmon_check_failures_total{kind="environment"}',
+    "opsmon_tls_certificate_expiry_timestamp_seconds",
+    "opsmon_postgres_up",
+    "opsmon_postgres_connections_used_ratio",
+    "opsmon_postgres_connect_duration_seconds_bucket",
+    "opsmon_postgres_failures_total",
+    "opsmon_container_up",
+    'opsmon_container_health_status{status="healthy"}',
+    "opsmon_container_restarts",
+    "opsmon_container_oom_kills_total",
+    "opsmon_docker_events_total",
+    'opsmon_alerts_sent_total{status="firing"}',
+    "opsmon_alert_delivery_failures_total",
+    'opsmon_alerts_suppressed_total{reason="silenced"}',
 )
 SCRAPES_BEFORE_QUERYING = 8
 
@@ -74,8 +91,10 @@ def _exposition(port: int) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
-def _daemon_config(tmp: Path, web: str, tls: str, ca_file: Path) -> Path:
-    closed_port = free_port()  # nothing listens there: a connection failure
+def _daemon_config(tmp: Path, web: str, tls: str, project: str, hooks: str) -> Path:
+    closed_port = free_port()  # nothing listens there: connection failures
+    http = {"type": "http"}
+    container = {"type": "container", "project": project}
     config = {
         "state_dir": str(tmp / "state"),
         "defaults": {
@@ -85,26 +104,76 @@ def _daemon_config(tmp: Path, web: str, tls: str, ca_file: Path) -> Path:
             "success_threshold": 1,
         },
         "checks": [
-            {"name": "web-health", "type": "http", "service": "web", "url": f"{web}/health"},
-            {"name": "web-ready", "type": "http", "service": "web", "url": f"{web}/ready"},
+            {"name": "web-health", **http, "service": "web", "url": f"{web}/health"},
+            {"name": "web-ready", **http, "service": "web", "url": f"{web}/ready"},
             {
                 "name": "api-health",
-                "type": "http",
+                **http,
                 "service": "api",
                 "url": f"http://127.0.0.1:{closed_port}/api/health",
             },
             {
                 "name": "edge-tls",
-                "type": "http",
+                **http,
                 "service": "edge",
                 "url": f"{tls}/",
-                "ca_file": str(ca_file),
+                "ca_file": str(tmp / "certs" / "cert.pem"),
             },
+            {"name": "database", "type": "postgres", "service": "db", "dsn": "${LIVE_DSN}"},
+            {
+                "name": "replica",
+                "type": "postgres",
+                "service": "replica",
+                "dsn": f"postgresql://app@127.0.0.1:{closed_port}/app",
+            },
+            {"name": "web-container", **container, "service": "web"},
+            {
+                "name": "worker-container",
+                **container,
+                "service": "worker",
+                "required_env": ["DATABASE_URL"],
+            },
+            {"name": "hog-container", **container, "service": "hog"},
+        ],
+        "alerting": {
+            "group_wait": "0s",
+            "channels": [
+                {"name": "hooks", "type": "webhook", "url": hooks},
+                {
+                    "name": "broken-hook",
+                    "type": "webhook",
+                    "url": f"http://127.0.0.1:{closed_port}/hook",
+                },
+            ],
+            "delivery": {"timeout": "1s", "initial_backoff": "1s", "max_backoff": "2s"},
+        },
+        # The replica's alerts are silenced: suppressed notifications are counted.
+        "silences": [
+            {
+                "match": {"service": "replica"},
+                "ends": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                "comment": "replica rebuild",
+            }
         ],
     }
     path = tmp / "opsmon.yml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def _start_containers(compose: Stack) -> None:
+    """A healthy service, one started without its required variable."""
+    compose.run(
+        "web",
+        "sleep 600",
+        healthcheck={"test": ["CMD-SHELL", "true"], "interval": nanoseconds(0.5), "retries": 1},
+    )
+    compose.run("worker", "sleep 600")
+
+
+def _start_oom_killed_container(compose: Stack) -> None:
+    """A service that runs out of memory, after opsmon watches: events and an OOM kill."""
+    compose.run("hog", 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo "$x"', mem_limit="16m")
 
 
 def _prometheus_config(opsmon_port: int) -> dict[str, object]:
@@ -120,48 +189,72 @@ def _prometheus_config(opsmon_port: int) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """opsmon with healthy, failing and TLS checks, scraped by Prometheus every second."""
+def live(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster) -> Iterator[Live]:
+    """opsmon with healthy and failing HTTP, TLS, PostgreSQL and container checks and two alert
+    channels (one broken), scraped by a real Prometheus every second."""
     if shutil.which("prometheus") is None:
         missing("prometheus (Debian package prometheus)")
     tmp = tmp_path_factory.mktemp("promql-live")
     (tmp / "certs").mkdir()
     tls_context = self_signed(tmp / "certs", days_valid=10)
-    with serve() as web, serve(tls_context) as tls:
-        web.routes["/health"] = Answer(200, {"status": "ok"})
-        web.routes["/ready"] = Answer(200, {"ready": True})
-        tls.routes["/"] = Answer(200, "ok")
-        config = _daemon_config(tmp, web.url(""), tls.url(""), tmp / "certs" / "cert.pem")
-        port = free_port()
-        with (
-            running_daemon(config, port),
-            running_prometheus(_prometheus_config(port), tmp / "prometheus") as prometheus,
-        ):
+    hooks = Receiver().start()
+    try:
+        with serve() as web, serve(tls_context) as tls, stack() as compose:
+            web.routes["/health"] = Answer(200, {"status": "ok"})
+            web.routes["/ready"] = Answer(200, {"ready": True})
+            tls.routes["/"] = Answer(200, "ok")
+            _start_containers(compose)
+            config = _daemon_config(tmp, web.url(""), tls.url(""), compose.project, hooks.url())
+            port = free_port()
+            with (
+                running_daemon(config, port, env={"LIVE_DSN": postgres.dsn()}),
+                running_prometheus(_prometheus_config(port), tmp / "prometheus") as prometheus,
+            ):
+                _start_oom_killed_container(compose)
 
-            def scraped_enough() -> bool:
-                result = prometheus.query(
-                    f'count_over_time(up{{job="opsmon"}}[1m]) >= {SCRAPES_BEFORE_QUERYING}'
-                )
-                return bool(result)
+                def scraped_enough() -> bool:
+                    result = prometheus.query(
+                        f'count_over_time(up{{job="opsmon"}}[1m]) >= {SCRAPES_BEFORE_QUERYING}'
+                    )
+                    return bool(result)
 
-            wait_until(scraped_enough, timeout=60, interval=0.5)
+                wait_until(scraped_enough, timeout=60, interval=0.5)
+                live = Live(prometheus, [])
 
-            def exposed() -> list[tuple[str, dict[str, str]]]:
-                samples = _exposition(port)
-                names = {name for name, _ in samples}
-                return samples if names.issuperset(PRODUCED_BY_THIS_CONFIG) else []
+                def produced() -> bool:
+                    live.exposed = _exposition(port)
+                    return not _missing(live)
 
-            try:
-                samples = wait_until(exposed, timeout=20, interval=0.5)
-            except AssertionError:
-                samples = _exposition(port)  # the test below names what is missing
-            yield Live(prometheus, samples)
+                try:
+                    wait_until(produced, timeout=30, interval=0.5)
+                    # Let Prometheus scrape the latest of them a few times more.
+                    wait_until(lambda: _all_in_prometheus(live), timeout=15, interval=0.5)
+                except AssertionError:
+                    pass  # test_setup_produces_every_series names what is missing
+                yield live
+    finally:
+        hooks.stop()
 
 
-def test_opsmon_exposes_what_the_test_config_produces(live: Live) -> None:
-    """Healthy, failing and TLS checks give the series the rules and the dashboard need."""
-    names = {name for name, _ in live.exposed}
-    assert set(PRODUCED_BY_THIS_CONFIG) - names == set()
+def _missing(live: Live) -> list[str]:
+    return [text for text in PRODUCED_BY_THIS_SETUP if not live.exposes(_selector(text))]
+
+
+def _selector(text: str) -> Selector:
+    (selector,) = selectors(text)
+    return selector
+
+
+def _all_in_prometheus(live: Live) -> bool:
+    return all(
+        live.prometheus.query(f"count_over_time({_selector(text).text}[1m]) >= 2")
+        for text in PRODUCED_BY_THIS_SETUP
+    )
+
+
+def test_setup_produces_every_series(live: Live) -> None:
+    """The checks, containers and channels of this test give the series the queries read."""
+    assert _missing(live) == []
 
 
 def test_prometheus_scrapes_opsmon_with_the_shipped_job(live: Live) -> None:
