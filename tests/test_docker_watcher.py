@@ -249,3 +249,38 @@ async def test_read_only_socket_proxy(tmp_path: Path, compose: Stack) -> None:
     assert methods == {"GET"}, proxy.requests
     assert any(p.endswith("events") for p in paths) and any("containers" in p for p in paths)
     wait_for_state(compose, f"{compose.project}-web-1", "exited")
+
+
+async def test_reload_turns_docker_watching_on_and_off(
+    tmp_path: Path, compose: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without container checks no engine is needed (nothing Docker runs); a reload that adds
+    one starts the watcher, and a reload that removes it stops it again."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing-here.sock")
+    with serve() as target:
+        target.routes["/health"] = Answer(body=b"ok")
+        site = f"- {{name: site, type: http, url: '{target.url('/health')}'}}\n"
+        async with inprocess_daemon(
+            tmp_path, config(MAIN_HOST, site).replace(f'docker: {{host: "{MAIN_HOST}"}}\n', "")
+        ) as run:
+            await run.wait("site", lambda c: c["state"] == "healthy")
+            watcher = watcher_of(run.daemon)
+            assert run.names() == {"site"} and watcher.stream is None
+            assert run.daemon.context.docker is None
+
+            compose.run("web", "sleep 300")
+            path = tmp_path / "opsmon.yml"
+            path.write_text(
+                config(MAIN_HOST, site + container_check("web", compose.project, "web"))
+            )
+            assert await run.daemon.reload()
+            await run.wait("web", lambda c: c["state"] == "healthy")
+            await run.wait("docker", lambda c: c["state"] == "healthy")
+            compose.client.api.kill(f"{compose.project}-web-1")
+            await run.wait("web", lambda c: c["state"] == "unhealthy", within=10)
+
+            path.write_text(config(MAIN_HOST, site))
+            assert await run.daemon.reload()
+            assert run.names() == {"site"} and watcher.stream is None
+            labels = {"project": compose.project, "service": "web"}
+            assert run.metric("opsmon_container_up", **labels) is None

@@ -150,6 +150,8 @@ def forget_container_metrics(context: CheckContext, project: str, service: str) 
     for gauge in (metrics.container_up, metrics.container_restarts):
         with contextlib.suppress(KeyError):
             gauge.remove(project, service)
+    with contextlib.suppress(KeyError):
+        metrics.container_oom_kills.remove(project, service)
     for status in HEALTH_STATUSES:
         with contextlib.suppress(KeyError):
             metrics.container_health_status.remove(project, service, status)
@@ -169,6 +171,12 @@ class ContainerCheck:
         self._log_matches: dict[tuple[str, str], str | None] = {}
         self._last_match: tuple[str, str] | None = None
         self._last_exit: Explanation | None = None
+        self._retired = False
+
+    def retire(self) -> None:
+        """The check is gone: a run still in flight must not bring its metric series back."""
+        self._retired = True
+        forget_container_metrics(self._context, *self.metric_labels)
 
     def observe(self, event: ContainerEvent) -> None:
         """Remember an event for this check's container (called by the Docker watcher)."""
@@ -240,8 +248,9 @@ class ContainerCheck:
 
     # --- judgement --------------------------------------------------------------------------
     def _missing(self, duration: float) -> CheckResult:
-        self._context.metrics.container_up.labels(*self.metric_labels).set(0)
-        self._set_health_metric("none")
+        if not self._retired:
+            self._context.metrics.container_up.labels(*self.metric_labels).set(0)
+            self._set_health_metric("none")
         reason = f"no container matches {self.selector.describe()}"
         removal = self.memory.removal
         if removal is not None:
@@ -300,9 +309,10 @@ class ContainerCheck:
         oom = (
             view.oom_killed or self.memory.oom_event(view) or bool(explanation and explanation.oom)
         )
-        if oom and self.memory.first_oom(view):
+        if oom and self.memory.first_oom(view) and not self._retired:
             self._context.metrics.container_oom_kills.labels(*self.metric_labels).inc()
-        self._set_metrics(view)
+        if not self._retired:
+            self._set_metrics(view)
         missing_env = [n for n in spec.required_env if not view.env.get(n)]
         facts = self._facts(view, oom, restarts_10m, missing_env)
         if match is not None:

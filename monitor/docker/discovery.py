@@ -98,12 +98,12 @@ class Discovery:
                 continue
             enable = labels.get(ENABLE_LABEL, "").strip().lower()
             url = labels.get(HTTP_URL_LABEL, "").strip()
-            if enable in _FALSE or (enable not in _TRUE and not url):
-                continue
-            if enable and enable not in _TRUE:
+            if enable and enable not in _TRUE | _FALSE:
                 plan.problems.append(
                     f"container {container}: label {ENABLE_LABEL}={enable!r} is not true/false"
                 )
+                continue
+            if enable in _FALSE or (enable not in _TRUE and not url):
                 continue
             project, service = labels.get(PROJECT_LABEL, ""), labels.get(SERVICE_LABEL, "")
             identity: Identity = (

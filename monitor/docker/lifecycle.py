@@ -107,8 +107,8 @@ class ContainerView:
         """How long the last finished run lasted (None while running or never finished)."""
         if self.running or self.started_at is None or self.finished_at is None:
             return None
-        seconds = (self.finished_at - self.started_at).total_seconds()
-        return seconds if seconds >= 0 else None
+        # A process that exits at once can finish before Docker records it as started.
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
 
 
 def _env(entries: Iterable[Any]) -> dict[str, str]:
@@ -274,12 +274,13 @@ class ContainerMemory:
         )
         manual = 0
         if restarted and by_policy == 0 and last.started_at is not None:
-            # `docker start` after a crash counts; a restart asked for through the API does not.
+            # `docker start` after a crash counts; after a stop or kill through the API (docker
+            # stop/kill/restart, compose) somebody acted on purpose: that is no crash loop.
             assert view.started_at is not None
             window = self._between(
                 view.id, last.started_at.timestamp(), view.started_at.timestamp()
             )
-            asked = any(s.action == "kill" and s.signal in _DEFAULT_STOP_SIGNALS for s in window)
+            asked = any(s.action == "kill" for s in window)
             manual = 0 if asked else 1
         count = by_policy + manual
         for _ in range(count):

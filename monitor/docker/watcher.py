@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from monitor.runner import CheckRunner
 
 SELF_CHECK = "docker"
-# Events after which a container check looks again at once.
+# Events after which a container check looks again at once. A `kill` is only remembered (its
+# signal tells a requested stop from a crash): the `die` that follows is what changes state.
 REFRESH_ACTIONS = frozenset(
     {
         "create",
@@ -37,7 +38,6 @@ REFRESH_ACTIONS = frozenset(
         "restart",
         "die",
         "oom",
-        "kill",
         "stop",
         "destroy",
         "health_status",
@@ -115,6 +115,7 @@ class DockerWatcher:
 
     async def reload(self, config: Config) -> None:
         previous, self._config = self._config, config
+        self._forget_stale_series()
         wanted = needs_docker(config)
         if self._active and (not wanted or config.docker.host != previous.docker.host):
             await self._deactivate(keep_checks=False)
@@ -137,7 +138,6 @@ class DockerWatcher:
         else:
             self._drop_discovered()
             self._discovery = None
-        self._forget_stale_series()
         self._resync()
 
     def routes(self) -> Sequence[BaseRoute]:
@@ -259,7 +259,8 @@ class DockerWatcher:
         except Exception:
             self._log.exception("docker_refresh_failed", check=name)
         finally:
-            self._refreshing.pop(name, None)
+            if self._refreshing.get(name) is asyncio.current_task():
+                del self._refreshing[name]
 
     def _resync(self) -> None:
         """Look at every watched container again (after a reconnect or a reload)."""
@@ -374,8 +375,11 @@ class DockerWatcher:
         if runner is None or not runner.discovered:
             return
         self._daemon.remove_runner(name)
+        refresh = self._refreshing.pop(name, None)
+        if refresh is not None:
+            refresh.cancel()
         if isinstance(runner.check, ContainerCheck):
-            forget_container_metrics(self._daemon.context, *runner.check.metric_labels)
+            runner.check.retire()
         self._log.info("docker_check_undiscovered", check=name)
 
     def _drop_discovered(self) -> None:
@@ -391,6 +395,8 @@ class DockerWatcher:
 
     def _forget_stale_series(self) -> None:
         current = self._series()
+        for name in [n for n in self._refreshing if n not in self._daemon.runners]:
+            self._refreshing.pop(name).cancel()
         for name, labels in self._container_series.items():
             if name not in current and labels not in current.values():
                 forget_container_metrics(self._daemon.context, *labels)

@@ -257,9 +257,16 @@ class ReadOnlyProxy:
         port = self._server.sockets[0].getsockname()[1]
         return f"tcp://127.0.0.1:{port}"
 
-    async def start(self) -> None:
-        """Listen on a free loopback port."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> None:
+        """Listen on loopback: a free port, or `port` again after `close`."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     async def close(self) -> None:
         """Stop listening and drop every connection."""
@@ -268,6 +275,8 @@ class ReadOnlyProxy:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
