@@ -116,10 +116,13 @@ def test_proxy_is_read_only_unless_rollback_is_enforced() -> None:
     assert str(default["POST"]) == "0"
     for section in ("CONTAINERS", "EVENTS", "IMAGES", "PING", "VERSION"):
         assert str(default[section]) == "1", section
-    for section in ("EXEC", "BUILD", "SECRETS", "VOLUMES", "NETWORKS", "AUTH", "SWARM"):
+    for section in ("EXEC", "BUILD", "SECRETS", "VOLUMES", "NETWORKS", "INFO", "AUTH", "SWARM"):
         assert str(default[section]) == "0", section
     enforced = compose_config(REFERENCE, MONITOR, env={"OPSMON_DOCKER_WRITE": "1"})
-    assert str(enforced["services"]["docker-socket-proxy"]["environment"]["POST"]) == "1"
+    proxy = enforced["services"]["docker-socket-proxy"]["environment"]
+    # Rollback's writes: container create/start/stop/rename and network connect.
+    assert (str(proxy["POST"]), str(proxy["NETWORKS"])) == ("1", "1")
+    assert (str(proxy["EXEC"]), str(proxy["VOLUMES"])) == ("0", "0")
 
 
 def test_metrics_are_published_on_loopback_only(merged: dict[str, Any]) -> None:

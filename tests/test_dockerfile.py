@@ -190,7 +190,8 @@ def _inspect(name: str) -> dict[str, object]:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_image_turns_healthy_through_its_healthcheck(container: tuple[str, int]) -> None:
-    """The container passes its own HEALTHCHECK, running read-only as a non-root user."""
+    """The container passes its own HEALTHCHECK, running read-only as a non-root user, and serves
+    its metrics and runbooks."""
     name, port = container
 
     def health() -> str:
@@ -212,6 +213,10 @@ def test_image_turns_healthy_through_its_healthcheck(container: tuple[str, int])
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert "opsmon_build_info{" in metrics
     assert 'opsmon_check_success{check="self"' in metrics
+    # The runbooks that alert rules and dashboard panels link to are served from the image.
+    runbook = httpx.get(f"http://127.0.0.1:{port}/runbooks/monitor-down", timeout=5)
+    assert runbook.status_code == 200
+    assert "opsmon is down or cannot be scraped" in runbook.text
 
 
 @pytest.mark.docker
