@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
-from monitor.alerting.naming import SEVERITY, describe_failure, runbook_id, runbook_url
+from monitor.alerting.incidents import IncidentTracker
+from monitor.alerting.naming import SEVERITY, describe_failure
+from monitor.alertnames import AlertName
 from monitor.checks.base import CheckResult, CheckSpec
 from monitor.checks.http import HttpSpec
-
-RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+from monitor.metrics import Metrics
+from monitor.redaction import Redactor
+from monitor.runbooks import Catalogue, load_catalogue
+from monitor.store import Store
 
 
 def _http(name: str = "backend-health", url: str = "http://b:4000/api/health") -> HttpSpec:
@@ -67,23 +70,31 @@ def test_summary_is_one_sentence_naming_check_and_service() -> None:
     assert content.summary == "The health check backend-health of service backend is failing."
 
 
-def test_runbook_links() -> None:
-    """Links use the template when set, else the opsmon server's /runbooks/ pages."""
-    assert runbook_id("TLSCertificateExpiring") == "tls-certificate-expiring"
-    assert runbook_id("ContainerOOMKilled") == "container-oom-killed"
-    assert runbook_url("DatabaseConnectionFailing", "http://opsmon:9110/") == (
-        "http://opsmon:9110/runbooks/database-connection-failing"
+def test_runbook_links_follow_the_template_or_the_public_url(tmp_path: Path) -> None:
+    """Links use runbook_url_template when set, else the opsmon server's /runbooks/ pages."""
+    store = Store.open(tmp_path)
+    tracker = IncidentTracker(store, Metrics(), Redactor(), "http://opsmon:9110/")
+    assert tracker.runbook_link("TLSCertificateExpiring") == (
+        "http://opsmon:9110/runbooks/tls-certificate-expiring"
     )
-    assert runbook_url("ContainerDown", "x", "https://wiki/ops/{id}.md") == (
-        "https://wiki/ops/container-down.md"
+    tracker.runbook_template = "https://wiki.example.com/ops/{id}.md"
+    assert tracker.runbook_link("ContainerOOMKilled") == (
+        "https://wiki.example.com/ops/container-oom-killed.md"
     )
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    """The runbooks/ catalogue, parsed once."""
+    return load_catalogue()
 
 
 @pytest.mark.parametrize("name", sorted(SEVERITY))
-def test_every_alert_name_has_a_runbook_with_its_severity(name: str) -> None:
-    """Every alert alerting can send links to a runbook that exists, with the same severity."""
-    path = RUNBOOKS / f"{runbook_id(name)}.md"
-    assert path.exists(), path
-    front = path.read_text().split("---")[1]
-    assert re.search(rf"^severity: {SEVERITY[name]}$", front, re.M)
-    assert name in front
+def test_every_alert_name_has_a_runbook_with_its_severity(
+    name: AlertName, catalogue: Catalogue
+) -> None:
+    """Every alert alerting can send has a runbook with the same severity."""
+    runbook = catalogue.for_alert(name)
+    assert runbook is not None, name
+    assert runbook.severity == SEVERITY[name]

@@ -99,6 +99,8 @@ class AlertingComponent:
             on_enqueued=self.outbox.wake,
         )
         self._configure(config)
+        # Load the runbook catalogue now rather than while the first alert waits for it.
+        self.tracker.runbook_link("HealthCheckFailing")
         for incident in store.live_incidents():
             if incident.source.startswith(CHANNEL_SOURCE) and incident.status.value == "firing":
                 # Still reported from before a restart: the next success resolves it.

@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from monitor import runbooks
 from monitor.alerting.model import Incident, Status
-from monitor.alerting.naming import AlertContent, describe_failure, runbook_url
+from monitor.alerting.naming import AlertContent, describe_failure
 from monitor.checks.base import CheckResult, CheckSpec
+from monitor.config import Config
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
@@ -69,7 +71,7 @@ class IncidentTracker:
             severity=content.severity,
             summary=self._redactor.text(content.summary),
             description=self._redactor.text(content.description),
-            runbook_url=runbook_url(content.alertname, self.public_url, self.runbook_template),
+            runbook_url=self.runbook_link(content.alertname),
             labels=labels,
             started_at=at,
         )
@@ -97,6 +99,13 @@ class IncidentTracker:
         self._log.info("incident_resolved", incident=incident.id, source=source)
         self.update_gauge()
         return incident
+
+    def runbook_link(self, alertname: str) -> str:
+        """The runbook URL of an alert (built where every emitter builds it)."""
+        where = Config.model_construct(
+            public_url=self.public_url, runbook_url_template=self.runbook_template
+        )
+        return runbooks.runbook_url(where, alertname)
 
     def update_gauge(self) -> None:
         """Set opsmon_incidents_open from the store."""

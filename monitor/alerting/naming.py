@@ -1,7 +1,8 @@
 """What an alert is called and says, derived from the check type and the failing result.
 
 One small module on purpose: a later diagnosis step replaces `describe_failure` with
-root-cause aware content. Every name produced here has a runbook in runbooks/.
+root-cause aware content. Every name comes from the AlertName registry, so each has a runbook;
+links are built by `monitor.runbooks.runbook_url`.
 """
 
 from __future__ import annotations
@@ -11,20 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitor.alertnames import AlertName, Severity
 from monitor.checks.base import CheckResult, CheckSpec
 
-SEVERITY = {
-    "HealthCheckFailing": "critical",
-    "ServiceNotReady": "warning",
-    "SlowResponses": "warning",
-    "TLSCertificateExpiring": "warning",
-    "DatabaseConnectionFailing": "critical",
-    "DatabaseSaturated": "warning",
-    "ContainerDown": "critical",
-    "ContainerUnhealthy": "critical",
-    "ContainerCrashLooping": "critical",
-    "ContainerOOMKilled": "critical",
-    "AlertDeliveryFailing": "warning",
+SEVERITY: dict[AlertName, Severity] = {
+    AlertName.HEALTH_CHECK_FAILING: Severity.CRITICAL,
+    AlertName.SERVICE_NOT_READY: Severity.WARNING,
+    AlertName.SLOW_RESPONSES: Severity.WARNING,
+    AlertName.TLS_CERTIFICATE_EXPIRING: Severity.WARNING,
+    AlertName.DATABASE_CONNECTION_FAILING: Severity.CRITICAL,
+    AlertName.DATABASE_SATURATED: Severity.WARNING,
+    AlertName.CONTAINER_DOWN: Severity.CRITICAL,
+    AlertName.CONTAINER_UNHEALTHY: Severity.CRITICAL,
+    AlertName.CONTAINER_CRASH_LOOPING: Severity.CRITICAL,
+    AlertName.CONTAINER_OOM_KILLED: Severity.CRITICAL,
+    AlertName.ALERT_DELIVERY_FAILING: Severity.WARNING,
 }
 
 
@@ -43,55 +45,55 @@ def _failed_placeholders(result: CheckResult) -> set[str]:
     return set(re.findall(r"\[([A-Z_]+)\]", text))
 
 
-def _http_name(spec: CheckSpec, result: CheckResult) -> str:
+def _http_name(spec: CheckSpec, result: CheckResult) -> AlertName:
     failed = _failed_placeholders(result) if result.kind == "condition" else set()
     if failed == {"RESPONSE_TIME"}:
-        return "SlowResponses"
+        return AlertName.SLOW_RESPONSES
     if failed == {"CERTIFICATE_EXPIRATION"}:
-        return "TLSCertificateExpiring"
+        return AlertName.TLS_CERTIFICATE_EXPIRING
     url = str(getattr(spec, "url", ""))
     if spec.name.endswith("-ready") or url.rstrip("/").endswith("/ready"):
-        return "ServiceNotReady"
-    return "HealthCheckFailing"
+        return AlertName.SERVICE_NOT_READY
+    return AlertName.HEALTH_CHECK_FAILING
 
 
-def _postgres_name(spec: CheckSpec, result: CheckResult) -> str:
+def _postgres_name(spec: CheckSpec, result: CheckResult) -> AlertName:
     saturated = "connections" in result.reason.lower() and result.connected
-    return "DatabaseSaturated" if saturated else "DatabaseConnectionFailing"
+    return AlertName.DATABASE_SATURATED if saturated else AlertName.DATABASE_CONNECTION_FAILING
 
 
-def _container_name(spec: CheckSpec, result: CheckResult) -> str:
+def _container_name(spec: CheckSpec, result: CheckResult) -> AlertName:
     kind = f"{result.kind} {result.reason}".lower()
     if "oom" in kind:
-        return "ContainerOOMKilled"
+        return AlertName.CONTAINER_OOM_KILLED
     if "crash" in kind or "restart" in kind:
-        return "ContainerCrashLooping"
+        return AlertName.CONTAINER_CRASH_LOOPING
     if "unhealthy" in kind:
-        return "ContainerUnhealthy"
-    return "ContainerDown"
+        return AlertName.CONTAINER_UNHEALTHY
+    return AlertName.CONTAINER_DOWN
 
 
-def _generic_name(spec: CheckSpec, result: CheckResult) -> str:
-    return "HealthCheckFailing"
+def _generic_name(spec: CheckSpec, result: CheckResult) -> AlertName:
+    return AlertName.HEALTH_CHECK_FAILING
 
 
-_BY_TYPE: dict[str, Callable[[CheckSpec, CheckResult], str]] = {
+_BY_TYPE: dict[str, Callable[[CheckSpec, CheckResult], AlertName]] = {
     "http": _http_name,
     "postgres": _postgres_name,
     "container": _container_name,
 }
 
-_SUMMARY = {
-    "HealthCheckFailing": "The health check {check} of {where} is failing.",
-    "ServiceNotReady": "{where} is not ready (check {check}).",
-    "SlowResponses": "{where} answers too slowly (check {check}).",
-    "TLSCertificateExpiring": "The TLS certificate checked by {check} expires soon.",
-    "DatabaseConnectionFailing": "opsmon cannot connect to the database (check {check}).",
-    "DatabaseSaturated": "The database is close to max_connections (check {check}).",
-    "ContainerDown": "The container of {where} is not running (check {check}).",
-    "ContainerUnhealthy": "The container of {where} reports unhealthy (check {check}).",
-    "ContainerCrashLooping": "The container of {where} keeps restarting (check {check}).",
-    "ContainerOOMKilled": "The container of {where} was killed for running out of memory.",
+_SUMMARY: dict[AlertName, str] = {
+    AlertName.HEALTH_CHECK_FAILING: "The health check {check} of {where} is failing.",
+    AlertName.SERVICE_NOT_READY: "{where} is not ready (check {check}).",
+    AlertName.SLOW_RESPONSES: "{where} answers too slowly (check {check}).",
+    AlertName.TLS_CERTIFICATE_EXPIRING: "The TLS certificate checked by {check} expires soon.",
+    AlertName.DATABASE_CONNECTION_FAILING: "opsmon cannot connect to the database (check {check}).",
+    AlertName.DATABASE_SATURATED: "The database is close to max_connections (check {check}).",
+    AlertName.CONTAINER_DOWN: "The container of {where} is not running (check {check}).",
+    AlertName.CONTAINER_UNHEALTHY: "The container of {where} reports unhealthy (check {check}).",
+    AlertName.CONTAINER_CRASH_LOOPING: "The container of {where} keeps restarting (check {check}).",
+    AlertName.CONTAINER_OOM_KILLED: "The container of {where} was killed: out of memory.",
 }
 
 
@@ -101,29 +103,18 @@ def describe_failure(spec: CheckSpec, result: CheckResult) -> AlertContent:
     where = f"service {spec.service}" if spec.service else spec.name
     summary = _SUMMARY[name].format(check=spec.name, where=where)
     description = result.reason or f"{spec.type} check failed ({result.kind})"
-    return AlertContent(name, SEVERITY[name], summary[0].upper() + summary[1:], description)
+    return AlertContent(
+        name.value, SEVERITY[name].value, summary[0].upper() + summary[1:], description
+    )
 
 
 def delivery_failing(channel: str, since: datetime, error: str) -> AlertContent:
     """opsmon's own alert: a channel has not accepted notifications for a while."""
+    name = AlertName.ALERT_DELIVERY_FAILING
     return AlertContent(
-        "AlertDeliveryFailing",
-        SEVERITY["AlertDeliveryFailing"],
+        name.value,
+        SEVERITY[name].value,
         f"Alerts cannot be delivered to channel {channel}.",
         f"Every delivery to {channel} failed since {since.strftime('%Y-%m-%d %H:%M:%S UTC')}; "
         f"last error: {error}",
     )
-
-
-def runbook_id(alertname: str) -> str:
-    """`DatabaseConnectionFailing` -> `database-connection-failing` (`TLS...` -> `tls-...`)."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", alertname)
-    return words.lower()
-
-
-def runbook_url(alertname: str, public_url: str, template: str | None = None) -> str:
-    """`runbook_url_template` with {id}, else `{public_url}/runbooks/{id}`."""
-    rid = runbook_id(alertname)
-    if template:
-        return template.replace("{id}", rid)
-    return f"{public_url.rstrip('/')}/runbooks/{rid}"

@@ -68,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.delay:
             owner.released.wait(answer.delay)
         payload = answer.body.encode()
+        # Recorded before answering, so a client that has its answer finds the request here.
+        index = owner.record(self, body, arrived, answer.status)
         try:
             self.send_response(answer.status)
             if answer.retry_after is not None:
@@ -77,10 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
-            # The client gave up (its timeout): the answer never arrived.
-            owner.record(self, body, arrived, None)
-            return
-        owner.record(self, body, arrived, answer.status)
+            owner.unanswered(index)  # the client gave up (its timeout): nothing arrived
 
     do_POST = do_GET = do_PUT = do_HEAD = _handle
 
@@ -132,10 +131,19 @@ class Receiver:
 
     def record(
         self, handler: BaseHTTPRequestHandler, body: bytes, at: float, status: int | None
-    ) -> None:
+    ) -> int:
         with self._lock:
             self.requests.append(
                 Received(handler.command, handler.path, dict(handler.headers), body, at, status)
+            )
+            return len(self.requests) - 1
+
+    def unanswered(self, index: int) -> None:
+        """The answer to request `index` never reached the client."""
+        with self._lock:
+            old = self.requests[index]
+            self.requests[index] = Received(
+                old.method, old.path, old.headers, old.body, old.at, None
             )
 
     def accepted(self) -> list[Received]:
