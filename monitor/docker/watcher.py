@@ -47,6 +47,8 @@ REFRESH_ACTIONS = frozenset(
     }
 )
 DISCOVERY_ACTIONS = frozenset({"create", "destroy", "rename", "update"})
+# What the subscription asks for: health probes alone would add three exec events per probe.
+SUBSCRIBED_ACTIONS = REFRESH_ACTIONS | DISCOVERY_ACTIONS | {"kill"}
 # While a fresh result disagrees with the debounced state, look again this often instead of
 # waiting for the poll: thresholds then count seconds, not intervals.
 CONFIRM_DELAY = 1.0
@@ -55,7 +57,7 @@ CONFIRM_DELAY = 1.0
 def subscription_filters(config: Config) -> dict[str, list[str]]:
     """Containers only; and only one Compose project when every check selects within it and
     nothing is discovered (the engine ANDs label filters, so several projects need all events)."""
-    filters: dict[str, list[str]] = {"type": ["container"]}
+    filters: dict[str, list[str]] = {"type": ["container"], "event": sorted(SUBSCRIBED_ACTIONS)}
     specs = [s for s in config.checks if s.type == "container"]
     projects = {getattr(s, "project", None) for s in specs}
     if specs and not config.docker.discovery and len(projects) == 1 and None not in projects:
@@ -272,6 +274,8 @@ class DockerWatcher:
 
     # --- event stream callbacks (on the loop) -----------------------------------------------
     def _on_event(self, event: ContainerEvent) -> None:
+        if not self._active:
+            return  # delivered after a reload turned watching off
         self._daemon.metrics.docker_events.labels(metric_action(event.action)).inc()
         for runner in self._container_runners():
             check = runner.check
@@ -289,7 +293,8 @@ class DockerWatcher:
             self._request_discovery()
 
     def _on_connected(self) -> None:
-        assert self._access is not None
+        if not self._active or self._access is None:
+            return
         status = self._access.status
         was_down = bool(status.outages) or status.events_error is not None
         status.came_back(self._daemon.clock.now())
@@ -300,7 +305,8 @@ class DockerWatcher:
         self._resync()
 
     def _on_disconnected(self, reason: str) -> None:
-        assert self._access is not None
+        if not self._active or self._access is None:
+            return
         status = self._access.status
         first = status.events_connected or status.events_error is None
         status.went_down(self._daemon.clock.now(), reason)
