@@ -24,6 +24,7 @@ from monitor.errors import init_sentry
 from monitor.logs import configure_logging, get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
+from monitor.rollback.cli import add_rollback_commands
 from monitor.settings import Settings
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
@@ -279,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", help="runbook id (or alert name)")
     show.set_defaults(func=cmd_runbooks_show)
     add_silence_commands(commands, with_config)
+    add_rollback_commands(commands, with_config)
     return parser
 
 

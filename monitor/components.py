@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from monitor import runbook_pages
 from monitor.alerting import component as alerting
 from monitor.docker.watcher import make_docker_watcher
+from monitor.rollback import component as rollback
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -46,4 +47,5 @@ COMPONENT_FACTORIES: list[ComponentFactory] = [
     runbook_pages.build,
     alerting.build,
     make_docker_watcher,
+    rollback.build,
 ]

@@ -18,6 +18,8 @@ from monitor.checks.base import CheckSpec, PositiveDuration
 from monitor.docker.config import DockerConfig
 from monitor.durations import format_duration
 from monitor.interpolation import InterpolationError, Interpolator
+from monitor.rollback.config import RollbackConfig
+from monitor.rollback.config import cross_check as rollback_cross_check
 
 KeyPath = tuple[str | int, ...]
 _SECRET_KEY = re.compile(
@@ -54,6 +56,7 @@ class Config(BaseModel):
     alerting: AlertingConfig | None = None
     silences: tuple[SilenceSpec, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    rollback: RollbackConfig | None = None
 
     def check(self, name: str) -> CheckSpec:
         """The check called `name`."""
@@ -262,6 +265,7 @@ def _cross_check(config: Config) -> Iterator[tuple[KeyPath, str]]:
     template = config.runbook_url_template
     if template is not None and "{id}" not in template:
         yield ("runbook_url_template",), "must contain {id}, where the runbook id goes"
+    yield from rollback_cross_check(config)
 
 
 def _find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:

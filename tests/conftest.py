@@ -12,7 +12,11 @@ from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 
 # Fixture modules: `postgres` (shared cluster), `make_postgres` (a test's own), ...
-pytest_plugins = ["tests.support.postgres", "tests.support.rollback"]
+pytest_plugins = [
+    "tests.support.postgres",
+    "tests.support.rollback",
+    "tests.support.rollback_daemon",
+]
 
 
 @pytest.fixture

@@ -124,6 +124,24 @@ def database_services(config: Config) -> frozenset[str]:
     return frozenset(found)
 
 
+def service_projects(config: Config) -> dict[str, str]:
+    """The Compose project of each opted-in service: its own `project`, else the project its
+    container check selects (so another project's service of the same name is not mixed in)."""
+    rollback = config.rollback
+    if rollback is None:
+        return {}
+    found: dict[str, str] = {}
+    for spec in config.checks:
+        project = getattr(spec, "project", None)
+        if spec.type == "container" and spec.service and isinstance(project, str) and project:
+            found.setdefault(spec.service, project)
+    return {
+        name: settings.project or found[name]
+        for name, settings in rollback.services.items()
+        if settings.project or name in found
+    }
+
+
 def is_database(service: str, config: Config) -> bool:
     """Whether `service` is a database (never rolled back)."""
     return bool(DATABASE_NAME.match(service)) or service in database_services(config)
@@ -131,13 +149,20 @@ def is_database(service: str, config: Config) -> bool:
 
 def cross_check(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Problems that need the whole config: a database service opted in to rollback."""
-    rollback: RollbackConfig | None = getattr(config, "rollback", None)
+    rollback = config.rollback
     if rollback is None:
         return
     databases = database_services(config)
+    watched = {s.service for s in config.checks if s.service}
     for name in rollback.services:
         if name in databases:
             yield (
                 ("rollback", "services", name),
                 f"{name!r} is the service of a postgres check: a database is never rolled back",
+            )
+        elif name not in watched:
+            yield (
+                ("rollback", "services", name),
+                f"no check has `service: {name}`, so opsmon could not tell a bad deploy of it "
+                "from a good one",
             )

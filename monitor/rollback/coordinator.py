@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.alertnames import AlertName
 from monitor.clock import Clock
@@ -20,7 +20,13 @@ from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from monitor.rollback.alerts import AlertSink, RollbackAlert
 from monitor.rollback.command import CommandStrategy, image_tag, render
-from monitor.rollback.config import Mode, RollbackConfig, Strategy
+from monitor.rollback.config import (
+    Mode,
+    RollbackConfig,
+    Strategy,
+    database_services,
+    service_projects,
+)
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
 from monitor.rollback.journal import (
     AlreadyInFlight,
@@ -46,6 +52,9 @@ from monitor.rollback.recreate import RecreateStrategy, StrategyFailed, failed_n
 from monitor.rollback.snapshot import Snapshot, SnapshotError, diff, short_id
 from monitor.rollback.store import Deploy, RollbackStore
 from monitor.rollback.tracker import DeployTracker
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 # Verification after a restart gets at least this long (the checks start from scratch).
 RESUME_VERIFY_MIN = timedelta(seconds=60)
@@ -91,6 +100,9 @@ class Request:
     force: bool = False
     dry_run: bool = False
     to_image: str | None = None
+    # The deploy the facts are about: if another container is current by the time the engine
+    # is asked, the facts are stale and nothing is decided.
+    deploy_id: int | None = None
 
 
 @dataclass
@@ -136,8 +148,7 @@ class Coordinator:
 
     def __init__(
         self,
-        config: RollbackConfig,
-        databases: frozenset[str],
+        config: Config,
         store: RollbackStore,
         ops: ContainerOps,
         tracker: DeployTracker,
@@ -148,8 +159,6 @@ class Coordinator:
         verifier: Verifier,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.config = config
-        self.databases = databases
         self.store = store
         self.journal = Journal(store)
         self.ops = ops
@@ -162,23 +171,28 @@ class Coordinator:
         self._environ = environ
         self._log = get_logger("rollback")
         self.strategies: dict[str, Strategy_] = {}
-        self.reconfigure(config, databases)
+        self.config = RollbackConfig()
+        self.databases: frozenset[str] = frozenset()
+        self.projects: dict[str, str] = {}
+        self.reconfigure(config)
 
-    def reconfigure(self, config: RollbackConfig, databases: frozenset[str]) -> None:
-        """Use a new `rollback:` section."""
-        self.config, self.databases = config, databases
-        self.tracker.stable_after = config.stable_after
+    def reconfigure(self, config: Config) -> None:
+        """Use a new config (its `rollback:` section, checks and databases)."""
+        assert config.rollback is not None
+        self.config = rollback = config.rollback
+        self.databases = database_services(config)
+        self.projects = service_projects(config)
+        self.tracker.stable_after = rollback.stable_after
         self.strategies = {
             Strategy.RECREATE.value: RecreateStrategy(self.ops, self.journal, self.clock),
             Strategy.COMMAND.value: CommandStrategy(
-                config.services, self.ops, self.journal, self.clock, self.redactor, self._environ
+                rollback.services, self.ops, self.journal, self.clock, self.redactor, self._environ
             ),
         }
 
     def project(self, service: str) -> str | None:
-        """The Compose project configured for `service` (None: any)."""
-        settings = self.config.services.get(service)
-        return settings.project if settings is not None else None
+        """The Compose project of `service` (None: any project)."""
+        return self.projects.get(service)
 
     # --- facts ------------------------------------------------------------------------------
     async def current(self, service: str, origin: str = "deploy") -> Current | None:
@@ -245,6 +259,8 @@ class Coordinator:
         now = self.clock.now()
         current = await self.current(service)
         deploy = current.deploy if current is not None else None
+        if request.deploy_id is not None and (deploy is None or deploy.id != request.deploy_id):
+            return Outcome(Decision(Action.NONE, f"{service} changed while deciding"))
         target, target_id, problem = await self._target(request)
         frozen = self.store.frozen(service)
         flight = self.in_flight(service)

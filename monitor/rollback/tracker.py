@@ -49,11 +49,13 @@ class DeployTracker:
         self._log = get_logger("rollback")
 
     def current(self, service: str) -> Deploy | None:
-        """The service's current deploy (its newest container)."""
+        """The service's current deploy (its newest container; another process, such as
+        `opsmon rollback`, may have recorded a newer one)."""
         live = self._live.get(service)
-        if live is not None:
-            return live.deploy
-        return self._store.latest_deploy(service)
+        latest = self._store.latest_deploy(service)
+        if latest is not None and (live is None or latest.id > live.deploy.id):
+            live = self._live[service] = _Live(latest)
+        return live.deploy if live is not None else None
 
     def seen(
         self,

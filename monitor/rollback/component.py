@@ -1,0 +1,571 @@
+"""Rollback as a daemon component: follows deploys through the engine's events, promotes stable
+images to last known good, and hands every warranted rollback to the coordinator.
+
+It is dormant without a `rollback:` section. At start it finishes any rollback a previous
+process left in flight (the journal says how far it got).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Coroutine, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from monitor.alerting.component import AlertingComponent
+from monitor.alertnames import AlertName
+from monitor.diagnosis import Snapshot as Situation
+from monitor.diagnosis import diagnose
+from monitor.docker.access import DockerAccess
+from monitor.docker.events import ContainerEvent, EventHandler, EventStream
+from monitor.docker.lifecycle import PROJECT_LABEL, SERVICE_LABEL
+from monitor.logs import get_logger
+from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink, RollbackAlert, SinkRef
+from monitor.rollback.config import RollbackConfig
+from monitor.rollback.coordinator import Coordinator, Request, Verification
+from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
+from monitor.rollback.journal import Rollback
+from monitor.rollback.policy import Action, Blocker, HealthFacts
+from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
+from monitor.rollback.status import status_document
+from monitor.rollback.store import Deploy, RollbackStore, open_store
+from monitor.rollback.tracker import DeployTracker
+from monitor.state import Health, Transition
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.daemon import Daemon
+    from monitor.runner import CheckRunner
+
+# How often services are looked at (at most; transitions and events wake the loop at once).
+MAX_TICK = 1.0
+MIN_TICK = 0.1
+# After a skip, ask the engine again at most this often (the reason may go away).
+RETRY_SKIPPED = 10.0
+# Result kinds that say nothing about the deployed image: a stop someone asked for.
+NOT_A_DEPLOY_PROBLEM = frozenset({"stopped"})
+
+
+class DaemonVerifier:
+    """Verification by the daemon's own check runners: every check of the service healthy,
+    each with a run after the rollback started."""
+
+    def __init__(self, component: RollbackComponent) -> None:
+        self._component = component
+
+    async def verify(self, rollback: Rollback, deadline: datetime) -> Verification:
+        component = self._component
+        clock = component.daemon.clock
+        since = rollback.updated_at
+        evidence: tuple[str, ...] = ()
+        while True:
+            healthy, evidence = component.service_health(rollback.service, since)
+            if healthy:
+                return Verification(True, ())
+            remaining = (deadline - clock.now()).total_seconds()
+            if remaining <= 0:
+                return Verification(False, evidence)
+            await component.wait_for_change(min(remaining, component.tick))
+
+
+class RollbackComponent:
+    """Deploy tracking, LKG promotion and automatic rollback in the daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.config: RollbackConfig | None = None
+        self.store: RollbackStore | None = None
+        self.coordinator: Coordinator | None = None
+        self._access: DockerAccess | None = None
+        self._own_access = False
+        self._ops: ContainerOps | None = None
+        self._stream: EventStream | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._busy: set[str] = set()  # services with a rollback decision being handled
+        self._decided: dict[str, int] = {}  # service -> deploy id a rollback or dry run was for
+        self._skipped: dict[str, tuple[int, float]] = {}  # service -> (deploy id, retry at)
+        self._change = asyncio.Event()
+        self._lkg_series: dict[str, str] = {}
+        self._log = get_logger("rollback")
+
+    @property
+    def tick(self) -> float:
+        """How often the services are looked at."""
+        stable = self.config.stable_after if self.config is not None else MAX_TICK
+        return max(MIN_TICK, min(MAX_TICK, stable / 4))
+
+    @property
+    def services(self) -> list[str]:
+        """The services that opted in."""
+        return sorted(self.config.services) if self.config is not None else []
+
+    # --- Component --------------------------------------------------------------------------
+    async def start(self, daemon: Daemon) -> None:
+        daemon.listeners.append(self._on_transition)
+        if daemon.config.rollback is not None:
+            await self._activate(daemon.config)
+
+    async def stop(self) -> None:
+        await self._deactivate()
+
+    async def reload(self, config: Config) -> None:
+        if config.rollback is None:
+            await self._deactivate()
+            return
+        if self.coordinator is None:
+            await self._activate(config)
+            return
+        self.config = config.rollback
+        self.coordinator.reconfigure(config)
+        for service in list(self._lkg_series):
+            if service not in config.rollback.services:
+                self._forget_lkg_series(service)
+        self._spawn(self._resync(), "rollback-resync")
+        self.wake()
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [Route("/api/rollback", self._api_status)]
+
+    # --- life cycle -------------------------------------------------------------------------
+    async def _activate(self, config: Config) -> None:
+        assert config.rollback is not None
+        daemon = self.daemon
+        self.config = config.rollback
+        self.store = open_store(config.state_dir)
+        access = daemon.context.docker
+        self._own_access = access is None
+        if access is None:
+            access = DockerAccess.from_environment(os.environ, config.docker.host)
+        self._access = access
+        self._ops = ContainerOps(access)
+        tracker = DeployTracker(self.store, daemon.clock, config.rollback.stable_after)
+        self.coordinator = Coordinator(
+            config,
+            self.store,
+            self._ops,
+            tracker,
+            daemon.clock,
+            daemon.metrics,
+            daemon.redactor,
+            SinkRef(self._sink),
+            DaemonVerifier(self),
+        )
+        for service, lkg in self.store.all_lkg().items():
+            if service in config.rollback.services:
+                self._set_lkg_series(service, lkg.image_id)
+        handler = EventHandler(self._on_event, self._on_connected, self._on_disconnected)
+        self._stream = EventStream(
+            access, handler, {"type": ["container"], "label": [SERVICE_LABEL]}
+        )
+        self._stream.start()
+        self._spawn(self._resume_orphans(), "rollback-resume")
+        self._spawn(self._loop(), "rollback-loop")
+        self._log.info(
+            "rollback_started_watching",
+            mode=config.rollback.mode.value,
+            services=self.services,
+            host=access.host,
+        )
+
+    async def _deactivate(self) -> None:
+        tasks = [*self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._busy.clear()
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if self._ops is not None:
+            self._ops.close()
+            self._ops = None
+        if self._access is not None and self._own_access:
+            await self._access.aclose()
+        self._access = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        for service in list(self._lkg_series):
+            self._forget_lkg_series(service)
+        self.coordinator = None
+        self.config = None
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _sink(self) -> AlertSink:
+        for component in self.daemon.components:
+            if isinstance(component, AlertingComponent) and component.tracker is not None:
+                return IncidentSink(component.tracker, component.wake)
+        return LogSink()
+
+    # --- waking -----------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Look at the services now."""
+        self._change.set()
+
+    async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait until a transition or an event (or `timeout` seconds)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._change.wait(), timeout)
+        self._change.clear()
+
+    async def _on_transition(self, transition: Transition) -> None:
+        runner = self.daemon.runners.get(transition.check)
+        if runner is not None and runner.spec.service in (
+            self.config.services if self.config else {}
+        ):
+            self.wake()
+
+    # --- events -----------------------------------------------------------------------------
+    def _service_of(self, attributes: dict[str, str] | Any) -> str | None:
+        if self.config is None:
+            return None
+        service = attributes.get(SERVICE_LABEL)
+        if service not in self.config.services or self.coordinator is None:
+            return None
+        project = self.coordinator.project(service)
+        if project and attributes.get(PROJECT_LABEL) != project:
+            return None
+        return str(service)
+
+    def _on_event(self, event: ContainerEvent) -> None:
+        service = self._service_of(event.attributes)
+        if service is None or self.coordinator is None:
+            return
+        tracker = self.coordinator.tracker
+        if event.action in ("die", "oom", "restart", "kill"):
+            tracker.disturbed(service, event.id, event.action, self.daemon.clock.now())
+        if event.action == "start" and service not in self._busy:
+            self._spawn(self._see(service, event.id), f"rollback-see-{service}")
+        self.wake()
+
+    def _on_connected(self) -> None:
+        self._spawn(self._resync(), "rollback-resync")
+
+    def _on_disconnected(self, reason: str) -> None:
+        self._log.warning("rollback_events_lost", reason=reason)
+
+    async def _see(self, service: str, container_id: str) -> None:
+        """A container of `service` started: a new deploy unless it is one we know."""
+        coordinator, ops = self.coordinator, self._ops
+        if coordinator is None or ops is None or service in self._busy:
+            return
+        if coordinator.in_flight(service) is not None:
+            return
+        try:
+            data = await ops.inspect(container_id)
+        except DockerCallFailed as exc:
+            self._log.warning("rollback_inspect_failed", service=service, reason=exc.reason)
+            return
+        if data is None or not (data.get("State") or {}).get("Running"):
+            return
+        before = coordinator.tracker.current(service)
+        deploy = coordinator.see(service, data)
+        if deploy is None or (before is not None and before.id == deploy.id):
+            return
+        self._new_deploy(service, deploy.id, deploy.image, deploy.image_id, deploy.origin)
+
+    def _new_deploy(
+        self, service: str, deploy_id: int, image: str, image_id: str, origin: str
+    ) -> None:
+        coordinator = self.coordinator
+        if coordinator is None or origin != "deploy":
+            return
+        now = self.daemon.clock.now()
+        note = f" (superseded by a deploy of {image})"
+        for name in (
+            AlertName.ROLLBACK_PERFORMED,
+            AlertName.ROLLBACK_SKIPPED,
+            AlertName.BAD_IMAGE_REDEPLOYED,
+        ):
+            coordinator.alerts.resolve(service, name, now, note)
+        bad = coordinator.store.bad_image(service, image_id)
+        if bad is not None:
+            coordinator.alerts.fire(
+                RollbackAlert(
+                    AlertName.BAD_IMAGE_REDEPLOYED,
+                    service,
+                    f"{service} runs {image} again, an image it was rolled back from.",
+                    f"The image {image} ({short_id(image_id)}) was rolled back from at "
+                    f"{bad.marked_at:%Y-%m-%d %H:%M:%S} UTC because: {bad.reason}. It will not "
+                    "become the last known good.",
+                ),
+                now,
+            )
+
+    async def _resync(self) -> None:
+        """Read every service's current container from the engine (start, reconnect)."""
+        coordinator = self.coordinator
+        if coordinator is None:
+            return
+        for service in self.services:
+            if service in self._busy or coordinator.in_flight(service) is not None:
+                continue
+            before = coordinator.tracker.current(service)
+            try:
+                current = await coordinator.current(service)
+            except DockerCallFailed as exc:
+                self._log.warning("rollback_resync_failed", service=service, reason=exc.reason)
+                continue
+            if current is not None and (before is None or before.id != current.deploy.id):
+                deploy = current.deploy
+                self._new_deploy(service, deploy.id, deploy.image, deploy.image_id, deploy.origin)
+        self.wake()
+
+    async def _resume_orphans(self) -> None:
+        coordinator = self.coordinator
+        if coordinator is None:
+            return
+        for rollback in coordinator.orphans():
+            self._busy.add(rollback.service)
+            try:
+                await coordinator.resume(rollback)
+            except Exception:
+                self._log.exception("rollback_resume_failed", rollback=rollback.id)
+            finally:
+                self._busy.discard(rollback.service)
+        await self._resync()
+
+    # --- the loop ---------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        # The first round of checks must have run before health means anything.
+        while not self.daemon.readiness()[0]:  # noqa: ASYNC110 - readiness is only a query
+            await asyncio.sleep(MIN_TICK)
+        await self._resync()
+        while True:
+            for service in self.services:
+                try:
+                    await self._look_at(service)
+                except Exception:
+                    self._log.exception("rollback_evaluation_failed", service=service)
+            await self.wait_for_change(self.tick)
+
+    def runners_of(self, service: str) -> list[CheckRunner]:
+        """The checks of `service` (by their `service` field)."""
+        return [r for r in self.daemon.runners.values() if r.spec.service == service]
+
+    def service_health(self, service: str, since: datetime) -> tuple[bool, tuple[str, ...]]:
+        """Whether every check of `service` is healthy, with a successful run after `since`;
+        else why not."""
+        runners = self.runners_of(service)
+        if not runners:
+            return False, (f"no check has service {service}",)
+        problems = []
+        for runner in runners:
+            state = runner.state
+            last = state.last_result
+            fresh = state.last_run_at is not None and state.last_run_at >= since
+            if state.health is not Health.HEALTHY or not fresh or last is None or not last.ok:
+                why = last.reason if last is not None and not last.ok else "no run since"
+                problems.append(f"{runner.spec.name}: {state.health.value}: {why}")
+        return not problems, tuple(problems)
+
+    async def _look_at(self, service: str) -> None:
+        coordinator = self.coordinator
+        config = self.config
+        if coordinator is None or config is None or service in self._busy:
+            return
+        deploy = coordinator.tracker.current(service)
+        if deploy is None:
+            return
+        now = self.daemon.clock.now()
+        healthy, _ = self.service_health(service, deploy.started_at)
+        due = coordinator.tracker.observe(service, healthy, now)
+        if due is not None:
+            await self._promote(service, due.container_id, now)
+        if healthy:
+            if service in self._skipped:
+                self._skipped.pop(service)
+                coordinator.alerts.resolve(
+                    service, AlertName.ROLLBACK_SKIPPED, now, f" ({service} is healthy again)"
+                )
+            return
+        if self._decided.get(service) == deploy.id:
+            return
+        skipped = self._skipped.get(service)
+        if (
+            skipped is not None
+            and skipped[0] == deploy.id
+            and self.daemon.clock.monotonic() < skipped[1]
+        ):
+            return
+        health = self._health_facts(service, deploy, now)
+        deadline = deploy.started_at + timedelta(seconds=config.window)
+        never = not deploy.ever_healthy and now >= deadline
+        if not (health.unhealthy or health.crash_looping or never):
+            return
+        if now > deadline + timedelta(seconds=60):
+            return  # outside the window: ordinary alerts only
+        request = Request(
+            service,
+            health,
+            self._blockers(service),
+            self._silenced(service, health.unhealthy, now),
+            deploy_id=deploy.id,
+        )
+        self._busy.add(service)
+        task = self._spawn(self._handle(request, deploy.id), f"rollback-{service}")
+        task.add_done_callback(lambda _: self._busy.discard(service))
+
+    async def _handle(self, request: Request, deploy_id: int) -> None:
+        coordinator = self.coordinator
+        assert coordinator is not None
+        try:
+            outcome = await coordinator.handle(request)
+        except DockerCallFailed as exc:
+            self._log.warning(
+                "rollback_evaluation_failed", service=request.service, reason=exc.reason
+            )
+            self._skipped[request.service] = (
+                deploy_id,
+                self.daemon.clock.monotonic() + RETRY_SKIPPED,
+            )
+            return
+        action = outcome.decision.action
+        if action in (Action.ROLLBACK, Action.DRY_RUN):
+            self._decided[request.service] = deploy_id
+            self._skipped.pop(request.service, None)
+        elif action is Action.SKIP:
+            self._skipped[request.service] = (
+                deploy_id,
+                self.daemon.clock.monotonic() + RETRY_SKIPPED,
+            )
+        rollback = outcome.rollback
+        if rollback is not None and rollback.status.executed:
+            lkg = coordinator.store.lkg(request.service)
+            if lkg is not None:
+                self._set_lkg_series(request.service, lkg.image_id)
+
+    def _health_facts(self, service: str, deploy: Deploy, now: datetime) -> HealthFacts:
+        """The service's failing checks, counting only results about the deploy's container
+        (not the old one being stopped by the deploy itself)."""
+        assert self.coordinator is not None and self.config is not None
+        unhealthy, evidence = [], []
+        crash = self.coordinator.tracker.crash_looping(service, self.config.window, now)
+        for runner in self.runners_of(service):
+            state = runner.state
+            result = state.last_result
+            fresh = state.last_run_at is not None and state.last_run_at >= deploy.started_at
+            if result is None or result.ok or not fresh or result.kind in NOT_A_DEPLOY_PROBLEM:
+                continue
+            image = result.facts.get("IMAGE_ID")
+            if isinstance(image, str) and image and image != deploy.image_id:
+                continue
+            if result.kind == "crash_loop":
+                crash = True
+            if state.health is Health.UNHEALTHY:
+                unhealthy.append(runner.spec.name)
+                evidence.append(f"{runner.spec.name}: {result.reason}")
+        return HealthFacts(tuple(unhealthy), crash, tuple(evidence))
+
+    def _blockers(self, service: str) -> tuple[Blocker, ...]:
+        """Diagnoses that say a rollback of `service` cannot help."""
+        runners = list(self.daemon.runners.values())
+        own = {r.spec.name for r in runners if r.spec.service == service}
+        blockers: list[Blocker] = []
+        for problem in diagnose(Situation.from_runners(runners)):
+            if problem.rollback_can_help or not (own & set(problem.checks)):
+                continue
+            blockers.append(Blocker(problem.alert.value, problem.summary))
+        # A database (or any dependency the service's checks declare) that is down: rolling
+        # the service back cannot fix it, so nothing is touched while it lasts.
+        wanted: set[str] = set()
+        pending = [d for r in runners if r.spec.name in own for d in r.spec.depends_on]
+        while pending:
+            name = pending.pop()
+            if name in wanted or name in own:
+                continue
+            wanted.add(name)
+            found = self.daemon.runners.get(name)
+            if found is not None:
+                pending.extend(found.spec.depends_on)
+        for runner in runners:
+            down = runner.state.health is Health.UNHEALTHY
+            if runner.spec.name in own or not down:
+                continue
+            if runner.spec.name in wanted or runner.spec.type == "postgres":
+                blockers.append(
+                    Blocker(
+                        "DependencyDown",
+                        f"{runner.spec.name} ({runner.spec.type}) is unhealthy too",
+                    )
+                )
+        return tuple(blockers)
+
+    def _silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
+        alerting = next(
+            (c for c in self.daemon.components if isinstance(c, AlertingComponent)), None
+        )
+        if alerting is None or alerting.engine is None or alerting.store is None:
+            return None
+        label_sets: list[dict[str, str]] = [{"service": service}]
+        for check in checks:
+            incident = alerting.store.open_incident(check)
+            if incident is not None:
+                label_sets.append(dict(incident.labels))
+        for silence in alerting.engine.silences.active(now):
+            if any(silence.matches(labels) for labels in label_sets):
+                return silence.comment or silence.id
+        return None
+
+    async def _promote(self, service: str, container_id: str, now: datetime) -> None:
+        coordinator, ops = self.coordinator, self._ops
+        assert coordinator is not None and ops is not None
+        deploy = coordinator.tracker.current(service)
+        if deploy is None or deploy.container_id != container_id:
+            return
+        try:
+            data = await ops.inspect(container_id)
+        except DockerCallFailed as exc:
+            self._log.warning("rollback_inspect_failed", service=service, reason=exc.reason)
+            return
+        if data is None or not (data.get("State") or {}).get("Running"):
+            return
+        try:
+            snapshot = Snapshot.from_inspect(data)
+        except SnapshotError as exc:
+            self._log.warning("rollback_snapshot_failed", service=service, reason=str(exc))
+            return
+        coordinator.tracker.promote(deploy, snapshot, now)
+        if coordinator.store.bad_image(service, deploy.image_id) is None:
+            self._set_lkg_series(service, deploy.image_id)
+
+    # --- metrics ----------------------------------------------------------------------------
+    def _set_lkg_series(self, service: str, image_id: str) -> None:
+        image = short_id(image_id)
+        previous = self._lkg_series.get(service)
+        if previous == image:
+            return
+        if previous is not None:
+            self._forget_lkg_series(service)
+        self.daemon.metrics.service_lkg_info.labels(service, image).set(1)
+        self._lkg_series[service] = image
+
+    def _forget_lkg_series(self, service: str) -> None:
+        image = self._lkg_series.pop(service, None)
+        if image is not None:
+            with contextlib.suppress(KeyError):
+                self.daemon.metrics.service_lkg_info.remove(service, image)
+
+    # --- HTTP -------------------------------------------------------------------------------
+    async def _api_status(self, request: HttpRequest) -> Response:
+        if self.coordinator is None or self.config is None:
+            return JSONResponse({"enabled": False})
+        document = status_document(self.coordinator, self.services, self.daemon.clock.now())
+        return JSONResponse(self.daemon.redactor.value(document))
+
+
+def build(daemon: Daemon) -> RollbackComponent:
+    """COMPONENT_FACTORIES entry: always built, dormant without a `rollback` section."""
+    return RollbackComponent(daemon)

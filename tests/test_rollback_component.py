@@ -1,0 +1,188 @@
+"""The rollback component in a real `opsmon run`, against real containers: deploy tracking,
+LKG promotion, automatic rollback in enforce mode, dry runs, and the guards."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import uuid
+
+import pytest
+
+from monitor.store import DB_FILE
+from tests.support.rollback import Deployment, answers, wait_answers
+from tests.support.rollback_daemon import Opsmon, service_checks
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+CANARY = "canary-" + uuid.uuid4().hex
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of one series in Prometheus text, or None."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def deploy_stable_v1(deployment: Deployment, opsmon: Opsmon) -> str:
+    """v1 deployed and promoted to LKG; returns its container id."""
+    deployment.env = {"API_TOKEN": CANARY}
+    container = deployment.deploy("v1")
+    opsmon.start()
+    opsmon.wait_lkg("v1")
+    return container
+
+
+def test_stable_image_becomes_last_known_good(deployment: Deployment, opsmon: Opsmon) -> None:
+    """v1 running healthy for stable_after becomes the LKG: status and metric show its short
+    id; the state file holding its snapshot is 0600 and nothing of the env is printed."""
+    opsmon.configure()
+    deploy_stable_v1(deployment, opsmon)
+
+    row = opsmon.service()
+    short = deployment.images.ids["v1"].removeprefix("sha256:")[:12]
+    assert row["last_known_good"]["image_id"] == short
+    assert row["current"]["image"] == deployment.images.ref("v1")
+    assert metric(opsmon.metrics(), "opsmon_service_lkg_info", service="web", image=short) == 1
+    assert stat.S_IMODE(os.stat(opsmon.state_dir / DB_FILE).st_mode) == 0o600
+    assert CANARY not in opsmon.text() and CANARY not in str(opsmon.status())
+
+
+def test_enforce_rolls_a_bad_deploy_back(deployment: Deployment, opsmon: Opsmon) -> None:
+    """Deploying v2 (no health endpoint) in enforce mode: opsmon restores v1 with the same
+    name, env, labels and volumes, the checks recover, and RollbackPerformed names both
+    images; the failed container is kept, stopped."""
+    opsmon.configure()
+    deploy_stable_v1(deployment, opsmon)
+    v1 = deployment.inspect()
+    bad_id = deployment.deploy("v2")
+
+    alert = opsmon.wait_alert("RollbackPerformed", timeout=40)
+    restored = deployment.inspect()
+    assert restored["Image"] == deployment.images.ids["v1"]
+    assert restored["Name"] == v1["Name"]
+    assert sorted(restored["Config"]["Env"]) == sorted(v1["Config"]["Env"])
+    assert restored["Config"]["Labels"] == v1["Config"]["Labels"]
+    volumes = {m["Destination"]: m.get("Name") for m in restored["Mounts"]}
+    assert volumes["/data"] == deployment.volume
+    assert volumes["/cache"] == {m["Destination"]: m.get("Name") for m in v1["Mounts"]}["/cache"]
+    wait_answers(deployment.health_url, 200)
+    failed = deployment.inspect(bad_id)
+    assert failed["Name"] == f"/{deployment.name}_failed_{bad_id[:12]}"
+    assert not failed["State"]["Running"]
+
+    description = alert["annotations"]["description"]
+    assert deployment.images.ref("v2") in description and deployment.images.ref("v1") in description
+    assert "web-health" in description  # the evidence
+    assert alert["labels"]["severity"] == "info" and alert["labels"]["service"] == "web"
+    assert alert["annotations"]["runbook_url"].endswith("/runbooks/rollback-performed")
+    wait_until(lambda: opsmon.service()["current"]["origin"] == "rollback", timeout=10)
+    [done] = opsmon.rollbacks()
+    assert done["status"] == "succeeded" and done["trigger"] == "auto"
+    text = opsmon.metrics()
+    assert metric(text, "opsmon_rollbacks_total", service="web", result="succeeded") == 1
+    assert metric(text, "opsmon_rollback_duration_seconds_count") == 1
+    assert CANARY not in opsmon.text() and CANARY not in str(opsmon.hooks.requests)
+
+
+def test_dry_run_changes_nothing_and_describes_the_plan(
+    deployment: Deployment, opsmon: Opsmon
+) -> None:
+    """In dry_run mode the bad container stays; RollbackSkipped says what would be done and
+    which settings differ (variable names, never values)."""
+    opsmon.configure(mode="dry_run")
+    deploy_stable_v1(deployment, opsmon)
+    deployment.env = {"API_TOKEN": CANARY + "-v2", "FEATURE_FLAG": "on"}
+    bad_id = deployment.deploy("v2")
+
+    alert = opsmon.wait_alert("RollbackSkipped")
+    description = alert["annotations"]["description"]
+    assert description.startswith("dry run: web is unhealthy since its deploy")
+    assert f"stop {deployment.name}" in description
+    assert f"rename it to {deployment.name}_failed_{bad_id[:12]}" in description
+    assert f"with image {deployment.images.ref('v1')}" in description
+    assert "env changed: API_TOKEN" in description and "env added: FEATURE_FLAG" not in description
+    assert "env removed: FEATURE_FLAG" in description  # v1 did not have it
+    assert CANARY not in description
+    assert deployment.inspect()["Id"] == bad_id
+    assert answers(deployment.health_url) == 404
+    assert metric(opsmon.metrics(), "opsmon_rollbacks_total", service="web", result="dry_run") == 1
+    assert [r["status"] for r in opsmon.rollbacks()] == ["dry_run"]
+
+
+def test_missing_environment_variable_is_not_rolled_back(
+    deployment: Deployment, opsmon: Opsmon
+) -> None:
+    """v2 deployed without a required variable: the diagnosis says a rollback cannot help, so
+    the container stays and RollbackSkipped names EnvironmentVariablesMissing."""
+    opsmon.configure(checks=service_checks(deployment, required_env=["API_TOKEN"]))
+    deploy_stable_v1(deployment, opsmon)
+    deployment.env = {}
+    bad_id = deployment.deploy("v2")
+
+    alert = opsmon.wait_alert("RollbackSkipped")
+    assert "EnvironmentVariablesMissing" in alert["annotations"]["description"]
+    assert deployment.inspect()["Id"] == bad_id
+    assert metric(opsmon.metrics(), "opsmon_rollbacks_total", service="web", result="skipped") == 1
+
+
+def test_lkg_unhealthy_too_fails_freezes_and_is_not_retried(
+    deployment: Deployment, opsmon: Opsmon
+) -> None:
+    """When v1 is unhealthy as well after the rollback: RollbackFailed (critical), automation
+    frozen, no second attempt; `opsmon rollback unfreeze` turns it back on."""
+    opsmon.configure(verify_timeout="3s")
+    deploy_stable_v1(deployment, opsmon)
+    deployment.set_healthy(False)  # v1's health now depends on a file that is gone
+    deployment.deploy("v2")
+
+    alert = opsmon.wait_alert("RollbackFailed", timeout=40)
+    assert alert["labels"]["severity"] == "critical"
+    assert "did not turn healthy within 3s" in alert["annotations"]["description"]
+    assert "frozen" in alert["annotations"]["description"]
+    row = opsmon.service()
+    assert row["frozen"] is not None
+    restored = deployment.inspect()
+    assert restored["Image"] == deployment.images.ids["v1"]
+    # Several more rounds: still one rollback, the same container.
+    runs = metric(opsmon.metrics(), "opsmon_check_runs_total", check="web-health", result="failure")
+    assert runs is not None
+    wait_until(
+        lambda: (metric(opsmon.metrics(), "opsmon_check_runs_total", check="web-health", result="failure") or 0)
+        >= runs + 10,
+        timeout=20,
+    )
+    assert len(opsmon.rollbacks()) == 1
+    assert deployment.inspect()["Id"] == restored["Id"]
+
+    from tests.support.cli import run_opsmon
+
+    done = run_opsmon("rollback", "unfreeze", "web", "--config", str(opsmon.config_path))
+    assert done.returncode == 0, done.stderr
+    assert "automation re-enabled for web" in done.stdout
+    assert opsmon.service()["frozen"] is None
+    opsmon.wait_alert("RollbackFailed", status="resolved")
+
+
+def test_max_per_hour_and_bad_image_redeploy(deployment: Deployment, opsmon: Opsmon) -> None:
+    """After one rollback, redeploying the same bad image alerts BadImageRedeployed at once,
+    and the second failure is not rolled back (max_per_hour: 1)."""
+    opsmon.configure()
+    deploy_stable_v1(deployment, opsmon)
+    deployment.deploy("v2")
+    opsmon.wait_alert("RollbackPerformed", timeout=40)
+    wait_answers(deployment.health_url, 200)
+
+    again = deployment.deploy("v2")
+    redeployed = opsmon.wait_alert("BadImageRedeployed")
+    assert deployment.images.ref("v2") in redeployed["annotations"]["summary"]
+    skipped = opsmon.wait_alert("RollbackSkipped")
+    description = skipped["annotations"]["description"]
+    assert re.search(r"rolled back 1 time\(s\) in the last hour \(max_per_hour: 1\)", description)
+    assert deployment.inspect()["Id"] == again
+    assert [r["status"] for r in opsmon.rollbacks()] == ["skipped", "succeeded"]
