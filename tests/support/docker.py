@@ -222,8 +222,18 @@ class SecondEngine:
                 client.close()
         self.stop()
         self._log.close()
-        # The data root may hold read-only layers; only the engine's own files are removed.
+        # dockerd leaves mounts behind (the default network namespace, sometimes the data root).
+        self._unmount_all()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _unmount_all(self) -> None:
+        prefix = f"{self.dir}/"
+        with open("/proc/mounts") as mounts:
+            points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+        for point in sorted(points, key=len, reverse=True):
+            done = subprocess.run(["umount", point], capture_output=True, check=False)
+            if done.returncode != 0:
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 @contextlib.contextmanager
