@@ -228,15 +228,17 @@ class DockerWatcher:
     def _container_runners(self) -> list[CheckRunner]:
         return [r for r in self._daemon.runners.values() if isinstance(r.check, ContainerCheck)]
 
-    def request_refresh(self, name: str) -> None:
-        """Run check `name` now (after the run in progress, if any, with one more after it)."""
+    def request_refresh(self, name: str, confirm: bool = True) -> None:
+        """Run check `name` now (after the run in progress, if any, with one more after it).
+        With `confirm`, a result that disagrees with the check's state is looked at again every
+        CONFIRM_DELAY until the thresholds are met or the results agree."""
         if name in self._refreshing:
             self._again.add(name)
             return
-        task = asyncio.get_running_loop().create_task(self._refresh(name))
+        task = asyncio.get_running_loop().create_task(self._refresh(name, confirm))
         self._refreshing[name] = task
 
-    async def _refresh(self, name: str) -> None:
+    async def _refresh(self, name: str, confirm: bool) -> None:
         try:
             confirmations = 0
             while True:
@@ -252,7 +254,7 @@ class DockerWatcher:
                     state.health is (Health.HEALTHY if result.ok else Health.UNHEALTHY)
                 )
                 limit = max(spec.failure_threshold, spec.success_threshold)
-                if settled or confirmations >= limit or state.in_grace:
+                if not confirm or settled or confirmations >= limit or state.in_grace:
                     return
                 confirmations += 1
                 await asyncio.sleep(CONFIRM_DELAY)
@@ -269,7 +271,8 @@ class DockerWatcher:
         for runner in self._container_runners():
             self.request_refresh(runner.spec.name)
         if self._self_check is not None:
-            self.request_refresh(self._self_check.spec.name)
+            # The engine's own check keeps its interval: an engine restart takes seconds.
+            self.request_refresh(self._self_check.spec.name, confirm=False)
         self._request_discovery()
 
     # --- event stream callbacks (on the loop) -----------------------------------------------
@@ -317,7 +320,8 @@ class DockerWatcher:
         for runner in self._container_runners():
             self.request_refresh(runner.spec.name)
         if self._self_check is not None:
-            self.request_refresh(self._self_check.spec.name)
+            # The engine's own check keeps its interval: an engine restart takes seconds.
+            self.request_refresh(self._self_check.spec.name, confirm=False)
 
     # --- discovery --------------------------------------------------------------------------
     def _request_discovery(self) -> None:
