@@ -3,6 +3,7 @@ SIGKILL and restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,15 @@ import httpx
 import pytest
 import yaml
 
+from monitor.checks.base import CheckResult
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.settings import Settings
 from tests.support.cli import running_daemon
 from tests.support.environment import free_port
 from tests.support.receiver import Answer, FlipTarget, Receiver
 from tests.support.smtp import SmtpServer
-from tests.support.waiting import wait_until
+from tests.support.waiting import async_wait_until, wait_until
 
 
 @pytest.fixture
@@ -269,3 +274,50 @@ def test_no_channel_secret_appears_in_logs_status_or_metrics(
     for text in (logs, *pages.values()):
         for canary in canaries.values():
             assert canary not in text
+
+
+async def test_alerting_section_added_and_removed_by_reload(
+    tmp_path: Path, target: FlipTarget, hooks: Receiver
+) -> None:
+    """SIGHUP's reload turns alerting on (alerts flow) and off again (nothing is sent)."""
+    data = {
+        "listen": "127.0.0.1:0",
+        "state_dir": str(tmp_path / "state"),
+        "defaults": {"interval": "1h", "failure_threshold": 1, "success_threshold": 1},
+        "checks": [{"name": "web", "type": "http", "service": "web", "url": target.url}],
+    }
+    path = tmp_path / "opsmon.yml"
+    path.write_text(yaml.safe_dump(data))
+    daemon = Daemon(load_config(path), Settings(listen=None, state_dir=None))
+    task = asyncio.create_task(daemon.run())
+
+    async def ready() -> bool:
+        return daemon.readiness()[0]
+
+    async def sent(count: int) -> bool:
+        return len(hooks.accepted()) >= count
+
+    try:
+        await async_wait_until(ready)
+        data["alerting"] = {
+            "group_wait": "0s",
+            "group_interval": "100ms",
+            "channels": [{"name": "hooks", "type": "webhook", "url": hooks.url()}],
+        }
+        path.write_text(yaml.safe_dump(data))
+        assert await daemon.reload()
+        runner = daemon.runners["web"]
+        await runner.record(CheckResult.failure("condition", "[STATUS] (503) == 200"))
+        await async_wait_until(lambda: sent(1))
+        await runner.record(CheckResult(ok=True))
+        await async_wait_until(lambda: sent(2))
+
+        del data["alerting"]
+        path.write_text(yaml.safe_dump(data))
+        assert await daemon.reload()
+        await runner.record(CheckResult.failure("condition", "[STATUS] (503) == 200"))
+        await asyncio.sleep(0.5)  # give a wrongly still-active pipeline time to send
+    finally:
+        daemon.request_stop()
+        assert await task == 0
+    assert statuses(hooks) == ["firing", "resolved"]

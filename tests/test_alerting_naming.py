@@ -65,9 +65,13 @@ def test_alert_name_follows_check_type_and_failure(
 
 
 def test_summary_is_one_sentence_naming_check_and_service() -> None:
-    """The summary reads as one sentence with the check and the service."""
+    """The summary reads as one sentence with the check and, when it has one, the service."""
     content = describe_failure(_http(), _condition("[STATUS] (503) == 200"))
     assert content.summary == "The health check backend-health of service backend is failing."
+    lone = HttpSpec(name="worker-ready", type="http", url="http://w/ready")
+    assert describe_failure(lone, _condition("x")).summary == (
+        "The target of check worker-ready is not ready (check worker-ready)."
+    )
 
 
 def test_runbook_links_follow_the_template_or_the_public_url(tmp_path: Path) -> None:

@@ -83,25 +83,29 @@ _BY_TYPE: dict[str, Callable[[CheckSpec, CheckResult], AlertName]] = {
     "container": _container_name,
 }
 
+# {of_service}: " of service backend" or ""; {where}: "service backend" or "the target of check x".
 _SUMMARY: dict[AlertName, str] = {
-    AlertName.HEALTH_CHECK_FAILING: "The health check {check} of {where} is failing.",
+    AlertName.HEALTH_CHECK_FAILING: "The health check {check}{of_service} is failing.",
     AlertName.SERVICE_NOT_READY: "{where} is not ready (check {check}).",
     AlertName.SLOW_RESPONSES: "{where} answers too slowly (check {check}).",
     AlertName.TLS_CERTIFICATE_EXPIRING: "The TLS certificate checked by {check} expires soon.",
     AlertName.DATABASE_CONNECTION_FAILING: "opsmon cannot connect to the database (check {check}).",
     AlertName.DATABASE_SATURATED: "The database is close to max_connections (check {check}).",
-    AlertName.CONTAINER_DOWN: "The container of {where} is not running (check {check}).",
-    AlertName.CONTAINER_UNHEALTHY: "The container of {where} reports unhealthy (check {check}).",
-    AlertName.CONTAINER_CRASH_LOOPING: "The container of {where} keeps restarting (check {check}).",
-    AlertName.CONTAINER_OOM_KILLED: "The container of {where} was killed: out of memory.",
+    AlertName.CONTAINER_DOWN: "The container{of_service} is not running (check {check}).",
+    AlertName.CONTAINER_UNHEALTHY: "The container{of_service} reports unhealthy (check {check}).",
+    AlertName.CONTAINER_CRASH_LOOPING: "The container{of_service} crash-loops (check {check}).",
+    AlertName.CONTAINER_OOM_KILLED: "The container{of_service} ran out of memory (check {check}).",
 }
 
 
 def describe_failure(spec: CheckSpec, result: CheckResult) -> AlertContent:
     """The alert for check `spec` failing with `result`."""
     name = _BY_TYPE.get(spec.type, _generic_name)(spec, result)
-    where = f"service {spec.service}" if spec.service else spec.name
-    summary = _SUMMARY[name].format(check=spec.name, where=where)
+    summary = _SUMMARY[name].format(
+        check=spec.name,
+        of_service=f" of service {spec.service}" if spec.service else "",
+        where=f"service {spec.service}" if spec.service else f"the target of check {spec.name}",
+    )
     description = result.reason or f"{spec.type} check failed ({result.kind})"
     return AlertContent(
         name.value, SEVERITY[name].value, summary[0].upper() + summary[1:], description

@@ -94,7 +94,12 @@ class Outbox:
         try:
             while True:
                 self._wake.clear()
-                next_at = self.dispatch()
+                try:
+                    next_at = self.dispatch()
+                except Exception:
+                    # e.g. the store busy past its timeout: look again shortly.
+                    self._log.exception("alert_outbox_dispatch_failed")
+                    next_at = None
                 timeout = _IDLE_POLL
                 if next_at is not None:
                     wait = (next_at - self._clock.now()).total_seconds()
@@ -168,38 +173,55 @@ class Outbox:
         self._next_slot[channel] = start + 1.0 / spec.rate_limit
 
     async def _attempt(self, entry: OutboxEntry, notifier: Notifier, key: tuple[str, str]) -> None:
-        notification = entry.notification
-        channel = notification.channel
+        try:
+            error, retry_after = await self._send(entry, notifier)
+            if error is None:
+                self._delivered(entry)
+            else:
+                self._failed(entry, error, retry_after)
+        except Exception:
+            # The store was busy past its timeout (or a bug): the entry stays pending and is
+            # tried again, under the same id.
+            self._log.exception("alert_outbox_bookkeeping_failed", channel=key[0])
+        finally:
+            self._in_flight.pop(key, None)
+            self.wake()
+
+    async def _send(
+        self, entry: OutboxEntry, notifier: Notifier
+    ) -> tuple[str | None, float | None]:
+        """One delivery attempt: (None, None) if accepted, else (reason, Retry-After)."""
+        channel = entry.notification.channel
         try:
             # The notifiers have their own timeouts; this only guards against one that hangs.
             async with asyncio.timeout(self._delivery.timeout * 2 + 1):
-                await notifier.send(notification)
+                await notifier.send(entry.notification)
         except DeliveryError as exc:
-            self._failed(entry, exc.reason, exc.retry_after)
+            return exc.reason, exc.retry_after
         except TimeoutError:
-            self._failed(entry, f"{channel}: no answer within {self._delivery.timeout:g}s", None)
+            return f"{channel}: no answer within {self._delivery.timeout:g}s", None
         except Exception as exc:
             self._log.exception("alert_delivery_crashed", channel=channel)
-            self._failed(entry, f"{channel}: {type(exc).__name__}", None)
-        else:
-            now = self._clock.now()
-            self._store.mark_delivered(notification.id, now)
-            self._metrics.alerts_sent.labels(channel, notification.status.value).inc()
-            self._log.info(
-                "alert_delivered",
-                channel=channel,
-                notification=notification.id,
-                status=notification.status.value,
-                reason=notification.reason.value,
-                alerts=len(notification.alerts),
-                attempts=entry.attempts + 1,
-                latency_ms=round((now - notification.created_at).total_seconds() * 1000, 1),
-            )
-            self._clear_failing(channel)
-        finally:
-            self._in_flight.pop(key, None)
-            self._metrics.alert_outbox_pending.set(self._store.count_pending())
-            self.wake()
+            return f"{channel}: {type(exc).__name__}", None
+        return None, None
+
+    def _delivered(self, entry: OutboxEntry) -> None:
+        notification = entry.notification
+        channel = notification.channel
+        now = self._clock.now()
+        self._store.mark_delivered(notification.id, now)
+        self._metrics.alerts_sent.labels(channel, notification.status.value).inc()
+        self._log.info(
+            "alert_delivered",
+            channel=channel,
+            notification=notification.id,
+            status=notification.status.value,
+            reason=notification.reason.value,
+            alerts=len(notification.alerts),
+            attempts=entry.attempts + 1,
+            latency_ms=round((now - notification.created_at).total_seconds() * 1000, 1),
+        )
+        self._clear_failing(channel)
 
     def _failed(self, entry: OutboxEntry, error: str, retry_after: float | None) -> None:
         now = self._clock.now()
