@@ -121,8 +121,10 @@ async def test_receiver_down_for_minutes_loses_nothing_and_keeps_order(
         h.recover(name)
     await h.run_for(540, tick=5)
     assert hooks.accepted() == []
+    assert h.metrics.alert_outbox_pending._value.get() == 5  # 3 FIRINGs and 2 RESOLVEDs wait
     hooks.default = Answer(200)
     await h.run_for(120, tick=5)
+    assert h.metrics.alert_outbox_pending._value.get() == 0
     got = [(r.json["groupLabels"]["service"], r.json["status"]) for r in hooks.accepted()]
     assert sorted(got) == sorted(
         [
