@@ -8,6 +8,7 @@ SQLite's locking (WAL plus a busy timeout) lets both work on the file at the sam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -104,8 +105,13 @@ class Store:
         state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / DB_FILE
         # Create the file ourselves so it is 0600 from the first byte; SQLite gives its -wal
-        # and -shm files the same mode as the database file.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # and -shm files the same mode as the database file. Only when it is missing: closing
+        # any descriptor of a file drops every POSIX lock this process holds on it, including
+        # those of connections already open (another Store in this process), which corrupts
+        # the database when another process writes it.
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         os.chmod(path, 0o600)
         connection = sqlite3.connect(
             path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
