@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from monitor.store import DB_FILE
+from tests.support.postgres import PostgresFactory
 from tests.support.rollback import Deployment, answers, wait_answers
 from tests.support.rollback_daemon import Opsmon, service_checks
 from tests.support.waiting import wait_until
@@ -153,8 +154,18 @@ def test_lkg_unhealthy_too_fails_freezes_and_is_not_retried(
     runs = metric(opsmon.metrics(), "opsmon_check_runs_total", check="web-health", result="failure")
     assert runs is not None
     wait_until(
-        lambda: (metric(opsmon.metrics(), "opsmon_check_runs_total", check="web-health", result="failure") or 0)
-        >= runs + 10,
+        lambda: (
+            (
+                metric(
+                    opsmon.metrics(),
+                    "opsmon_check_runs_total",
+                    check="web-health",
+                    result="failure",
+                )
+                or 0
+            )
+            >= runs + 10
+        ),
         timeout=20,
     )
     assert len(opsmon.rollbacks()) == 1
@@ -186,3 +197,33 @@ def test_max_per_hour_and_bad_image_redeploy(deployment: Deployment, opsmon: Ops
     assert re.search(r"rolled back 1 time\(s\) in the last hour \(max_per_hour: 1\)", description)
     assert deployment.inspect()["Id"] == again
     assert [r["status"] for r in opsmon.rollbacks()] == ["skipped", "succeeded"]
+
+
+def test_database_down_at_the_same_time_is_not_rolled_back(
+    deployment: Deployment, opsmon: Opsmon, make_postgres: PostgresFactory
+) -> None:
+    """The database goes down as v2 is deployed: a rollback cannot help, so v2 stays and
+    RollbackSkipped names the database problem."""
+    database = make_postgres()
+    checks = service_checks(deployment)
+    checks[0]["depends_on"] = ["database"]
+    checks.append({"name": "database", "type": "postgres", "service": "db", "dsn": database.dsn()})
+    opsmon.configure(checks=checks)
+    deploy_stable_v1(deployment, opsmon)
+    database.stop()
+    wait_until(lambda: _check_state(opsmon, "database") == "unhealthy", timeout=15)
+    bad_id = deployment.deploy("v2")
+
+    alert = opsmon.wait_alert("RollbackSkipped")
+    description = alert["annotations"]["description"]
+    assert "DatabaseConnectionFailing" in description or "database (postgres)" in description
+    assert deployment.inspect()["Id"] == bad_id
+    assert [r["status"] for r in opsmon.rollbacks()] == ["skipped"]
+    assert database.dsn().split("@")[0].split(":")[-1] not in opsmon.text()  # the password
+
+
+def _check_state(opsmon: Opsmon, name: str) -> str | None:
+    import httpx
+
+    status = httpx.get(f"{opsmon.url}/api/status", timeout=5).json()
+    return next((c["state"] for c in status["checks"] if c["name"] == name), None)

@@ -137,7 +137,8 @@ def test_healthy_service_needs_nothing() -> None:
 
 def test_manual_rollback_uses_the_same_guards_and_force_skips_only_the_window() -> None:
     """`opsmon rollback` needs no failing check, is told why outside the window, passes with
-    --force, and still stops at a guard such as the freeze."""
+    --force, and still stops at a guard such as the freeze; dry_run mode does not hold back
+    an operator's rollback (only --dry-run does)."""
     late = DEPLOYED + timedelta(hours=2)
     manual = facts(manual=True, health=HealthFacts(), now=late)
     outside = decide(manual)
@@ -147,6 +148,8 @@ def test_manual_rollback_uses_the_same_guards_and_force_skips_only_the_window() 
     assert frozen.action is Action.SKIP and "frozen" in frozen.reason
     dry = decide(replace(manual, force=True, dry_run=True))
     assert dry.action is Action.DRY_RUN
+    by_hand_in_dry_run_mode = decide(replace(manual, force=True, mode=Mode.DRY_RUN))
+    assert by_hand_in_dry_run_mode.action is Action.ROLLBACK
 
 
 def test_manual_target_image() -> None:

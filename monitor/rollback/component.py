@@ -491,7 +491,12 @@ class RollbackComponent:
             if found is not None:
                 pending.extend(found.spec.depends_on)
         for runner in runners:
-            down = runner.state.health is Health.UNHEALTHY
+            # The last result, not the debounced state: a dependency that has just started
+            # failing must stop a rollback that its own failure would set off.
+            last = runner.state.last_result
+            down = runner.state.health is Health.UNHEALTHY or (
+                last is not None and not last.ok and not last.unknown
+            )
             if runner.spec.name in own or not down:
                 continue
             if runner.spec.name in wanted or runner.spec.type == "postgres":

@@ -6,7 +6,8 @@ window's deadline. It then happens only if the diagnosis says a rollback can hel
 dependency such as the database down, no missing environment variables), a last known good
 image different from the current one exists, and the service is not a database, not frozen,
 not silenced, not over `max_per_hour`, and has no other rollback in flight. A warranted
-rollback that a guard stops is reported with the guard's reason; `dry_run` reports the plan.
+rollback that a guard stops is reported with the guard's reason; `dry_run` mode reports the
+plan of an automatic one (a manual one is carried out unless asked for with --dry-run).
 """
 
 from __future__ import annotations
@@ -223,7 +224,9 @@ def decide(facts: PolicyInput) -> Decision:
         f"{why}: roll {facts.service} back from {facts.deploy.image} "
         f"({short_id(facts.deploy.image_id)}) to {target} ({short_id(target_id)})"
     )
-    if facts.dry_run or facts.mode is Mode.DRY_RUN:
+    # The mode governs automation; an operator's `opsmon rollback` is carried out (unless
+    # asked for with --dry-run), so a dry-run plan can be acted on by hand.
+    if facts.dry_run or (facts.mode is Mode.DRY_RUN and not facts.manual):
         return Decision(Action.DRY_RUN, f"dry run: {plan}", trigger, evidence, target, target_id)
     return Decision(Action.ROLLBACK, plan, trigger, evidence, target, target_id)
 

@@ -137,7 +137,7 @@ class DockerProxy:
             head += chunk
         head, _, rest = head.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
-        method, target, version = lines[0].split(" ", 2)
+        method, target, _version = lines[0].split(" ", 2)
         path = target.split("?", 1)[0]
         headers = [line for line in lines[1:] if not line.lower().startswith("connection:")]
         length = next(

@@ -62,6 +62,7 @@ class Opsmon:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)  # added to the daemon's
 
     @property
     def url(self) -> str:
@@ -116,7 +117,7 @@ class Opsmon:
         """Start `opsmon run` and wait until it is ready."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(self.config_path)],
-            env={**os.environ, "OPSMON_LISTEN": f"127.0.0.1:{self.port}"},
+            env={**os.environ, **self.environment, "OPSMON_LISTEN": f"127.0.0.1:{self.port}"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
