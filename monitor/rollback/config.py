@@ -113,8 +113,6 @@ class RollbackConfig(BaseModel):
         for name in services:
             if not _SERVICE_NAME.match(name):
                 raise ValueError(f"{name!r} is not a Compose service name")
-            if DATABASE_NAME.match(name):
-                raise ValueError(f"{name!r} looks like a database: a database is never rolled back")
         return services
 
 
@@ -142,11 +140,6 @@ def service_projects(config: Config) -> dict[str, str]:
     }
 
 
-def is_database(service: str, config: Config) -> bool:
-    """Whether `service` is a database (never rolled back)."""
-    return bool(DATABASE_NAME.match(service)) or service in database_services(config)
-
-
 def cross_check(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Problems that need the whole config: a database service opted in to rollback."""
     rollback = config.rollback
@@ -155,7 +148,12 @@ def cross_check(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
     databases = database_services(config)
     watched = {s.service for s in config.checks if s.service}
     for name in rollback.services:
-        if name in databases:
+        if DATABASE_NAME.match(name):
+            yield (
+                ("rollback", "services", name),
+                f"{name!r} looks like a database: a database is never rolled back",
+            )
+        elif name in databases:
             yield (
                 ("rollback", "services", name),
                 f"{name!r} is the service of a postgres check: a database is never rolled back",

@@ -21,6 +21,7 @@ from monitor.redaction import Redactor
 from monitor.rollback.alerts import AlertSink, RollbackAlert
 from monitor.rollback.command import CommandStrategy, image_tag, render
 from monitor.rollback.config import (
+    DATABASE_NAME,
     Mode,
     RollbackConfig,
     Strategy,
@@ -274,7 +275,7 @@ class Coordinator:
             window=self.config.window,
             max_per_hour=self.config.max_per_hour,
             opted_in=service in self.config.services,
-            is_database=service in self.databases,
+            is_database=service in self.databases or bool(DATABASE_NAME.match(service)),
             deploy=None
             if deploy is None
             else DeployFacts(
