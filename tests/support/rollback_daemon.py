@@ -22,6 +22,7 @@ from tests.support.receiver import Receiver
 from tests.support.rollback import Deployment
 from tests.support.waiting import wait_until
 
+TEST_ROLLBACK = {"stable_after": "1s", "window": "1m", "verify_timeout": "15s"}
 FAST_DEFAULTS = {
     "interval": "300ms",
     "timeout": "250ms",
@@ -85,6 +86,7 @@ class Opsmon:
         checks: list[Any] | None = None,
         service: dict[str, Any] | None = None,
         docker_host: str | None = None,
+        defaults: dict[str, Any] | None = None,
         **rollback: Any,
     ) -> Path:
         """Write the config: fast checks, webhook alerting, rollback of the service."""
@@ -92,7 +94,7 @@ class Opsmon:
             "listen": f"127.0.0.1:{self.port}",
             "state_dir": str(self.state_dir),
             "public_url": self.url,
-            "defaults": FAST_DEFAULTS,
+            "defaults": FAST_DEFAULTS if defaults is None else defaults,
             "checks": checks if checks is not None else service_checks(self.deployment),
             "alerting": {
                 "group_wait": "0s",
@@ -101,9 +103,7 @@ class Opsmon:
             },
             "rollback": {
                 "mode": mode,
-                "stable_after": "1s",
-                "window": "1m",
-                "verify_timeout": "15s",
+                **(TEST_ROLLBACK if defaults is None else {}),
                 **rollback,
                 "services": {self.deployment.service: service or {"strategy": "recreate"}},
             },
