@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from monitor.alertnames import AlertName, Severity
 from monitor.checks.base import CheckResult, CheckSpec
@@ -87,6 +87,32 @@ class CheckView:
         return self.service or self.name
 
 
+class _Described(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def service(self) -> str | None: ...
+    @property
+    def depends_on(self) -> tuple[str, ...]: ...
+
+
+def dependency_names(check: _Described, others: Iterable[_Described]) -> list[str]:
+    """What `check` stands on: its `depends_on`, then the container checks of its own service.
+    Diagnosis finds root causes along these edges and alerting inhibits along the same ones."""
+    found = list(check.depends_on)
+    if check.type != "container" and check.service:
+        found.extend(
+            other.name
+            for other in sorted(others, key=lambda o: o.name)
+            if other.type == "container"
+            and other.service == check.service
+            and other.name not in found
+        )
+    return found
+
+
 class Snapshot:
     """Every check at one moment; the input of `diagnose`."""
 
@@ -124,14 +150,8 @@ class Snapshot:
 
     def dependencies(self, view: CheckView) -> list[CheckView]:
         """What `view` stands on: its `depends_on`, and the container of its own service."""
-        found = [self.checks[name] for name in view.depends_on if name in self.checks]
-        if view.type != "container" and view.service:
-            found.extend(
-                other
-                for other in self.of_type("container")
-                if other.service == view.service and other.name not in view.depends_on
-            )
-        return found
+        names = dependency_names(view, self.checks.values())
+        return [self.checks[name] for name in names if name in self.checks]
 
     def related(self, view: CheckView, check_type: str) -> list[CheckView]:
         """Checks of `check_type` that `view` depends on (transitively), else all of that type."""

@@ -293,6 +293,13 @@ def _default_catalogue(override: str | None) -> Catalogue | None:
         return None
 
 
+def default_catalogue() -> Catalogue | None:
+    """The catalogue alerts are linked and diagnosed with (loaded once; None without runbooks)."""
+    from monitor.settings import Settings
+
+    return _default_catalogue(Settings().runbooks_dir)
+
+
 def runbook_id(alert: str, catalogue: Catalogue | None = None) -> str:
     """The id of the runbook for `alert` (by the catalogue, else by the naming convention)."""
     runbook = catalogue.for_alert(alert) if catalogue is not None else None
@@ -304,11 +311,7 @@ def runbook_id(alert: str, catalogue: Catalogue | None = None) -> str:
 def runbook_url(config: Config, alert: str, catalogue: Catalogue | None = None) -> str:
     """The runbook link an alert carries: `runbook_url_template` with `{id}`, else
     `{public_url}/runbooks/{id}`. Every emitter of alerts builds its link here."""
-    if catalogue is None:
-        from monitor.settings import Settings
-
-        catalogue = _default_catalogue(Settings().runbooks_dir)
-    target = runbook_id(alert, catalogue)
+    target = runbook_id(alert, catalogue if catalogue is not None else default_catalogue())
     if config.runbook_url_template:
         return config.runbook_url_template.replace("{id}", target)
     return f"{config.public_url.rstrip('/')}/runbooks/{target}"

@@ -59,7 +59,8 @@ async def test_one_outage_gives_exactly_one_firing_and_one_resolved(
         ("firing", [("firing", "frontend")]),
         ("resolved", [("resolved", "frontend")]),
     ]
-    assert sent[0]["alerts"][0]["annotations"]["description"] == "[STATUS] (503) == 200"
+    description = sent[0]["alerts"][0]["annotations"]["description"]
+    assert description.startswith("frontend: [STATUS] (503) == 200\n")
 
 
 async def test_incident_resolving_within_group_wait_is_never_sent(

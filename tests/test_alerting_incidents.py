@@ -46,8 +46,10 @@ async def test_incident_carries_name_severity_labels_evidence_and_runbook(
         "check": "backend-ready",
         "service": "backend",
     }
-    assert incident.summary == "Service backend is not ready (check backend-ready)."
-    assert incident.description == "[BODY].ready (false) == true"
+    assert incident.summary == "Backend is not ready to serve traffic (backend-ready)."
+    evidence, *rest = incident.description.splitlines()
+    assert evidence == "backend-ready: [BODY].ready (false) == true"
+    assert rest[-1].startswith("First step: curl")
     assert incident.runbook_url == "http://opsmon.test:9110/runbooks/service-not-ready"
     assert h.metrics.incidents_open._value.get() == 1
     await h.close()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from monitor.alerting.incidents import IncidentTracker
-from monitor.alerting.naming import SEVERITY, describe_failure
-from monitor.alertnames import AlertName
+from monitor.alerting.naming import describe_failure
 from monitor.checks.base import CheckResult, CheckSpec
 from monitor.checks.http import HttpSpec
+from monitor.conditions import ConditionResult
+from monitor.diagnosis import CheckView, Snapshot
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from monitor.runbooks import Catalogue, load_catalogue
+from monitor.state import Health
 from monitor.store import Store
 
 
@@ -22,7 +25,16 @@ def _http(name: str = "backend-health", url: str = "http://b:4000/api/health") -
 
 
 def _condition(detail: str) -> CheckResult:
-    return CheckResult.failure("condition", detail)
+    """A failed run whose one failed condition reads `detail` (as the HTTP check reports it)."""
+    placeholders = frozenset(re.findall(r"\[([A-Z_]+)\]", detail))
+    failed = ConditionResult(detail, False, detail, placeholders)
+    return CheckResult.failure("condition", detail, failed_conditions=(failed,))
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    """The runbooks/ catalogue, parsed once."""
+    return load_catalogue()
 
 
 @pytest.mark.parametrize(
@@ -55,23 +67,49 @@ def _condition(detail: str) -> CheckResult:
     ],
 )
 def test_alert_name_follows_check_type_and_failure(
-    spec: CheckSpec, result: CheckResult, name: str
+    spec: CheckSpec, result: CheckResult, name: str, catalogue: Catalogue
 ) -> None:
-    """Each failure gets the alert an operator would look for."""
-    content = describe_failure(spec, result)
+    """Each failure gets the alert an operator would look for, with the runbook's severity,
+    the failure as evidence and the runbook's first command."""
+    content = describe_failure(spec, result, catalogue=catalogue)
+    runbook = catalogue.for_alert(name)
+    assert runbook is not None
     assert content.alertname == name
-    assert content.severity == SEVERITY[name]
-    assert content.description == result.reason
+    assert content.severity == runbook.severity.value
+    assert result.reason in content.description
+    assert any(f"First step: {step.command}" in content.description for step in runbook.steps)
 
 
-def test_summary_is_one_sentence_naming_check_and_service() -> None:
-    """The summary reads as one sentence with the check and, when it has one, the service."""
+def test_summary_is_one_sentence_naming_the_service() -> None:
+    """The summary reads as one sentence naming the failing service or check."""
     content = describe_failure(_http(), _condition("[STATUS] (503) == 200"))
-    assert content.summary == "The health check backend-health of service backend is failing."
-    lone = HttpSpec(name="worker-ready", type="http", url="http://w/ready")
-    assert describe_failure(lone, _condition("x")).summary == (
-        "The target of check worker-ready is not ready (check worker-ready)."
+    assert content.summary.endswith(".") and content.summary.count(". ") == 0
+    assert "backend" in content.summary
+
+
+def test_a_symptom_is_described_by_its_root_cause(catalogue: Catalogue) -> None:
+    """A backend failing while the database it depends on is down is described as the
+    database outage, listing the backend as affected."""
+    backend = HttpSpec(
+        name="backend-health",
+        type="http",
+        url="http://b/api/health",
+        service="backend",
+        depends_on=("database",),
     )
+    database = CheckSpec(name="database", type="postgres", service="db")
+    down = CheckResult.failure("connection_refused", "connection refused by db:5432")
+    failing = _condition("[STATUS] (503) == 200")
+    snapshot = Snapshot(
+        [
+            CheckView.of(database, Health.UNHEALTHY, down),
+            CheckView.of(backend, Health.UNHEALTHY, failing),
+        ]
+    )
+    content = describe_failure(backend, failing, snapshot, catalogue)
+    assert content.alertname == "DatabaseConnectionFailing"
+    assert "Affected: backend-health" in content.description
+    assert "connection refused by db:5432" in content.description
 
 
 def test_runbook_links_follow_the_template_or_the_public_url(tmp_path: Path) -> None:
@@ -86,19 +124,3 @@ def test_runbook_links_follow_the_template_or_the_public_url(tmp_path: Path) -> 
         "https://wiki.example.com/ops/container-oom-killed.md"
     )
     store.close()
-
-
-@pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
-    """The runbooks/ catalogue, parsed once."""
-    return load_catalogue()
-
-
-@pytest.mark.parametrize("name", sorted(SEVERITY))
-def test_every_alert_name_has_a_runbook_with_its_severity(
-    name: AlertName, catalogue: Catalogue
-) -> None:
-    """Every alert alerting can send has a runbook with the same severity."""
-    runbook = catalogue.for_alert(name)
-    assert runbook is not None, name
-    assert runbook.severity == SEVERITY[name]

@@ -63,7 +63,9 @@ async def test_alert_appears_with_runbook_is_refreshed_and_resolves(
         assert alert["annotations"]["runbook_url"] == (
             "http://opsmon.test:9110/runbooks/health-check-failing"
         )
-        assert alert["annotations"]["description"] == "connection refused by 127.0.0.1:5432"
+        description = alert["annotations"]["description"]
+        assert description.startswith("database: connection refused by 127.0.0.1:5432\n")
+        assert "First step: " in description
         assert alert["status"]["state"] == "active"
         first_ends = alert["endsAt"]
 

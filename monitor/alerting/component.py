@@ -17,10 +17,12 @@ from monitor.alerting.config import AlertingConfig
 from monitor.alerting.engine import AlertEngine
 from monitor.alerting.heartbeat import Heartbeat
 from monitor.alerting.incidents import IncidentTracker
-from monitor.alerting.naming import delivery_failing
+from monitor.alerting.naming import AlertContent, delivery_failing, describe_failure
 from monitor.alerting.notifiers import CHANNEL_TYPES, Notifier, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
+from monitor.checks.base import CheckResult, CheckSpec
+from monitor.diagnosis import Snapshot, dependency_names
 from monitor.logs import get_logger
 from monitor.state import Transition
 from monitor.store import Store
@@ -79,7 +81,12 @@ class AlertingComponent:
         assert daemon is not None and config.alerting is not None
         self.store = store = Store.open(config.state_dir)
         self.tracker = IncidentTracker(
-            store, daemon.metrics, daemon.redactor, config.public_url, config.runbook_url_template
+            store,
+            daemon.metrics,
+            daemon.redactor,
+            config.public_url,
+            config.runbook_url_template,
+            describe=self._describe,
         )
         self.outbox = Outbox(
             store,
@@ -191,10 +198,20 @@ class AlertingComponent:
         if self.tracker.on_transition(transition, runner.spec) is not None:
             self.wake()
 
-    def _dependencies(self, check: str) -> Sequence[str]:
+    def _describe(self, spec: CheckSpec, result: CheckResult) -> AlertContent:
+        """The alert content, diagnosed against every check's current state (root cause)."""
         assert self._daemon is not None
-        runner = self._daemon.runners.get(check)
-        return runner.spec.depends_on if runner is not None else ()
+        snapshot = Snapshot.from_runners(self._daemon.runners.values())
+        return describe_failure(spec, result, snapshot)
+
+    def _dependencies(self, check: str) -> Sequence[str]:
+        """Inhibition follows the edges diagnosis uses: depends_on and the service's container."""
+        assert self._daemon is not None
+        runners = self._daemon.runners
+        runner = runners.get(check)
+        if runner is None:
+            return ()
+        return dependency_names(runner.spec, (r.spec for r in runners.values()))
 
     def _channel_failing(self, channel: str, since: Any, error: str) -> None:
         assert self.tracker is not None and self._daemon is not None
