@@ -67,6 +67,7 @@ def configure_logging(
         "uvicorn",
         "asyncio",
         "psycopg",
+        "markdown_it",
     ):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
