@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor import __version__
+from monitor.exposition import TextExposition
+from monitor.lean_metrics import LeanCounter, LeanGauge, LeanHistogram
 
 _CHECK_LABELS = ("check", "type", "service")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -22,37 +24,38 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._exposition = TextExposition()
         r = self.registry
         self.build_info = Gauge("opsmon_build_info", "opsmon version", ["version"], registry=r)
         self.build_info.labels(version=__version__).set(1)
-        # checks (core)
-        self.check_success = Gauge(
+        # checks (core): one series each per check, so the lean families (see lean_metrics)
+        self.check_success = LeanGauge(
             "opsmon_check_success",
             "Last raw result of the check (1 ok, 0 failed)",
             _CHECK_LABELS,
             registry=r,
         )
-        self.check_healthy = Gauge(
+        self.check_healthy = LeanGauge(
             "opsmon_check_healthy",
             "Health after thresholds (1 healthy, 0 unhealthy or unknown)",
             _CHECK_LABELS,
             registry=r,
         )
-        self.check_duration = Histogram(
+        self.check_duration = LeanHistogram(
             "opsmon_check_duration_seconds",
             "Duration of check runs",
             ("check", "type"),
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.check_runs = Counter(
+        self.check_runs = LeanCounter(
             "opsmon_check_runs_total",
             "Check runs by result",
             ("check", "type", "result"),
             registry=r,
         )
         # The kind lets alert rules tell causes apart (e.g. `environment` for missing variables).
-        self.check_failures = Counter(
+        self.check_failures = LeanCounter(
             "opsmon_check_failures_total",
             "Failed check runs by bounded failure kind",
             ("check", "type", "kind"),
@@ -171,7 +174,7 @@ class Metrics:
             with contextlib.suppress(KeyError):
                 self.check_runs.remove(check, check_type, result)
         # Failure kinds are open-ended, so look up which ones this check has used.
-        for labels in list(self.check_failures._metrics):
+        for labels in self.check_failures.label_sets():
             if labels[:2] == (check, check_type):
                 with contextlib.suppress(KeyError):
                     self.check_failures.remove(*labels)
@@ -180,4 +183,4 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        return self._exposition.render(self.registry)

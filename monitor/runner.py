@@ -4,6 +4,7 @@ metrics and state, and hands transitions to whoever listens."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,12 +45,16 @@ class CheckRunner:
         self._listeners = listeners
         self._log = get_logger("checks", check=self.spec.name)
         self._labels = (self.spec.name, self.spec.type, self.spec.service or "")
+        # Labelled series, looked up once: a label lookup per run adds up with thousands of checks.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     async def run_once(self) -> CheckResult:
         """Run the check one time and account for its result."""
         started = self._clock.monotonic()
         try:
-            result = await asyncio.wait_for(self.check.run(), self.spec.timeout + _BACKSTOP)
+            # asyncio.timeout runs the check in this task; wait_for would start another one.
+            async with asyncio.timeout(self.spec.timeout + _BACKSTOP):
+                result = await self.check.run()
         except TimeoutError:
             result = CheckResult.failure(
                 "timeout", f"timed out after {format_duration(self.spec.timeout)}"
@@ -65,24 +70,25 @@ class CheckRunner:
     async def record(self, result: CheckResult, duration: float | None = None) -> None:
         """Account for a result (from a run, or pushed by an event source such as Docker)."""
         check, check_type, _service = self._labels
+        metrics = self._metrics
         if duration is not None:
-            self._metrics.check_duration.labels(check, check_type).observe(duration)
-        self._metrics.check_runs.labels(
-            check, check_type, "success" if result.ok else "failure"
-        ).inc()
-        self._metrics.check_success.labels(*self._labels).set(1 if result.ok else 0)
+            self._series(metrics.check_duration, check, check_type).observe(duration)
+        outcome = "success" if result.ok else "failure"
+        self._series(metrics.check_runs, check, check_type, outcome).inc()
+        self._series(metrics.check_success, *self._labels).set(1 if result.ok else 0)
         if not result.ok:
-            self._metrics.check_failures.labels(check, check_type, result.kind).inc()
+            self._series(metrics.check_failures, check, check_type, result.kind).inc()
         expires_in_ms = result.facts.get("CERTIFICATE_EXPIRATION")
         if isinstance(expires_in_ms, int | float):
             expires_at = self._clock.now().timestamp() + expires_in_ms / 1000
             self._metrics.tls_certificate_expiry.labels(check).set(expires_at)
         transition = self.state.record(result, self._clock.now())
-        self._metrics.check_healthy.labels(*self._labels).set(
-            1 if self.state.health is Health.HEALTHY else 0
-        )
+        healthy = self.state.health is Health.HEALTHY
+        self._series(metrics.check_healthy, *self._labels).set(1 if healthy else 0)
         if transition is None:
-            self._log.debug("check_ran", ok=result.ok, reason=result.reason or None)
+            # Checked first: structlog would timestamp and process the event before dropping it.
+            if self._log.isEnabledFor(logging.DEBUG):
+                self._log.debug("check_ran", ok=result.ok, reason=result.reason or None)
             return
         self._log.info(
             "check_state_changed",
@@ -96,6 +102,14 @@ class CheckRunner:
                 await listener(transition)
             except Exception:
                 self._log.exception("transition_listener_failed")
+
+    def _series(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered for the next run."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def status(self) -> dict[str, Any]:
         """The check as `/api/status` shows it."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from monitor.checks.http_transport import H11Transport
 from monitor.clock import Clock, SystemClock
 from monitor.metrics import Metrics
 
@@ -19,9 +20,7 @@ class HttpClients:
     """Shared connection pools, one per TLS setting (httpx fixes verification per client)."""
 
     def __init__(self, max_connections: int = 500) -> None:
-        self._limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
+        self._max_connections = max_connections
         self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
 
     def get(self, verify: bool, ca_file: str | None = None) -> httpx.AsyncClient:
@@ -32,7 +31,11 @@ class HttpClients:
             tls: bool | ssl.SSLContext = verify
             if verify and ca_file:
                 tls = ssl.create_default_context(cafile=ca_file)
-            client = httpx.AsyncClient(verify=tls, limits=self._limits, trust_env=False)
+            # httpx's own pool rescans every connection per request; see http_transport.
+            transport = H11Transport(
+                httpx.create_ssl_context(verify=tls, trust_env=False), self._max_connections
+            )
+            client = httpx.AsyncClient(transport=transport, trust_env=False)
             self._clients[key] = client
         return client
 

@@ -125,16 +125,22 @@ class HttpCheck:
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._https = parts.scheme == "https"
+        # Parsed once: each run would otherwise parse the URL and build the timeout again.
+        self._url = httpx.URL(spec.url)
+        self._timeout = httpx.Timeout(spec.timeout)
 
     async def run(self) -> CheckResult:
         spec = self.spec
         started = time.perf_counter()
         phase = "connecting"
-        timeout = httpx.Timeout(spec.timeout)
         try:
             async with asyncio.timeout(spec.timeout):
                 request = self._client.build_request(
-                    spec.method, spec.url, headers=spec.headers, content=spec.body, timeout=timeout
+                    spec.method,
+                    self._url,
+                    headers=spec.headers,
+                    content=spec.body,
+                    timeout=self._timeout,
                 )
                 response = await self._client.send(
                     request, stream=True, follow_redirects=spec.follow_redirects
