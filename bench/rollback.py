@@ -14,8 +14,10 @@ answers 404, replaces it. Measured from the bad container's start (its `State.St
 - verified: opsmon's checks turned healthy again and RollbackPerformed was raised.
 
 "defaults" uses opsmon's documented defaults (interval 30s, failure_threshold 3,
-success_threshold 2, stable_after 2m): one run, about five minutes. "tightened" uses
-interval 1s, timeout 800ms, failure_threshold 2, success_threshold 1, stable_after 3s.
+success_threshold 2, stable_after 2m), once with a Docker HEALTHCHECK on the container (the
+container check reacts to its health_status events at once) and once without (only the
+HTTP check's polls see the failure): about ten minutes. "tightened" uses interval 1s,
+timeout 800ms, failure_threshold 2, success_threshold 1, stable_after 3s.
 """
 
 from __future__ import annotations
@@ -72,13 +74,13 @@ def _seconds(later: datetime | None, earlier: datetime) -> float:
     return (later - earlier).total_seconds()
 
 
-def one_run(images: ServiceImages, folder: Path, tight: bool) -> Run:
+def one_run(images: ServiceImages, folder: Path, tight: bool, docker_health: bool = True) -> Run:
     """Deploy v1, let it become LKG, deploy v2, time the rollback."""
     client = docker_client()
     state = folder / "service-state"
     state.mkdir(parents=True)
     state.chmod(0o777)
-    deployment = Deployment(client, images, state)
+    deployment = Deployment(client, images, state, docker_healthcheck=docker_health)
     deployment.set_healthy(True)
     hooks = Receiver().start()
     opsmon = Opsmon(deployment, folder / "opsmon", hooks)
@@ -151,8 +153,11 @@ def main() -> int:
             ]
             report("tightened (interval 1s, failure 2, success 1, stable_after 3s)", tight)
             if not args.skip_defaults:
-                defaults = [one_run(images, Path(temp, "defaults"), tight=False)]
-                report("defaults (interval 30s, failure 3, success 2, stable_after 2m)", defaults)
+                label = "defaults (interval 30s, failure 3, success 2, stable_after 2m)"
+                runs = [one_run(images, Path(temp, "defaults"), tight=False)]
+                report(label + ", container with a Docker HEALTHCHECK", runs)
+                runs = [one_run(images, Path(temp, "plain"), tight=False, docker_health=False)]
+                report(label + ", HTTP check only (no HEALTHCHECK)", runs)
     finally:
         remove_images(client, images)
         client.close()

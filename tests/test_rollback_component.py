@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from monitor.store import DB_FILE
+from tests.support.cli import run_opsmon
 from tests.support.postgres import PostgresFactory
 from tests.support.rollback import Deployment, answers, wait_answers
 from tests.support.rollback_daemon import Opsmon, service_checks
@@ -28,6 +29,12 @@ def metric(text: str, name: str, **labels: str) -> float | None:
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+def failures(opsmon: Opsmon) -> float:
+    """How many failed runs the HTTP check of the service has had."""
+    text = opsmon.metrics()
+    return metric(text, "opsmon_check_runs_total", check="web-health", result="failure") or 0
 
 
 def deploy_stable_v1(deployment: Deployment, opsmon: Opsmon) -> str:
@@ -129,7 +136,12 @@ def test_missing_environment_variable_is_not_rolled_back(
     alert = opsmon.wait_alert("RollbackSkipped")
     assert "EnvironmentVariablesMissing" in alert["annotations"]["description"]
     assert deployment.inspect()["Id"] == bad_id
+    # Looked at again while it keeps failing, but reported once.
+    runs = failures(opsmon)
+    wait_until(lambda: failures(opsmon) >= runs + 12, timeout=20)
     assert metric(opsmon.metrics(), "opsmon_rollbacks_total", service="web", result="skipped") == 1
+    assert [r["status"] for r in opsmon.rollbacks()] == ["skipped"]
+    assert len(opsmon.alerts("RollbackSkipped")) == 1
 
 
 def test_lkg_unhealthy_too_fails_freezes_and_is_not_retried(
@@ -151,27 +163,10 @@ def test_lkg_unhealthy_too_fails_freezes_and_is_not_retried(
     restored = deployment.inspect()
     assert restored["Image"] == deployment.images.ids["v1"]
     # Several more rounds: still one rollback, the same container.
-    runs = metric(opsmon.metrics(), "opsmon_check_runs_total", check="web-health", result="failure")
-    assert runs is not None
-    wait_until(
-        lambda: (
-            (
-                metric(
-                    opsmon.metrics(),
-                    "opsmon_check_runs_total",
-                    check="web-health",
-                    result="failure",
-                )
-                or 0
-            )
-            >= runs + 10
-        ),
-        timeout=20,
-    )
+    runs = failures(opsmon)
+    wait_until(lambda: failures(opsmon) >= runs + 10, timeout=20)
     assert len(opsmon.rollbacks()) == 1
     assert deployment.inspect()["Id"] == restored["Id"]
-
-    from tests.support.cli import run_opsmon
 
     done = run_opsmon("rollback", "unfreeze", "web", "--config", str(opsmon.config_path))
     assert done.returncode == 0, done.stderr

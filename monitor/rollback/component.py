@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 # How often services are looked at (at most; transitions and events wake the loop at once).
 MAX_TICK = 1.0
 MIN_TICK = 0.1
-# After a skip, ask the engine again at most this often (the reason may go away).
-RETRY_SKIPPED = 10.0
+# After a skip, look again after this many ticks (the reason may go away).
+RETRY_SKIPPED_TICKS = 10
 # Result kinds that say nothing about the deployed image: a stop someone asked for.
 NOT_A_DEPLOY_PROBLEM = frozenset({"stopped"})
 
@@ -429,7 +429,7 @@ class RollbackComponent:
             )
             self._skipped[request.service] = (
                 deploy_id,
-                self.daemon.clock.monotonic() + RETRY_SKIPPED,
+                self.daemon.clock.monotonic() + RETRY_SKIPPED_TICKS * self.tick,
             )
             return
         action = outcome.decision.action
@@ -439,7 +439,7 @@ class RollbackComponent:
         elif action is Action.SKIP:
             self._skipped[request.service] = (
                 deploy_id,
-                self.daemon.clock.monotonic() + RETRY_SKIPPED,
+                self.daemon.clock.monotonic() + RETRY_SKIPPED_TICKS * self.tick,
             )
         rollback = outcome.rollback
         if rollback is not None and rollback.status.executed:

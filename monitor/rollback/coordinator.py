@@ -22,7 +22,6 @@ from monitor.rollback.alerts import AlertSink, RollbackAlert
 from monitor.rollback.command import CommandStrategy, image_tag, render
 from monitor.rollback.config import (
     DATABASE_NAME,
-    Mode,
     RollbackConfig,
     Strategy,
     database_services,
@@ -77,7 +76,7 @@ class Verifier(Protocol):
         ...
 
 
-class Strategy_(Protocol):
+class RollbackStrategy(Protocol):
     """A way of carrying out a rollback (`recreate`, `command`)."""
 
     async def execute(self, rollback: Rollback) -> None:
@@ -171,7 +170,7 @@ class Coordinator:
         self.verifier = verifier
         self._environ = environ
         self._log = get_logger("rollback")
-        self.strategies: dict[str, Strategy_] = {}
+        self.strategies: dict[str, RollbackStrategy] = {}
         self.config = RollbackConfig()
         self.databases: frozenset[str] = frozenset()
         self.projects: dict[str, str] = {}
@@ -403,6 +402,18 @@ class Coordinator:
     ) -> Rollback:
         status = Status.DRY_RUN if decision.action is Action.DRY_RUN else Status.SKIPPED
         record = self._record(request, decision, current, status)
+        if not request.manual:
+            # Looked at again every few seconds while the service fails: report it once per
+            # container and reason (also across a restart of the daemon).
+            last = self.journal.recent(request.service, 1)
+            if (
+                last
+                and last[0].status is status
+                and last[0].trigger == "auto"
+                and last[0].old_container_id == record.old_container_id
+                and (status is Status.DRY_RUN or last[0].reason == record.reason)
+            ):
+                return last[0]
         record.snapshot = None  # nothing will be created from it
         record.outcome = outcome.text
         record.finished_at = record.started_at
@@ -616,10 +627,6 @@ class Coordinator:
                 service, AlertName.ROLLBACK_FAILED, self.clock.now(), " (unfrozen by an operator)"
             )
         return done
-
-    def mode(self) -> Mode:
-        """The configured mode."""
-        return self.config.mode
 
 
 def _first_clause(reason: str) -> str:

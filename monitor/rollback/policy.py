@@ -12,7 +12,6 @@ plan of an automatic one (a manual one is carried out unless asked for with --dr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -229,8 +228,3 @@ def decide(facts: PolicyInput) -> Decision:
     if facts.dry_run or (facts.mode is Mode.DRY_RUN and not facts.manual):
         return Decision(Action.DRY_RUN, f"dry run: {plan}", trigger, evidence, target, target_id)
     return Decision(Action.ROLLBACK, plan, trigger, evidence, target, target_id)
-
-
-def blocking_names(blockers: Sequence[Blocker]) -> list[str]:
-    """The alert names of the blockers (for logs)."""
-    return [b.alert for b in blockers]

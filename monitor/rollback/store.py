@@ -5,11 +5,9 @@ the rollback journal (monitor/rollback/journal.py)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from monitor.rollback.snapshot import Snapshot
 from monitor.store import Store
@@ -166,13 +164,6 @@ class Freeze:
 
 class RollbackStore(Store):
     """The SQLite file with rollback's tables; explicit methods per kind of record."""
-
-    @classmethod
-    def open_rollback(cls, state_dir: Path) -> RollbackStore:
-        """Open `state_dir/opsmon.db`, creating rollback's tables if needed."""
-        store = cls.open(state_dir, ROLLBACK_TABLES)
-        assert isinstance(store, RollbackStore)
-        return store
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -365,13 +356,8 @@ class RollbackStore(Store):
         return {k: v for k, v in found.items() if v is not None}
 
 
-def row_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
-    """A row as a plain dict."""
-    return dict(row) if row is not None else None
-
-
-def open_store(state_dir: Path, tables: Mapping[str, Sequence[str]] | None = None) -> RollbackStore:
+def open_store(state_dir: Path) -> RollbackStore:
     """Open rollback's store in `state_dir` (creating the file 0600 if needed)."""
-    store = RollbackStore.open(state_dir, tables or ROLLBACK_TABLES)
+    store = RollbackStore.open(state_dir, ROLLBACK_TABLES)
     assert isinstance(store, RollbackStore)
     return store

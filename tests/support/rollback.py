@@ -125,6 +125,7 @@ class Deployment:
     # Networks instead of the host network (the first is the network mode, each gets aliases);
     # nothing is ever sent over them.
     networks: list[str] = field(default_factory=list)
+    docker_healthcheck: bool = True  # a HEALTHCHECK on /health (1 s interval)
     created: list[str] = field(default_factory=list)
 
     @property
@@ -198,7 +199,9 @@ class Deployment:
                 "interval": 1_000_000_000,
                 "timeout": 1_000_000_000,
                 "retries": 2,
-            },
+            }
+            if self.docker_healthcheck
+            else None,
         )
         new_id = str(created["Id"])
         self.created.append(new_id)
