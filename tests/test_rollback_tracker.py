@@ -125,3 +125,14 @@ def test_deploys_recorded_by_another_process_are_followed(store: RollbackStore) 
     cli.seen("web", "shop", "c3", "shop_web_1", "app:v1", V1, seconds(10), origin="rollback")
     current = daemon.current("web")
     assert current is not None and current.container_id == "c3" and current.origin == "rollback"
+
+
+def test_an_older_container_can_be_current_again(store: RollbackStore) -> None:
+    """Compose may start a kept container again (e.g. the failed one at the next `up`): it is
+    followed as the current one, not replaced by the newest record."""
+    tracker = DeployTracker(store, SystemClock(), stable_after=60)
+    see(tracker, "c1", V2)
+    see(tracker, "c2", V1, seconds(10))
+    assert not see(tracker, "c1", V2, seconds(20))
+    current = tracker.current("web")
+    assert current is not None and current.container_id == "c1"

@@ -561,7 +561,11 @@ class Coordinator:
             seconds=round(seconds, 2),
         )
         extra = (
-            [f"Failed container kept (stopped) as {record.failed_name}."]
+            [
+                f"Failed container kept (stopped) as {record.failed_name}: remove it "
+                f"(docker rm {record.failed_name}) before the next deploy, Compose still "
+                "counts it as a container of the service."
+            ]
             if record.strategy == "recreate"
             else []
         )

@@ -26,6 +26,7 @@ _DEATHS_KEPT = 64
 @dataclass
 class _Live:
     deploy: Deploy
+    known: int = 0  # the newest deploy id in the store when this one became current
     healthy_since: datetime | None = None
     deaths: deque[datetime] = field(default_factory=lambda: deque(maxlen=_DEATHS_KEPT))
 
@@ -53,8 +54,8 @@ class DeployTracker:
         `opsmon rollback`, may have recorded a newer one)."""
         live = self._live.get(service)
         latest = self._store.latest_deploy(service)
-        if latest is not None and (live is None or latest.id > live.deploy.id):
-            live = self._live[service] = _Live(latest)
+        if latest is not None and (live is None or latest.id > live.known):
+            live = self._live[service] = _Live(latest, latest.id)
         return live.deploy if live is not None else None
 
     def seen(
@@ -76,7 +77,8 @@ class DeployTracker:
         deploy = existing or self._store.record_deploy(
             service, project, container_id, name, image, image_id, origin, created_at
         )
-        self._live[service] = _Live(deploy)
+        # An older container may be current again (Compose restarted a kept one).
+        self._live[service] = _Live(deploy, self._newest(service))
         if existing is None:
             self._log.info(
                 "deploy_seen",
@@ -89,8 +91,12 @@ class DeployTracker:
         if self._store.bad_image(service, image_id) is not None and deploy.status != "bad":
             self._store.set_deploy_status(deploy.id, "bad")
             deploy = self._store.deploy_of(service, container_id) or deploy
-            self._live[service] = _Live(deploy)
+            self._live[service] = _Live(deploy, self._newest(service))
         return Seen(deploy, existing is None)
+
+    def _newest(self, service: str) -> int:
+        latest = self._store.latest_deploy(service)
+        return latest.id if latest is not None else 0
 
     def disturbed(self, service: str, container_id: str, action: str, at: datetime) -> None:
         """An event of the service's container that ends a stable stretch."""
