@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -46,7 +46,8 @@ def test_manual_rollback_dry_run_window_force_and_status(
     assert "env changed" not in out and CANARY not in out
     assert deployment.inspect()["Id"] == bad_id
 
-    time.sleep(3)  # let the 3 s window pass (the window is wall-clock time by definition)
+    since = datetime.fromisoformat(opsmon.service()["current"]["since"])
+    wait_until(lambda: datetime.now(UTC) - since > timedelta(seconds=3.5), timeout=10)
     code, out, err = rollback(opsmon, "web")
     assert code == 1
     assert "outside the rollback window of 3s (--force overrides)" in out

@@ -30,6 +30,7 @@ from monitor.rollback.journal import Journal, Rollback, Status, Step, new_id, ow
 from monitor.rollback.recreate import StrategyFailed
 from monitor.rollback.snapshot import Snapshot
 from monitor.rollback.store import RollbackStore, open_store
+from tests.support.rollback import docker_client
 
 SECRET = "canary-command-secret"
 ENV_SECRET = "canary-env-value"
@@ -148,6 +149,7 @@ async def test_resume_never_runs_the_command_a_second_time(
     journal: tuple[RollbackStore, Journal], tmp_path: Path
 ) -> None:
     """A daemon killed while the command ran does not run it again after a restart."""
+    docker_client().close()  # it asks the engine what the service runs now
     _, jr = journal
     script, log = tmp_path / "record.py", tmp_path / "calls.jsonl"
     script.write_text(RECORDER)
