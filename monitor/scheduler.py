@@ -18,6 +18,25 @@ from monitor.metrics import Metrics
 Job = Callable[[], Awaitable[object]]
 
 
+class _LoopScheduler(AsyncIOScheduler):  # type: ignore[misc]
+    """AsyncIOScheduler whose own timer runs the due jobs directly.
+
+    AsyncIOScheduler.wakeup may be called from any thread, so it hops to the loop with
+    call_soon_threadsafe: a write to the loop's self-pipe, a read and one more loop iteration,
+    on every timer expiry, which is about once per check run. The timer already fires on the
+    loop, so it skips the hop; `wakeup` stays thread-safe for everyone else.
+    """
+
+    def _start_timer(self, wait_seconds: float | None) -> None:
+        self._stop_timer()
+        if wait_seconds is not None:
+            self._timeout = self._eventloop.call_later(wait_seconds, self._wakeup_on_loop)
+
+    def _wakeup_on_loop(self) -> None:
+        self._stop_timer()
+        self._start_timer(self._process_jobs())
+
+
 def phase_offset(name: str, interval: float) -> float:
     """A stable start offset within one interval, so checks with the same interval spread out."""
     return (zlib.crc32(name.encode()) % 10_000) / 10_000 * interval
@@ -29,7 +48,7 @@ class Scheduler:
     def __init__(self, metrics: Metrics, clock: Clock) -> None:
         self._metrics = metrics
         self._clock = clock
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler = _LoopScheduler(timezone="UTC")
         self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._scheduler.add_listener(self._on_overlap, EVENT_JOB_MAX_INSTANCES)
         self._scheduled_for: dict[str, datetime] = {}
@@ -89,7 +108,9 @@ class Scheduler:
         try:
             await job()
         except asyncio.CancelledError:
-            raise
+            # Cancelled on purpose (stop, removal). Re-raised, APScheduler would log it as a job
+            # that "raised an exception", with a traceback, for every check in flight at a stop.
+            return
         except Exception:
             self._log.exception("job_failed", check=name)
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from datetime import timedelta
 
 from monitor.clock import SystemClock
+from monitor.logs import configure_logging
 from monitor.metrics import Metrics
+from monitor.redaction import Redactor
 from monitor.scheduler import Scheduler, phase_offset
 from tests.support.waiting import async_wait_until
 
@@ -66,3 +70,29 @@ async def test_remove_stops_a_job(metrics: Metrics) -> None:
     finally:
         scheduler.shutdown()
     assert not scheduler.running
+
+
+async def test_stop_with_a_check_in_flight_logs_no_error(metrics: Metrics) -> None:
+    """Stopping while a check runs cancels it quietly: no error or traceback in the log."""
+    stream = io.StringIO()
+    configure_logging(Redactor(), "INFO", "json", stream=stream)
+    scheduler = Scheduler(metrics, SystemClock())
+    running: asyncio.Queue[asyncio.Task[object]] = asyncio.Queue()
+
+    async def hanging_job() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.put_nowait(task)
+        await asyncio.Event().wait()
+
+    scheduler.start()
+    scheduler.schedule("hangs", 60, hanging_job, SystemClock().now() + timedelta(milliseconds=20))
+    task = await asyncio.wait_for(running.get(), timeout=10)
+    accounted = asyncio.Event()
+    scheduler.shutdown()
+    task.cancel()
+    # Runs after APScheduler's own done-callback, which would log a failed job.
+    task.add_done_callback(lambda _: accounted.set())
+    await asyncio.wait_for(accounted.wait(), timeout=10)
+    levels = [json.loads(line)["level"] for line in stream.getvalue().splitlines()]
+    assert "error" not in levels
