@@ -7,7 +7,10 @@ import os
 import re
 import stat
 import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 
 from monitor.store import DB_FILE
@@ -218,7 +221,31 @@ def test_database_down_at_the_same_time_is_not_rolled_back(
 
 
 def _check_state(opsmon: Opsmon, name: str) -> str | None:
-    import httpx
-
     status = httpx.get(f"{opsmon.url}/api/status", timeout=5).json()
     return next((c["state"] for c in status["checks"] if c["name"] == name), None)
+
+
+def test_silenced_service_is_not_rolled_back(deployment: Deployment, opsmon: Opsmon) -> None:
+    """A silence on the service (a planned intervention) holds automation back as well: v2
+    stays, the skip names the silence, and its alert is held back by the same silence."""
+    ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    opsmon.configure(
+        extra={"silences": [{"match": {"service": "web"}, "ends": ends, "comment": "db migration"}]}
+    )
+    deploy_stable_v1(deployment, opsmon)
+    bad_id = deployment.deploy("v2")
+
+    def skipped() -> list[dict[str, Any]]:
+        return [r for r in opsmon.rollbacks() if r["status"] == "skipped"]
+
+    [skip] = wait_until(skipped, timeout=30)
+    assert "alerts of web are silenced (db migration)" in skip["reason"]
+    assert deployment.inspect()["Id"] == bad_id
+
+    def held_back() -> bool:
+        incidents = httpx.get(f"{opsmon.url}/api/alerts", timeout=5).json()["incidents"]
+        return any(
+            i["alertname"] == "RollbackSkipped" and i["suppressed"] == "silenced" for i in incidents
+        )
+
+    wait_until(held_back, timeout=10)

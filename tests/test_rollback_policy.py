@@ -97,6 +97,10 @@ def test_never_healthy_by_the_deadline_triggers_at_the_deadline() -> None:
         ),
         ({"lkg_image_id": BAD}, "already runs the last known good image bbbbbbbbbbbb"),
         ({"target_is_bad": True}, "failed before; it is not rolled back to"),
+        (
+            {"target_missing": "the engine has no image app:v1"},
+            "the engine has no image app:v1 (opsmon never pulls)",
+        ),
         ({"frozen": "rollback 1 failed"}, "automation is frozen for backend (rollback 1 failed)"),
         ({"silenced": "deploy freeze"}, "alerts of backend are silenced (deploy freeze)"),
         ({"in_flight": "r1"}, "another rollback of backend is in flight (r1)"),

@@ -122,7 +122,7 @@ def _facts(
         if not p.rollback_can_help and own & set(p.checks)
     ]
     blockers += [
-        Blocker("DependencyDown", f"{spec.name} ({spec.type}) is unhealthy too")
+        Blocker("a dependency is down", f"{spec.name} ({spec.type}) is unhealthy too")
         for spec, r in rows
         if spec.type == "postgres" and spec.name not in own and not r.ok and not r.unknown
     ]

@@ -502,7 +502,7 @@ class RollbackComponent:
             if runner.spec.name in wanted or runner.spec.type == "postgres":
                 blockers.append(
                     Blocker(
-                        "DependencyDown",
+                        "a dependency is down",
                         f"{runner.spec.name} ({runner.spec.type}) is unhealthy too",
                     )
                 )

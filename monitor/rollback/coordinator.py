@@ -265,8 +265,6 @@ class Coordinator:
         frozen = self.store.frozen(service)
         flight = self.in_flight(service)
         blockers = request.blockers
-        if problem is not None:
-            blockers = (*blockers, Blocker("image missing", problem))
         facts = PolicyInput(
             service=service,
             now=now,
@@ -291,6 +289,7 @@ class Coordinator:
             manual=request.manual,
             force=request.force,
             dry_run=request.dry_run,
+            target_missing=problem,
             target_is_bad=target_id is not None
             and self.store.bad_image(service, target_id) is not None,
         )

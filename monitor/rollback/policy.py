@@ -65,9 +65,10 @@ class HealthFacts:
 
 @dataclass(frozen=True)
 class Blocker:
-    """A diagnosis that says a rollback cannot help, e.g. the database is down."""
+    """A diagnosis that says a rollback cannot help, e.g. the database is down: `cause` is its
+    alert name (or what else it is), `summary` the sentence."""
 
-    alert: str
+    cause: str
     summary: str
 
 
@@ -97,6 +98,7 @@ class PolicyInput:
     target_image: str | None = None  # manual --to
     target_image_id: str | None = None
     target_is_bad: bool = False
+    target_missing: str | None = None  # why the target image cannot be used (not on the engine)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,9 @@ def _guards(facts: PolicyInput, target_id: str | None) -> str | None:
         return f"no container of {service} was found"
     if facts.blockers:
         first = facts.blockers[0]
-        return f"a rollback cannot help: {first.alert}: {first.summary}"
+        return f"a rollback cannot help: {first.cause}: {first.summary}"
+    if facts.target_missing:
+        return f"{facts.target_missing} (opsmon never pulls)"
     if target_id is None:
         return f"{service} has no last known good image yet (none has run healthy long enough)"
     if facts.target_is_bad:

@@ -87,6 +87,7 @@ class Opsmon:
         service: dict[str, Any] | None = None,
         docker_host: str | None = None,
         defaults: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
         **rollback: Any,
     ) -> Path:
         """Write the config: fast checks, webhook alerting, rollback of the service."""
@@ -110,6 +111,7 @@ class Opsmon:
         }
         if docker_host is not None:
             config["docker"] = {"host": docker_host}
+        config.update(extra or {})
         self.config_path.write_text(yaml.safe_dump(config))
         return self.config_path
 
