@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from monitor.checks.http_transport import H11Transport
+from monitor.checks.http_client import SharedClient
 from monitor.clock import Clock, SystemClock
 from monitor.metrics import Metrics
 
@@ -32,10 +32,8 @@ class HttpClients:
             if verify and ca_file:
                 tls = ssl.create_default_context(cafile=ca_file)
             # httpx's own pool rescans every connection per request; see http_transport.
-            transport = H11Transport(
-                httpx.create_ssl_context(verify=tls, trust_env=False), self._max_connections
-            )
-            client = httpx.AsyncClient(transport=transport, trust_env=False)
+            ssl_context = httpx.create_ssl_context(verify=tls, trust_env=False)
+            client = SharedClient(ssl_context, self._max_connections)
             self._clients[key] = client
         return client
 
