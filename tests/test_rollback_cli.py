@@ -77,23 +77,6 @@ def test_manual_rollback_dry_run_window_force_and_status(
     wait_until(lambda: opsmon.service()["current"]["origin"] == "rollback", timeout=10)
 
 
-def test_manual_rollback_to_an_unknown_image_is_refused(
-    deployment: Deployment, opsmon: Opsmon
-) -> None:
-    """`--to` an image the engine does not have: refused with the reason, nothing changed."""
-    opsmon.configure(mode="dry_run")
-    deployment.deploy("v1")
-    opsmon.start()
-    opsmon.wait_lkg("v1")
-    opsmon.stop()
-    current = deployment.inspect()["Id"]
-
-    code, out, _ = rollback(opsmon, "web", "--force", "--to", "local/opsmon-rb-none:gone")
-    assert code == 1
-    assert "the engine has no image local/opsmon-rb-none:gone" in out
-    assert deployment.inspect()["Id"] == current
-
-
 def test_unknown_service_and_usage_errors() -> None:
     """Typos get a clear message and exit code 2."""
     done = run_opsmon("rollback", "status", "extra")
@@ -101,8 +84,9 @@ def test_unknown_service_and_usage_errors() -> None:
 
 
 def test_unfreeze_and_cli_respects_the_freeze(deployment: Deployment, opsmon: Opsmon) -> None:
-    """A frozen service is not rolled back by hand either (the reason says how to unfreeze);
-    `unfreeze` turns automation back on, a second `unfreeze` says it was not frozen."""
+    """`--to` an image the engine does not have is refused; a frozen service is not rolled
+    back by hand either (the reason says how to unfreeze); `unfreeze` turns automation back
+    on, a second `unfreeze` says it was not frozen; then the rollback goes through."""
     opsmon.configure(mode="dry_run")
     deployment.deploy("v1")
     opsmon.start()
@@ -114,6 +98,9 @@ def test_unfreeze_and_cli_respects_the_freeze(deployment: Deployment, opsmon: Op
     store.freeze("web", "rollback abc failed", store.lkg("web").promoted_at)  # type: ignore[union-attr]
     store.close()
 
+    code, out, _ = rollback(opsmon, "web", "--force", "--to", "local/opsmon-rb-none:gone")
+    assert code == 1
+    assert "the engine has no image local/opsmon-rb-none:gone (opsmon never pulls)" in out
     code, out, _ = rollback(opsmon, "web", "--force")
     assert code == 1
     assert "automation is frozen for web (rollback abc failed)" in out

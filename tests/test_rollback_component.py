@@ -152,14 +152,14 @@ def test_lkg_unhealthy_too_fails_freezes_and_is_not_retried(
 ) -> None:
     """When v1 is unhealthy as well after the rollback: RollbackFailed (critical), automation
     frozen, no second attempt; `opsmon rollback unfreeze` turns it back on."""
-    opsmon.configure(verify_timeout="3s")
+    opsmon.configure(verify_timeout="2s")
     deploy_stable_v1(deployment, opsmon)
     deployment.set_healthy(False)  # v1's health now depends on a file that is gone
     deployment.deploy("v2")
 
     alert = opsmon.wait_alert("RollbackFailed", timeout=40)
     assert alert["labels"]["severity"] == "critical"
-    assert "did not turn healthy within 3s" in alert["annotations"]["description"]
+    assert "did not turn healthy within 2s" in alert["annotations"]["description"]
     assert "frozen" in alert["annotations"]["description"]
     row = opsmon.service()
     assert row["frozen"] is not None
@@ -167,7 +167,7 @@ def test_lkg_unhealthy_too_fails_freezes_and_is_not_retried(
     assert restored["Image"] == deployment.images.ids["v1"]
     # Several more rounds: still one rollback, the same container.
     runs = failures(opsmon)
-    wait_until(lambda: failures(opsmon) >= runs + 10, timeout=20)
+    wait_until(lambda: failures(opsmon) >= runs + 6, timeout=20)
     assert len(opsmon.rollbacks()) == 1
     assert deployment.inspect()["Id"] == restored["Id"]
 

@@ -20,8 +20,8 @@ from starlette.routing import BaseRoute, Route
 
 from monitor.alerting.component import AlertingComponent
 from monitor.alertnames import AlertName
+from monitor.diagnosis import CheckView, diagnose
 from monitor.diagnosis import Snapshot as Situation
-from monitor.diagnosis import diagnose
 from monitor.docker.access import DockerAccess
 from monitor.docker.events import ContainerEvent, EventHandler, EventStream
 from monitor.docker.lifecycle import PROJECT_LABEL, SERVICE_LABEL
@@ -401,6 +401,8 @@ class RollbackComponent:
         ):
             return
         health = self._health_facts(service, deploy, now)
+        if health is None:
+            return
         deadline = deploy.started_at + timedelta(seconds=config.window)
         never = not deploy.ever_healthy and now >= deadline
         if not (health.unhealthy or health.crash_looping or never):
@@ -410,7 +412,7 @@ class RollbackComponent:
         request = Request(
             service,
             health,
-            self._blockers(service),
+            self._blockers(service, deploy),
             self._silenced(service, health.unhealthy, now),
             deploy_id=deploy.id,
         )
@@ -447,34 +449,51 @@ class RollbackComponent:
             if lkg is not None:
                 self._set_lkg_series(request.service, lkg.image_id)
 
-    def _health_facts(self, service: str, deploy: Deploy, now: datetime) -> HealthFacts:
-        """The service's failing checks, counting only results about the deploy's container
-        (not the old one being stopped by the deploy itself)."""
+    @staticmethod
+    def _fresh(runner: CheckRunner, deploy: Deploy) -> bool:
+        """Whether the check's last result is about the deploy's container: run after it
+        started, on its image, and not a stop someone asked for."""
+        state = runner.state
+        result = state.last_result
+        if result is None or state.last_run_at is None or state.last_run_at < deploy.started_at:
+            return False
+        if result.kind in NOT_A_DEPLOY_PROBLEM:
+            return False
+        image = result.facts.get("IMAGE_ID")
+        return not (isinstance(image, str) and image and image != deploy.image_id)
+
+    def _health_facts(self, service: str, deploy: Deploy, now: datetime) -> HealthFacts | None:
+        """The service's failing checks; None until every check has a result about the
+        deploy's container (so the old container's last moments are not held against it)."""
         assert self.coordinator is not None and self.config is not None
+        runners = self.runners_of(service)
+        if not all(self._fresh(runner, deploy) for runner in runners):
+            return None
         unhealthy, evidence = [], []
         crash = self.coordinator.tracker.crash_looping(service, self.config.window, now)
-        for runner in self.runners_of(service):
+        for runner in runners:
             state = runner.state
             result = state.last_result
-            fresh = state.last_run_at is not None and state.last_run_at >= deploy.started_at
-            if result is None or result.ok or not fresh or result.kind in NOT_A_DEPLOY_PROBLEM:
-                continue
-            image = result.facts.get("IMAGE_ID")
-            if isinstance(image, str) and image and image != deploy.image_id:
-                continue
+            assert result is not None
             if result.kind == "crash_loop":
                 crash = True
-            if state.health is Health.UNHEALTHY:
+            if state.health is Health.UNHEALTHY and not result.ok:
                 unhealthy.append(runner.spec.name)
                 evidence.append(f"{runner.spec.name}: {result.reason}")
         return HealthFacts(tuple(unhealthy), crash, tuple(evidence))
 
-    def _blockers(self, service: str) -> tuple[Blocker, ...]:
+    def _blockers(self, service: str, deploy: Deploy) -> tuple[Blocker, ...]:
         """Diagnoses that say a rollback of `service` cannot help."""
         runners = list(self.daemon.runners.values())
         own = {r.spec.name for r in runners if r.spec.service == service}
+        views = [
+            CheckView.of(r.spec, r.state.health, r.state.last_result)
+            if r.spec.name not in own or self._fresh(r, deploy)
+            else CheckView.of(r.spec, Health.UNKNOWN, None)
+            for r in runners
+        ]
         blockers: list[Blocker] = []
-        for problem in diagnose(Situation.from_runners(runners)):
+        for problem in diagnose(Situation(views)):
             if problem.rollback_can_help or not (own & set(problem.checks)):
                 continue
             blockers.append(Blocker(problem.alert.value, problem.summary))

@@ -213,7 +213,14 @@ class Coordinator:
         """Record the container `data` (inspect) of `service` with the deploy tracker."""
         config = data.get("Config") or {}
         labels = config.get("Labels") or {}
-        created = parse_time(data.get("Created")) or self.clock.now()
+        # When it started (a container created but not started yet: when it was created);
+        # results of checks before that are about another container.
+        state = data.get("State") or {}
+        created = (
+            parse_time(state.get("StartedAt"))
+            or parse_time(data.get("Created"))
+            or self.clock.now()
+        )
         return self.tracker.seen(
             service,
             str(labels.get(PROJECT_LABEL, "")),

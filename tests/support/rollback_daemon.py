@@ -22,7 +22,7 @@ from tests.support.receiver import Receiver
 from tests.support.rollback import Deployment
 from tests.support.waiting import wait_until
 
-TEST_ROLLBACK = {"stable_after": "1s", "window": "1m", "verify_timeout": "15s"}
+TEST_ROLLBACK = {"stable_after": "500ms", "window": "1m", "verify_timeout": "15s"}
 FAST_DEFAULTS = {
     "interval": "300ms",
     "timeout": "250ms",
