@@ -50,6 +50,9 @@ class Scripted:
     ) -> bool:
         if path == b"/drop":
             return False
+        if path == b"/http10":
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold style")
+            return False
         if path == b"/close":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
             return False
@@ -138,6 +141,15 @@ async def test_chunked_head_and_request_body(server: Scripted) -> None:
         echoed = await client.post(f"{server.base}/echo", content=b'{"probe":1}')
         assert echoed.text == 'POST {"probe":1}'
     assert server.connections == 1
+
+
+async def test_http10_body_ends_with_the_connection(server: Scripted) -> None:
+    """An HTTP/1.0 answer without a length is read to the end of the connection."""
+    async with _client() as client:
+        response = await client.get(f"{server.base}/http10")
+        assert (response.http_version, response.text) == ("HTTP/1.0", "old style")
+        assert (await client.get(f"{server.base}/ok")).text == "ok"
+    assert server.connections == 2
 
 
 async def test_disconnect_without_an_answer(server: Scripted) -> None:

@@ -176,7 +176,10 @@ class _ResponseBody(httpx.AsyncByteStream):
                 event = await self._connection.next_event(self._read_limit)
                 if isinstance(event, h11.Data):
                     yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
+                elif (
+                    isinstance(event, h11.EndOfMessage | h11.ConnectionClosed)
+                    or event is h11.PAUSED
+                ):
                     return
         except BaseException:
             await self.aclose()
@@ -441,3 +444,7 @@ class H11Transport(httpx.AsyncBaseTransport):
             if isinstance(event, h11.Response):
                 return event
             # 1xx informational answers (100 Continue, 103 Early Hints) precede the real one.
+            if not isinstance(event, h11.InformationalResponse):
+                raise httpx.RemoteProtocolError(
+                    f"unexpected {type(event).__name__} before a response"
+                )
