@@ -269,12 +269,17 @@ def add_rollback_commands(
     """Add `opsmon rollback ...` to the command parser."""
     rollback = commands.add_parser(
         "rollback",
+        usage="opsmon rollback SERVICE [--to IMAGE] [--dry-run] [--force] [--config FILE]\n"
+        "       opsmon rollback status [--json] [--config FILE]\n"
+        "       opsmon rollback unfreeze SERVICE [--config FILE]",
         help="roll a service back to its last known good image; status; unfreeze",
         description="Roll SERVICE back (same guards as the automatic rollback), or "
         "`rollback status`, or `rollback unfreeze SERVICE`.",
     )
     with_config(rollback)
-    rollback.add_argument("words", nargs="+", metavar="SERVICE | status | unfreeze SERVICE")
+    rollback.add_argument(
+        "words", nargs="+", metavar="ARG", help="SERVICE, status, or unfreeze SERVICE"
+    )
     rollback.add_argument("--to", metavar="IMAGE", help="roll back to this image instead")
     rollback.add_argument(
         "--dry-run", action="store_true", help="print the plan and the diff; change nothing"
