@@ -41,7 +41,7 @@ class _Child:
         self.created_line = ""
 
 
-class _LeanFamily(Collector):
+class LeanFamily(Collector):
     """Shared parts: label handling, children in creation order, registration."""
 
     kind = ""
@@ -145,7 +145,7 @@ class _GaugeChild:
         self.value -= amount
 
 
-class LeanGauge(_LeanFamily):
+class LeanGauge(LeanFamily):
     """A gauge family (as prometheus_client.Gauge, no multiprocess modes)."""
 
     kind = "gauge"
@@ -178,7 +178,7 @@ class _CounterChild(_Child):
         self.value += amount
 
 
-class LeanCounter(_LeanFamily):
+class LeanCounter(LeanFamily):
     """A counter family: `<name>_total` and `<name>_created`, as prometheus_client.Counter."""
 
     kind = "counter"
@@ -230,7 +230,7 @@ class _HistogramChild(_Child):
                 break
 
 
-class LeanHistogram(_LeanFamily):
+class LeanHistogram(LeanFamily):
     """A histogram family (`_bucket`, `_count`, `_sum`, `_created`), as prometheus_client's."""
 
     kind = "histogram"

@@ -57,7 +57,8 @@ def test_check_prints_table_and_exits_1_when_any_unhealthy(tmp_path: Path, backe
     assert " healthy " in health
     assert " unhealthy " in ready and "[STATUS] (503) == 200" in ready
     assert CANARY not in result.stdout + result.stderr
-    assert backend.requests[0][2]["Authorization"] == f"Bearer {CANARY}"
+    health = next(headers for _, path, headers in backend.requests if path == "/api/health")
+    assert health["Authorization"] == f"Bearer {CANARY}"
 
 
 def test_check_only_and_json(tmp_path: Path, backend: Target) -> None:

@@ -16,6 +16,7 @@ import promql_parser
 from prometheus_client.metrics import MetricWrapperBase
 
 from monitor.checks import CHECK_TYPES as REGISTERED_CHECK_TYPES
+from monitor.lean_metrics import LeanFamily
 from monitor.metrics import Metrics
 
 COMPARISONS = frozenset({"==", "!=", ">", "<", ">=", "<="})
@@ -117,10 +118,13 @@ def known_series(metrics: Metrics | None = None) -> dict[str, frozenset[str]]:
     metrics = metrics or Metrics()
     known = dict(PROMETHEUS_SERIES)
     for value in vars(metrics).values():
-        if not isinstance(value, MetricWrapperBase):
+        if isinstance(value, MetricWrapperBase):
+            name, kind, labelnames = value._name, value._type, value._labelnames
+        elif isinstance(value, LeanFamily):
+            name, kind, labelnames = value.name, value.kind, value.labelnames
+        else:
             continue
-        name, kind = value._name, value._type
-        labels = frozenset(value._labelnames) | TARGET_LABELS
+        labels = frozenset(labelnames) | TARGET_LABELS
         if kind == "counter":
             known[f"{name}_total"] = labels
         elif kind == "histogram":
