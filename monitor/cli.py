@@ -9,14 +9,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from monitor import __version__
 from monitor.alerting.silence_cli import add_silence_commands
 from monitor.checks.base import CheckResult
 from monitor.checks.context import CheckContext, HttpClients
-from monitor.config import ConfigError, LoadedConfig, default_config_path, load_config
+from monitor.config import LoadedConfig, default_config_path, load_for_command
 from monitor.daemon import Daemon, build_runner
 from monitor.docker.access import DockerAccess
 from monitor.docker.config import needs_docker
@@ -30,17 +29,8 @@ from monitor.settings import Settings
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 
 
-def _config_path(args: argparse.Namespace) -> Path:
-    return Path(args.config) if args.config else default_config_path(os.environ)
-
-
 def _load(args: argparse.Namespace, err: TextIO) -> LoadedConfig | None:
-    try:
-        return load_config(_config_path(args))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=err)
-        return None
+    return load_for_command(args.config, err)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -51,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log = get_logger("cli")
     loaded = _load(args, sys.stderr)
     if loaded is None:
-        log.error("config_invalid", config=str(_config_path(args)))
+        log.error("config_invalid", config=args.config or str(default_config_path(os.environ)))
         return EXIT_CONFIG
     redactor.update(loaded.secrets)
     init_sentry(settings.sentry_dsn, settings.environment, redactor)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
@@ -20,6 +20,7 @@ from monitor.durations import format_duration
 from monitor.interpolation import InterpolationError, Interpolator
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.config import cross_check as rollback_cross_check
+from monitor.settings import Settings
 
 KeyPath = tuple[str | int, ...]
 _SECRET_KEY = re.compile(
@@ -347,3 +348,26 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(config=config, path=path, secrets=frozenset(secrets))
+
+
+def effective_config(loaded: LoadedConfig, settings: Settings) -> Config:
+    """The config with the environment's overrides (OPSMON_LISTEN, OPSMON_STATE_DIR) applied."""
+    overrides: dict[str, Any] = {}
+    if settings.listen:
+        overrides["listen"] = settings.listen
+    if settings.state_dir:
+        overrides["state_dir"] = Path(settings.state_dir)
+    return loaded.config.model_copy(update=overrides) if overrides else loaded.config
+
+
+def load_for_command(config_arg: str | None, err: TextIO) -> LoadedConfig | None:
+    """The config a command uses (`--config`, else the default path) with the environment's
+    overrides applied; on problems, prints each as `file:line: key: message` and returns None."""
+    path = Path(config_arg) if config_arg else default_config_path(os.environ)
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        return None
+    return LoadedConfig(effective_config(loaded, Settings()), loaded.path, loaded.secrets)

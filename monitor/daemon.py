@@ -13,7 +13,7 @@ from monitor.checks import CHECK_TYPES, CheckSpec
 from monitor.checks.context import CheckContext, HttpClients
 from monitor.clock import Clock, SystemClock
 from monitor.components import COMPONENT_FACTORIES, Component
-from monitor.config import Config, ConfigError, LoadedConfig, load_config
+from monitor.config import ConfigError, LoadedConfig, effective_config, load_config
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
@@ -27,16 +27,6 @@ LOOP_STALL_LIMIT = 5.0
 _TICK = 0.25
 _FIRST_ROUND_CONCURRENCY = 100
 _STOP_GRACE = 3.0
-
-
-def effective_config(loaded: LoadedConfig, settings: Settings) -> Config:
-    """The config with the environment's overrides (OPSMON_LISTEN, OPSMON_STATE_DIR) applied."""
-    overrides: dict[str, Any] = {}
-    if settings.listen:
-        overrides["listen"] = settings.listen
-    if settings.state_dir:
-        overrides["state_dir"] = settings.state_dir
-    return loaded.config.model_copy(update=overrides) if overrides else loaded.config
 
 
 def build_runner(

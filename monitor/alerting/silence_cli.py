@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from monitor.alerting.model import Silence
@@ -21,27 +20,16 @@ from monitor.alerting.silences import (
     parse_matchers,
     window_occurrence,
 )
-from monitor.config import Config, ConfigError, default_config_path, load_config
+from monitor.config import Config, load_for_command
 from monitor.durations import format_duration, parse_duration
-from monitor.settings import Settings
 from monitor.store import Store
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 
 
 def _config(args: argparse.Namespace) -> Config | None:
-    path = Path(args.config) if args.config else default_config_path(os.environ)
-    try:
-        loaded = load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return None
-    settings = Settings()
-    config = loaded.config
-    if settings.state_dir:
-        config = config.model_copy(update={"state_dir": Path(settings.state_dir)})
-    return config
+    loaded = load_for_command(args.config, sys.stderr)
+    return loaded.config if loaded is not None else None
 
 
 def _time(text: str) -> datetime:

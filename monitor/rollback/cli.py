@@ -16,14 +16,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from monitor.alerting.incidents import IncidentTracker
 from monitor.checks.base import CheckResult, CheckSpec
 from monitor.checks.context import CheckContext, HttpClients
 from monitor.clock import SystemClock
-from monitor.config import ConfigError, LoadedConfig, default_config_path, load_config
+from monitor.config import LoadedConfig, load_for_command
 from monitor.diagnosis import Snapshot as Situation
 from monitor.diagnosis import diagnose
 from monitor.docker.access import DockerAccess
@@ -39,7 +38,6 @@ from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.status import render_status, status_document
 from monitor.rollback.store import open_store
 from monitor.rollback.tracker import DeployTracker
-from monitor.settings import Settings
 from monitor.state import Health
 from monitor.store import Store
 
@@ -49,17 +47,9 @@ VERIFY_PAUSE = 1.0
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig | None:
-    path = Path(args.config) if args.config else default_config_path(os.environ)
-    try:
-        loaded = load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    loaded = load_for_command(args.config, sys.stderr)
+    if loaded is None:
         return None
-    settings = Settings()
-    if settings.state_dir:
-        config = loaded.config.model_copy(update={"state_dir": Path(settings.state_dir)})
-        loaded = LoadedConfig(config, loaded.path, loaded.secrets)
     if loaded.config.rollback is None:
         print(f"{loaded.path}: no `rollback:` section, so rollback is off", file=sys.stderr)
         return None
