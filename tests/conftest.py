@@ -10,6 +10,7 @@ import structlog
 from monitor.logs import configure_logging
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
+from tests.support.receiver import Receiver
 
 # Fixture modules: `postgres` (shared cluster), `make_postgres` (a test's own), ...
 pytest_plugins = [
@@ -23,6 +24,14 @@ pytest_plugins = [
 def metrics() -> Metrics:
     """A fresh metrics registry for one test."""
     return Metrics()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that records every request (answers 200 by default)."""
+    server = Receiver().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,14 +10,6 @@ import pytest
 from monitor.alerting.grouping import group_labels
 from tests.support.alerting import Harness, alerting_config, alerts_of, http_check
 from tests.support.receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver that accepts everything."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def _config(receiver: Receiver, **timing: object) -> dict[str, object]:

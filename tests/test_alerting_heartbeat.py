@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,14 +17,6 @@ from monitor.logs import configure_logging
 from monitor.redaction import Redactor
 from tests.support.receiver import Answer, Receiver
 from tests.support.waiting import async_wait_until
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A healthchecks.io stand-in."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from monitor.redaction import Redactor
 from tests.support.alerting import Harness, alerting_config, alerts_of, http_check
 from tests.support.receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver that accepts everything."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def _harness(tmp_path: Path, receiver: Receiver, redactor: Redactor | None = None) -> Harness:

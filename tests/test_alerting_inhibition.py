@@ -3,7 +3,6 @@ down as affected; a dependent that still fails after the root recovers is sent t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ CHECKS = [
     http_check("backend-ready", "backend", depends_on=["backend-health"]),
     http_check("frontend", "frontend", depends_on=["backend-health"]),
 ]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver that accepts everything."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ silence ends if it still fires."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,14 +17,6 @@ from tests.support.receiver import Receiver
 # A Monday, 09:00 UTC.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CHECKS = [http_check("backend-health", "backend"), http_check("frontend", "frontend")]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver that accepts everything."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def _harness(tmp_path: Path, receiver: Receiver, **extra: object) -> Harness:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,6 @@ alerting:
   channels:
     - {name: hooks, type: webhook, url: "${HOOK_URL}"}
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver standing in for the team's alert endpoint."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def alerts(receiver: Receiver) -> list[tuple[str, str, str]]:

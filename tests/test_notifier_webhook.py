@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -54,14 +54,6 @@ def notification(*alerts: AlertView, status: Status = Status.FIRING) -> Notifica
         created_at=T0,
         external_url="http://opsmon:9110",
     )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A receiver on 127.0.0.1."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
