@@ -62,6 +62,8 @@ PRODUCED_BY_THIS_SETUP = (
     'opsmon_alerts_sent_total{status="firing"}',
     "opsmon_alert_delivery_failures_total",
     'opsmon_alerts_suppressed_total{reason="silenced"}',
+    'opsmon_rollbacks_total{service="web", result="failed"}',
+    'opsmon_service_lkg_info{service="web"}',
 )
 SCRAPES_BEFORE_QUERYING = 8
 
@@ -147,6 +149,9 @@ def _daemon_config(tmp: Path, web: str, tls: str, project: str, hooks: str) -> P
             ],
             "delivery": {"timeout": "1s", "initial_backoff": "1s", "max_backoff": "2s"},
         },
+        # The healthy web service is opted in: its image becomes last known good within a
+        # second, and its result counters start at 0.
+        "rollback": {"stable_after": "1s", "services": {"web": {"strategy": "recreate"}}},
         # The replica's alerts are silenced: suppressed notifications are counted.
         "silences": [
             {

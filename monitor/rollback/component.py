@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,10 @@ MIN_TICK = 0.1
 RETRY_SKIPPED_TICKS = 10
 # Result kinds that say nothing about the deployed image: a stop someone asked for.
 NOT_A_DEPLOY_PROBLEM = frozenset({"stopped"})
+
+
+# The `result` label values of opsmon_rollbacks_total.
+ROLLBACK_RESULTS = ("succeeded", "failed", "skipped", "dry_run")
 
 
 class DaemonVerifier:
@@ -123,6 +127,7 @@ class RollbackComponent:
             return
         self.config = config.rollback
         self.coordinator.reconfigure(config)
+        self._zero_result_series(config.rollback.services)
         for service in list(self._lkg_series):
             if service not in config.rollback.services:
                 self._forget_lkg_series(service)
@@ -133,6 +138,13 @@ class RollbackComponent:
         return [Route("/api/rollback", self._api_status)]
 
     # --- life cycle -------------------------------------------------------------------------
+    def _zero_result_series(self, services: Iterable[str]) -> None:
+        """Start each opted-in service's result counters at 0, so rate() and increase() see
+        the first rollback instead of a series that appears with it."""
+        for service in services:
+            for result in ROLLBACK_RESULTS:
+                self.daemon.metrics.rollbacks.labels(service, result)
+
     async def _activate(self, config: Config) -> None:
         assert config.rollback is not None
         daemon = self.daemon
@@ -156,6 +168,7 @@ class RollbackComponent:
             SinkRef(self._sink),
             DaemonVerifier(self),
         )
+        self._zero_result_series(config.rollback.services)
         for service, lkg in self.store.all_lkg().items():
             if service in config.rollback.services:
                 self._set_lkg_series(service, lkg.image_id)
