@@ -45,7 +45,6 @@ class LeanFamily(Collector):
     """Shared parts: label handling, children in creation order, registration."""
 
     kind = ""
-    sample_suffix = ""
 
     def __init__(
         self,
@@ -139,10 +138,6 @@ class _GaugeChild:
     def inc(self, amount: float = 1) -> None:
         """Add to the gauge."""
         self.value += amount
-
-    def dec(self, amount: float = 1) -> None:
-        """Subtract from the gauge."""
-        self.value -= amount
 
 
 class LeanGauge(LeanFamily):

@@ -359,11 +359,6 @@ class Store:
             (_ts(at), why, notification_id),
         )
 
-    def outbox_entry(self, notification_id: str) -> OutboxEntry | None:
-        """One outbox entry by notification id."""
-        row = self._db.execute("SELECT * FROM outbox WHERE id = ?", (notification_id,)).fetchone()
-        return self._entry(row) if row else None
-
     def prune(self, before: datetime) -> None:
         """Forget delivered or dropped notifications and resolved incidents older than `before`."""
         with self.transaction():

@@ -41,11 +41,6 @@ class DockerUnavailable(Exception):
         self.reason = reason
 
 
-def resolve_host(configured: str | None, environ: Mapping[str, str]) -> str:
-    """The engine address: the config's `docker.host`, else `$DOCKER_HOST`, else the socket."""
-    return configured or environ.get("DOCKER_HOST") or DEFAULT_HOST
-
-
 def _causes(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     current: BaseException | None = exc

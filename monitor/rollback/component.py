@@ -125,6 +125,9 @@ class RollbackComponent:
         if self.coordinator is None:
             await self._activate(config)
             return
+        if self.config is not None:
+            for service in set(self.config.services) - set(config.rollback.services):
+                self.coordinator.tracker.forget(service)
         self.config = config.rollback
         self.coordinator.reconfigure(config)
         self._zero_result_series(config.rollback.services)

@@ -349,12 +349,6 @@ class RollbackStore(Store):
             return None
         return Freeze(row["service"], row["reason"], datetime.fromtimestamp(row["since"], UTC))
 
-    def freezes(self) -> dict[str, Freeze]:
-        """Every frozen service."""
-        rows = self._db.execute("SELECT service FROM rollback_freezes").fetchall()
-        found = {r["service"]: self.frozen(r["service"]) for r in rows}
-        return {k: v for k, v in found.items() if v is not None}
-
 
 def open_store(state_dir: Path) -> RollbackStore:
     """Open rollback's store in `state_dir` (creating the file 0600 if needed)."""
