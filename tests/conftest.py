@@ -10,7 +10,7 @@ import structlog
 from monitor.logs import configure_logging
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
-from tests.support.receiver import Receiver
+from tests.support.receiver import FlipTarget, Receiver
 
 # Fixture modules: `postgres` (shared cluster), `make_postgres` (a test's own), ...
 pytest_plugins = [
@@ -30,6 +30,22 @@ def metrics() -> Metrics:
 def receiver() -> Iterator[Receiver]:
     """A webhook receiver on 127.0.0.1 that records every request (answers 200 by default)."""
     server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    """A second, independent receiver (a channel beside `receiver`, or the only one)."""
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def target() -> Iterator[FlipTarget]:
+    """A health endpoint whose answer the test flips between healthy and failing."""
+    server = FlipTarget().start()
     yield server
     server.stop()
 

@@ -25,22 +25,6 @@ from tests.support.waiting import async_wait_until, wait_until
 
 
 @pytest.fixture
-def target() -> Iterator[FlipTarget]:
-    """A health endpoint the test flips."""
-    server = FlipTarget().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    """The webhook receiver."""
-    server = Receiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def slack() -> Iterator[Receiver]:
     """The stand-in for Slack's incoming webhook."""
     server = Receiver().start()

@@ -18,14 +18,6 @@ from tests.support.receiver import Answer, Receiver
 
 
 @pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    """The main receiver."""
-    server = Receiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def backup() -> Iterator[Receiver]:
     """A second channel's receiver."""
     server = Receiver().start()

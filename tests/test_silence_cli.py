@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,22 +157,6 @@ def test_expiring_unknown_or_config_silences_fails(
     from_config = opsmon("silence", "expire", "--config", str(config), "config-123")
     assert from_config.returncode == 2
     assert "defined in the config file" in from_config.stderr
-
-
-@pytest.fixture
-def target() -> Iterator[FlipTarget]:
-    """A health endpoint the test flips."""
-    server = FlipTarget().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    """The webhook receiver."""
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def test_running_daemon_honours_silences_added_from_the_shell(
