@@ -16,7 +16,7 @@ from monitor.alerting.silence_cli import add_silence_commands
 from monitor.checks.base import CheckResult
 from monitor.checks.context import CheckContext, HttpClients
 from monitor.config import LoadedConfig, default_config_path, load_for_command
-from monitor.daemon import Daemon, build_runner
+from monitor.daemon import Daemon
 from monitor.docker.access import DockerAccess
 from monitor.docker.config import needs_docker
 from monitor.errors import init_sentry
@@ -24,6 +24,7 @@ from monitor.logs import configure_logging, get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from monitor.rollback.cli import add_rollback_commands
+from monitor.runner import build_runner
 from monitor.settings import Settings
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2

@@ -1,30 +1,31 @@
 """Parts of the daemon that live beside the checks (alerting, Docker events, rollback, ...).
 
-Each is built from the config by a factory in COMPONENT_FACTORIES; a factory returns None
-when its section is absent. Adding a part is one module and one line here.
+Part of the composition root: `build_components` builds each part from the ports and wires the
+parts that talk to each other through their narrow interfaces (rollback gets alerting's
+`IncidentPort`, never the alerting component). Adding a part is one module and one line here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from starlette.routing import BaseRoute
-
 from monitor import runbook_pages
-from monitor.alerting import component as alerting
-from monitor.docker.watcher import make_docker_watcher
-from monitor.rollback import component as rollback
+from monitor.alerting.component import AlertingComponent
+from monitor.docker.watcher import DockerWatcher
+from monitor.rollback.component import RollbackComponent
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from monitor.config import Config
-    from monitor.daemon import Daemon
+    from monitor.ports import ComponentPorts
 
 
 class Component(Protocol):
     """A long-lived part of the daemon with its own start, stop and reload."""
 
-    async def start(self, daemon: Daemon) -> None:
+    async def start(self) -> None:
         """Start (the daemon's checks and listeners exist already)."""
         ...
 
@@ -41,11 +42,12 @@ class Component(Protocol):
         ...
 
 
-ComponentFactory = Callable[["Daemon"], "Component | None"]
-
-COMPONENT_FACTORIES: list[ComponentFactory] = [
-    runbook_pages.build,
-    alerting.build,
-    make_docker_watcher,
-    rollback.build,
-]
+def build_components(ports: ComponentPorts) -> list[Component]:
+    """Every component, in start order (stopped in reverse)."""
+    alerting = AlertingComponent(ports)
+    return [
+        runbook_pages.RunbookPages(ports.settings.runbooks_dir),
+        alerting,
+        DockerWatcher(ports),
+        RollbackComponent(ports, alerting),
+    ]

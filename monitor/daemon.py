@@ -9,15 +9,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor import __version__
-from monitor.checks import CHECK_TYPES, CheckSpec
+from monitor.checks import CheckSpec
 from monitor.checks.context import CheckContext, HttpClients
 from monitor.clock import Clock, SystemClock
-from monitor.components import COMPONENT_FACTORIES, Component
+from monitor.components import Component, build_components
 from monitor.config import ConfigError, LoadedConfig, effective_config, load_config
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
+from monitor.ports import ComponentPorts
 from monitor.redaction import Redactor
-from monitor.runner import CheckRunner, TransitionListener
+from monitor.runner import CheckRunner, TransitionListener, build_runner
 from monitor.scheduler import Scheduler
 from monitor.server import HttpServer, bind, build_app
 from monitor.settings import Settings
@@ -27,17 +28,6 @@ LOOP_STALL_LIMIT = 5.0
 _TICK = 0.25
 _FIRST_ROUND_CONCURRENCY = 100
 _STOP_GRACE = 3.0
-
-
-def build_runner(
-    spec: CheckSpec,
-    context: CheckContext,
-    listeners: list[TransitionListener],
-    discovered: bool = False,
-) -> CheckRunner:
-    """A runner for `spec`, with the check built by its type's registry entry."""
-    check = CHECK_TYPES[spec.type].build(spec, context)
-    return CheckRunner(check, context.metrics, context.clock, listeners, discovered=discovered)
 
 
 class Daemon:
@@ -66,7 +56,7 @@ class Daemon:
         self.components: list[Component] = []
         self._context: CheckContext | None = None
         self._stop = asyncio.Event()
-        self._first_round_done = False
+        self._ready = asyncio.Event()
         self._last_tick = self.clock.monotonic()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -77,7 +67,10 @@ class Daemon:
         """Run until `request_stop`; returns the process exit code."""
         sock = bind(self.config.listen)
         self._context = CheckContext(self.metrics, HttpClients(), self.clock)
-        self.components = [c for c in (make(self) for make in COMPONENT_FACTORIES) if c]
+        ports = ComponentPorts(
+            self.config, self.settings, self.metrics, self.clock, self.redactor, self
+        )
+        self.components = build_components(ports)
         routes = [route for component in self.components for route in component.routes()]
         self.server = HttpServer(build_app(self, routes), sock)
         server_task = asyncio.create_task(self.server.serve(), name="http-server")
@@ -85,7 +78,7 @@ class Daemon:
         self.scheduler.start()
         self._apply(self.config.checks)
         for component in self.components:
-            await component.start(self)
+            await component.start()
         self._log.info(
             "daemon_started",
             version=__version__,
@@ -162,13 +155,26 @@ class Daemon:
             current = self.runners.get(name)
             if current is not None and current.spec == spec:
                 continue
-            runner = build_runner(spec, self._context, self.listeners)
+            runner = self.build_runner(spec)
             if current is not None:
                 # Keep the history: a changed interval must not reopen or forget an incident.
                 runner.state = current.state
                 runner.state.failure_threshold = spec.failure_threshold
                 runner.state.success_threshold = spec.success_threshold
             self.add_runner(runner)
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the first round of checks has run."""
+        return self._ready
+
+    def subscribe(self, listener: TransitionListener) -> None:
+        """Call `listener` with every transition of every check (present and future)."""
+        self.listeners.append(listener)
+
+    def build_runner(self, spec: CheckSpec, *, discovered: bool = False) -> CheckRunner:
+        """A runner for `spec` that reports to every transition listener."""
+        return build_runner(spec, self.context, self.listeners, discovered)
 
     def add_runner(self, runner: CheckRunner) -> None:
         """Start scheduling `runner` (config checks and discovered ones alike)."""
@@ -219,7 +225,7 @@ class Daemon:
                 await runner.run_once()
 
         await asyncio.gather(*(one(r) for r in list(self.runners.values())))
-        self._first_round_done = True
+        self._ready.set()
         self._log.info("first_round_done", checks=len(self.runners))
 
     async def _watchdog(self) -> None:
@@ -245,7 +251,7 @@ class Daemon:
         return True, "ok"
 
     def readiness(self) -> tuple[bool, str]:
-        if not self._first_round_done:
+        if not self._ready.is_set():
             return False, "first round of checks still running"
         return True, "ok"
 
@@ -257,7 +263,7 @@ class Daemon:
                 "version": __version__,
                 "now": now.isoformat(),
                 "started_at": self.started_at.isoformat(),
-                "ready": self._first_round_done,
+                "ready": self._ready.is_set(),
                 "checks": checks,
             }
         )

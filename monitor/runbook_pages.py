@@ -26,7 +26,6 @@ from monitor.runbooks import (
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.daemon import Daemon
 
 
 class RunbookPages:
@@ -48,7 +47,7 @@ class RunbookPages:
         self._log.debug("runbooks_loaded", count=len(catalogue), folder=str(catalogue.directory))
         return catalogue
 
-    async def start(self, daemon: Daemon) -> None:
+    async def start(self) -> None:
         """Nothing to start: the pages are served from the catalogue read at construction."""
 
     async def stop(self) -> None:
@@ -80,8 +79,3 @@ class RunbookPages:
         if by_alert is not None:
             return RedirectResponse(by_alert.id, status_code=308)
         return HTMLResponse(render_not_found(wanted), status_code=404, headers=SECURITY_HEADERS)
-
-
-def build(daemon: Daemon) -> RunbookPages:
-    """COMPONENT_FACTORIES entry: the runbook pages are always on."""
-    return RunbookPages(daemon.settings.runbooks_dir)

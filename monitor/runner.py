@@ -8,7 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from monitor.checks.base import Check, CheckResult
+from monitor.checks import CHECK_TYPES
+from monitor.checks.base import Check, CheckResult, CheckSpec
+from monitor.checks.context import CheckContext
 from monitor.clock import Clock
 from monitor.durations import format_duration
 from monitor.logs import get_logger
@@ -82,14 +84,15 @@ class CheckRunner:
         if isinstance(expires_in_ms, int | float):
             expires_at = self._clock.now().timestamp() + expires_in_ms / 1000
             self._metrics.tls_certificate_expiry.labels(check).set(expires_at)
-        transition = self.state.record(result, self._clock.now())
+        change = self.state.record(result, self._clock.now())
         healthy = self.state.health is Health.HEALTHY
         self._series(metrics.check_healthy, *self._labels).set(1 if healthy else 0)
-        if transition is None:
+        if change is None:
             # Checked first: structlog would timestamp and process the event before dropping it.
             if self._log.isEnabledFor(logging.DEBUG):
                 self._log.debug("check_ran", ok=result.ok, reason=result.reason or None)
             return
+        transition = Transition.of(change, self.spec)
         self._log.info(
             "check_state_changed",
             previous=transition.previous.value,
@@ -138,3 +141,14 @@ class CheckRunner:
             "consecutive_failures": state.consecutive_failures,
             "consecutive_successes": state.consecutive_successes,
         }
+
+
+def build_runner(
+    spec: CheckSpec,
+    context: CheckContext,
+    listeners: list[TransitionListener],
+    discovered: bool = False,
+) -> CheckRunner:
+    """A runner for `spec`, with the check built by its type's registry entry."""
+    check = CHECK_TYPES[spec.type].build(spec, context)
+    return CheckRunner(check, context.metrics, context.clock, listeners, discovered=discovered)

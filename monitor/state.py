@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from monitor.checks.base import CheckResult
+from monitor.checks.base import CheckResult, CheckSpec
 
 
 class Health(StrEnum):
@@ -18,7 +18,7 @@ class Health(StrEnum):
 
 
 @dataclass(frozen=True)
-class Transition:
+class HealthChange:
     """A change of health, with the result that caused it (the evidence)."""
 
     check: str
@@ -26,6 +26,19 @@ class Transition:
     current: Health
     result: CheckResult
     at: datetime
+
+
+@dataclass(frozen=True)
+class Transition(HealthChange):
+    """A change of health as listeners get it: with a snapshot of the check's spec, so a
+    listener never needs to look the check up again (it may be gone by then)."""
+
+    spec: CheckSpec
+
+    @classmethod
+    def of(cls, change: HealthChange, spec: CheckSpec) -> Transition:
+        """`change` of the check whose spec is `spec`."""
+        return cls(change.check, change.previous, change.current, change.result, change.at, spec)
 
 
 class CheckState:
@@ -57,7 +70,7 @@ class CheckState:
         self.first_answer_at: datetime | None = None
         self.in_grace = False
 
-    def record(self, result: CheckResult, now: datetime) -> Transition | None:
+    def record(self, result: CheckResult, now: datetime) -> HealthChange | None:
         """Account for one result; return the transition it caused, if any."""
         self.last_result = result
         self.last_run_at = now
@@ -93,10 +106,10 @@ class CheckState:
             return False
         return now - self.first_answer_at < self.startup_grace
 
-    def _move(self, target: Health, result: CheckResult, now: datetime) -> Transition | None:
+    def _move(self, target: Health, result: CheckResult, now: datetime) -> HealthChange | None:
         if self.health is target:
             return None
-        transition = Transition(self.check, self.health, target, result, now)
+        transition = HealthChange(self.check, self.health, target, result, now)
         self.health = target
         self.since = now
         return transition

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -29,7 +29,7 @@ from monitor.store import Store
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.daemon import Daemon
+    from monitor.ports import ComponentPorts
 
 CHANNEL_SOURCE = "channel:"
 # The engine looks again at least this often (new CLI silences, maintenance windows).
@@ -41,8 +41,8 @@ _KEEP_HISTORY = timedelta(days=14)
 class AlertingComponent:
     """Alerting as a daemon component; idle while the config has no `alerting` section."""
 
-    def __init__(self) -> None:
-        self._daemon: Daemon | None = None
+    def __init__(self, ports: ComponentPorts) -> None:
+        self._ports = ports
         self.store: Store | None = None
         self.tracker: IncidentTracker | None = None
         self.engine: AlertEngine | None = None
@@ -53,11 +53,10 @@ class AlertingComponent:
         self._log = get_logger("alerting")
 
     # --- Component -----------------------------------------------------------------------------
-    async def start(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-        daemon.listeners.append(self._on_transition)
-        if daemon.config.alerting is not None:
-            self._activate(daemon.config)
+    async def start(self) -> None:
+        self._ports.checks.subscribe(self._on_transition)
+        if self._ports.config.alerting is not None:
+            self._activate(self._ports.config)
 
     async def stop(self) -> None:
         await self._deactivate()
@@ -77,21 +76,21 @@ class AlertingComponent:
 
     # --- life cycle ----------------------------------------------------------------------------
     def _activate(self, config: Config) -> None:
-        daemon = self._daemon
-        assert daemon is not None and config.alerting is not None
+        ports = self._ports
+        assert config.alerting is not None
         self.store = store = Store.open(config.state_dir)
         self.tracker = IncidentTracker(
             store,
-            daemon.metrics,
-            daemon.redactor,
+            ports.metrics,
+            ports.redactor,
             config.public_url,
             config.runbook_url_template,
             describe=self._describe,
         )
         self.outbox = Outbox(
             store,
-            daemon.clock,
-            daemon.metrics,
+            ports.clock,
+            ports.metrics,
             on_failing=self._channel_failing,
             on_recovered=self._channel_recovered,
         )
@@ -100,8 +99,8 @@ class AlertingComponent:
             config.alerting,
             self._silences(config),
             self._dependencies,
-            daemon.clock,
-            daemon.metrics,
+            ports.clock,
+            ports.metrics,
             config.public_url,
             on_enqueued=self.outbox.wake,
         )
@@ -125,11 +124,11 @@ class AlertingComponent:
         )
 
     def _configure(self, config: Config) -> None:
-        daemon = self._daemon
+        ports = self._ports
         alerting = config.alerting
-        assert daemon is not None and alerting is not None
+        assert alerting is not None
         assert self.engine is not None and self.outbox is not None and self.tracker is not None
-        deps = NotifierDeps(daemon.context.http, daemon.clock, alerting.delivery.timeout)
+        deps = NotifierDeps(ports.checks.context.http, ports.clock, alerting.delivery.timeout)
         notifiers: dict[str, Notifier] = {
             spec.name: CHANNEL_TYPES[spec.type].build(spec, deps) for spec in alerting.channels
         }
@@ -141,19 +140,20 @@ class AlertingComponent:
         for incident in self.store.live_incidents():
             channel = incident.source.removeprefix(CHANNEL_SOURCE)
             if incident.source.startswith(CHANNEL_SOURCE) and channel not in notifiers:
-                self.tracker.resolve(incident.source, daemon.clock.now(), " (channel removed)")
+                self.tracker.resolve(incident.source, ports.clock.now(), " (channel removed)")
         self._restart_heartbeat(alerting)
         self.wake()
 
     def _restart_heartbeat(self, alerting: AlertingConfig) -> None:
-        daemon = self._daemon
-        assert daemon is not None
+        ports = self._ports
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             self._heartbeat_task = None
         if alerting.heartbeat is not None:
             heartbeat = Heartbeat(
-                alerting.heartbeat, daemon.context.http.get(True), lambda: daemon.liveness()[0]
+                alerting.heartbeat,
+                ports.checks.context.http.get(True),
+                lambda: ports.checks.liveness()[0],
             )
             self._heartbeat_task = self._spawn(heartbeat.run(), "alerting-heartbeat")
 
@@ -171,8 +171,8 @@ class AlertingComponent:
         self.store = self.tracker = self.engine = self.outbox = None
 
     def _silences(self, config: Config) -> Silences:
-        assert self.store is not None and self._daemon is not None
-        return Silences(self.store, config.silences, config.maintenance, self._daemon.clock.now())
+        assert self.store is not None
+        return Silences(self.store, config.silences, config.maintenance, self._ports.clock.now())
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coroutine, name=name)
@@ -190,31 +190,26 @@ class AlertingComponent:
         self._wake.set()
 
     async def _on_transition(self, transition: Transition) -> None:
-        if self.tracker is None or self._daemon is None:
+        if self.tracker is None:
             return
-        runner = self._daemon.runners.get(transition.check)
-        if runner is None:
-            return
-        if self.tracker.on_transition(transition, runner.spec) is not None:
+        if self.tracker.on_transition(transition, transition.spec) is not None:
             self.wake()
 
     def _describe(self, spec: CheckSpec, result: CheckResult) -> AlertContent:
         """The alert content, diagnosed against every check's current state (root cause)."""
-        assert self._daemon is not None
-        snapshot = Snapshot.from_runners(self._daemon.runners.values())
+        snapshot = Snapshot.from_runners(self._ports.checks.runners.values())
         return describe_failure(spec, result, snapshot)
 
     def _dependencies(self, check: str) -> Sequence[str]:
         """Inhibition follows the edges diagnosis uses: depends_on and the service's container."""
-        assert self._daemon is not None
-        runners = self._daemon.runners
+        runners = self._ports.checks.runners
         runner = runners.get(check)
         if runner is None:
             return ()
         return dependency_names(runner.spec, (r.spec for r in runners.values()))
 
     def _channel_failing(self, channel: str, since: Any, error: str) -> None:
-        assert self.tracker is not None and self._daemon is not None
+        assert self.tracker is not None
         labels = {
             "alertname": "AlertDeliveryFailing",
             "severity": "warning",
@@ -222,18 +217,39 @@ class AlertingComponent:
             "channel": channel,
         }
         content = delivery_failing(channel, since, error)
-        if self.tracker.open(CHANNEL_SOURCE + channel, content, labels, self._daemon.clock.now()):
+        if self.tracker.open(CHANNEL_SOURCE + channel, content, labels, self._ports.clock.now()):
             self.wake()
 
     def _channel_recovered(self, channel: str) -> None:
-        assert self.tracker is not None and self._daemon is not None
-        if self.tracker.resolve(CHANNEL_SOURCE + channel, self._daemon.clock.now()):
+        assert self.tracker is not None
+        if self.tracker.resolve(CHANNEL_SOURCE + channel, self._ports.clock.now()):
             self.wake()
+
+    # --- IncidentPort ----------------------------------------------------------------------------
+    def incidents(self) -> tuple[IncidentTracker, Callable[[], None]] | None:
+        """The incident tracker and the engine's wake-up, or None while alerting is off."""
+        if self.tracker is None:
+            return None
+        return self.tracker, self.wake
+
+    def silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
+        """The comment (or id) of an active silence that matches `service` or the labels of an
+        open incident of one of `checks`; None when nothing (or no alerting) silences them."""
+        if self.engine is None or self.store is None:
+            return None
+        label_sets: list[dict[str, str]] = [{"service": service}]
+        for check in checks:
+            incident = self.store.open_incident(check)
+            if incident is not None:
+                label_sets.append(dict(incident.labels))
+        for silence in self.engine.silences.active(now):
+            if any(silence.matches(labels) for labels in label_sets):
+                return silence.comment or silence.id
+        return None
 
     # --- loops ---------------------------------------------------------------------------------
     async def _engine_loop(self) -> None:
-        assert self._daemon is not None
-        clock = self._daemon.clock
+        clock = self._ports.clock
         while True:
             self._wake.clear()
             next_at = None
@@ -250,36 +266,32 @@ class AlertingComponent:
 
     async def _resolve_removed_checks(self) -> None:
         """Resolve incidents of checks that are gone (once the first round has run)."""
-        daemon = self._daemon
-        assert daemon is not None
-        # The daemon exposes readiness only as a query, not as an event.
-        while not daemon.readiness()[0]:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
+        ports = self._ports
+        await ports.checks.ready.wait()
         if self.store is None or self.tracker is None:
             return
         for incident in self.store.live_incidents():
             source = incident.source
             if incident.status.value != "firing" or source.startswith(CHANNEL_SOURCE):
                 continue
-            if source not in daemon.runners:
+            if source not in ports.checks.runners:
                 self.tracker.resolve(
-                    source, daemon.clock.now(), " (resolved: the check is no longer configured)"
+                    source, ports.clock.now(), " (resolved: the check is no longer configured)"
                 )
                 self.wake()
 
     async def _prune_loop(self) -> None:
-        assert self._daemon is not None
         while True:
             if self.store is not None:
-                self.store.prune(self._daemon.clock.now() - _KEEP_HISTORY)
+                self.store.prune(self._ports.clock.now() - _KEEP_HISTORY)
             await asyncio.sleep(_PRUNE_EVERY)
 
     # --- HTTP ----------------------------------------------------------------------------------
     async def _api_alerts(self, request: Request) -> Response:
-        daemon = self._daemon
-        if daemon is None or self.store is None or self.engine is None or self.outbox is None:
+        ports = self._ports
+        if self.store is None or self.engine is None or self.outbox is None:
             return JSONResponse({"enabled": False})
-        now = daemon.clock.now()
+        now = ports.clock.now()
         body = {
             "enabled": True,
             "incidents": [
@@ -315,9 +327,4 @@ class AlertingComponent:
                 channel: since.isoformat() for channel, since in self.outbox.failing_since.items()
             },
         }
-        return JSONResponse(daemon.redactor.value(body))
-
-
-def build(daemon: Daemon) -> AlertingComponent:
-    """COMPONENT_FACTORIES entry: always built, idle without an `alerting` section."""
-    return AlertingComponent()
+        return JSONResponse(ports.redactor.value(body))

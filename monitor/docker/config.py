@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from monitor.checks.base import PositiveDuration
 
 if TYPE_CHECKING:
-    from monitor.config import Config
+    from collections.abc import Sequence
+
+    from monitor.checks.base import CheckSpec
 
 _SCHEMES = ("unix", "tcp", "http", "https")
 
@@ -48,6 +50,17 @@ class DockerConfig(BaseModel):
 CONTAINER_TYPES = frozenset({"container", "docker"})
 
 
-def needs_docker(config: Config) -> bool:
+class HasChecksAndDocker(Protocol):
+    """The parts of the whole config `needs_docker` reads (the subsystem configs never import
+    `monitor.config`: it assembles them)."""
+
+    @property
+    def docker(self) -> DockerConfig: ...
+
+    @property
+    def checks(self) -> Sequence[CheckSpec]: ...
+
+
+def needs_docker(config: HasChecksAndDocker) -> bool:
     """Whether anything in `config` watches containers (so an engine must be there)."""
     return config.docker.discovery or any(s.type in CONTAINER_TYPES for s in config.checks)

@@ -25,7 +25,7 @@ from monitor.state import Health
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.daemon import Daemon
+    from monitor.ports import ComponentPorts
     from monitor.runner import CheckRunner
 
 SELF_CHECK = "docker"
@@ -68,9 +68,10 @@ def subscription_filters(config: Config) -> dict[str, list[str]]:
 class DockerWatcher:
     """Keeps container checks current from the engine's events (polling stays the backstop)."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-        self._config = daemon.config
+    def __init__(self, ports: ComponentPorts) -> None:
+        self._ports = ports
+        self._checks = ports.checks
+        self._config = ports.config
         self._access: DockerAccess | None = None
         self._stream: EventStream | None = None
         self._self_check: CheckRunner | None = None
@@ -86,7 +87,7 @@ class DockerWatcher:
         if needs_docker(self._config):
             # Before the daemon builds its checks, so they use the configured host.
             self._access = self._make_access(self._config)
-            daemon.context.docker = self._access
+            self._checks.context.docker = self._access
 
     @staticmethod
     def _make_access(config: Config) -> DockerAccess:
@@ -108,7 +109,7 @@ class DockerWatcher:
         return bool(self._refreshing) or self._discovery_pending
 
     # --- Component --------------------------------------------------------------------------
-    async def start(self, daemon: Daemon) -> None:
+    async def start(self) -> None:
         if needs_docker(self._config):
             await self._activate()
 
@@ -124,7 +125,7 @@ class DockerWatcher:
         if wanted and not self._active:
             if self._access is None or config.docker.host != previous.docker.host:
                 self._access = self._make_access(config)
-            self._daemon.context.docker = self._access
+            self._checks.context.docker = self._access
             await self._activate()
             return
         if not self._active:
@@ -149,7 +150,7 @@ class DockerWatcher:
     async def _activate(self) -> None:
         if self._access is None:
             self._access = self._make_access(self._config)
-            self._daemon.context.docker = self._access
+            self._checks.context.docker = self._access
         self._active = True
         self._container_series = self._series()
         self._ensure_self_check()
@@ -179,14 +180,14 @@ class DockerWatcher:
         if not keep_checks:
             self._drop_discovered()
             if self._self_check is not None:
-                self._daemon.remove_runner(self._self_check.spec.name)
+                self._checks.remove_runner(self._self_check.spec.name)
                 self._self_check = None
         self._discovery = None
         if self._access is not None:
             await self._access.aclose()
             if not keep_checks:
                 self._access = None
-                self._daemon.context.docker = None
+                self._checks.context.docker = None
         self._active = False
 
     def _defaults(self) -> dict[str, Any]:
@@ -194,15 +195,14 @@ class DockerWatcher:
 
     def _ensure_self_check(self) -> None:
         """Add the `docker` self-check unless the config has one (or uses the name)."""
-        from monitor.daemon import build_runner
 
-        runners = self._daemon.runners
+        runners = self._checks.runners
         if any(s.type == "docker" for s in self._config.checks):
             return
         if self._self_check is not None:
             if self._self_check.spec.name not in runners:
                 # A reload rebuilt the checks from config; keep this one's history.
-                self._daemon.add_runner(self._self_check)
+                self._checks.add_runner(self._self_check)
             return
         names = {s.name for s in self._config.checks}
         name = SELF_CHECK if SELF_CHECK not in names else f"{SELF_CHECK}-engine"
@@ -215,9 +215,9 @@ class DockerWatcher:
             failure_threshold=defaults["failure_threshold"],
             success_threshold=defaults["success_threshold"],
         )
-        runner = build_runner(spec, self._daemon.context, self._daemon.listeners)
+        runner = self._checks.build_runner(spec)
         self._self_check = runner
-        self._daemon.add_runner(runner)
+        self._checks.add_runner(runner)
 
     # --- tasks ------------------------------------------------------------------------------
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -226,7 +226,7 @@ class DockerWatcher:
         task.add_done_callback(self._tasks.discard)
 
     def _container_runners(self) -> list[CheckRunner]:
-        return [r for r in self._daemon.runners.values() if isinstance(r.check, ContainerCheck)]
+        return [r for r in self._checks.runners.values() if isinstance(r.check, ContainerCheck)]
 
     def request_refresh(self, name: str, confirm: bool = True) -> None:
         """Run check `name` now (after the run in progress, if any, with one more after it).
@@ -242,7 +242,7 @@ class DockerWatcher:
         try:
             confirmations = 0
             while True:
-                runner = self._daemon.runners.get(name)
+                runner = self._checks.runners.get(name)
                 if runner is None:
                     return
                 self._again.discard(name)
@@ -279,7 +279,7 @@ class DockerWatcher:
     def _on_event(self, event: ContainerEvent) -> None:
         if not self._active:
             return  # delivered after a reload turned watching off
-        self._daemon.metrics.docker_events.labels(metric_action(event.action)).inc()
+        self._ports.metrics.docker_events.labels(metric_action(event.action)).inc()
         for runner in self._container_runners():
             check = runner.check
             assert isinstance(check, ContainerCheck)
@@ -300,8 +300,8 @@ class DockerWatcher:
             return
         status = self._access.status
         was_down = bool(status.outages) or status.events_error is not None
-        status.came_back(self._daemon.clock.now())
-        self._daemon.metrics.docker_up.set(1)
+        status.came_back(self._ports.clock.now())
+        self._ports.metrics.docker_up.set(1)
         if was_down:
             self._log.info("docker_events_reconnected", host=self._access.host)
         # Whatever happened while the stream was down is read from the engine itself.
@@ -312,10 +312,10 @@ class DockerWatcher:
             return
         status = self._access.status
         first = status.events_connected or status.events_error is None
-        status.went_down(self._daemon.clock.now(), reason)
+        status.went_down(self._ports.clock.now(), reason)
         if not first:
             return
-        self._daemon.metrics.docker_up.set(0)
+        self._ports.metrics.docker_up.set(0)
         self._log.warning("docker_events_lost", host=self._access.host, reason=reason)
         for runner in self._container_runners():
             self.request_refresh(runner.spec.name)
@@ -347,7 +347,6 @@ class DockerWatcher:
             self._discovery_pending = False
 
     async def _discover_once(self) -> None:
-        from monitor.daemon import build_runner
 
         discovery, access = self._discovery, self._access
         if discovery is None or access is None:
@@ -364,27 +363,27 @@ class DockerWatcher:
         plan = discovery.plan(summaries.values(), configured)
         for problem in plan.problems:
             self._log.warning("docker_discovery_label_invalid", problem=problem)
-        daemon = self._daemon
+        checks = self._checks
         for name in sorted(self._discovered - set(plan.specs)):
             self._remove_discovered(name)
         for name, spec in plan.specs.items():
-            current = daemon.runners.get(name)
+            current = checks.runners.get(name)
             if current is not None and (current.spec == spec or not current.discovered):
                 continue
-            runner = build_runner(spec, daemon.context, daemon.listeners, discovered=True)
+            runner = checks.build_runner(spec, discovered=True)
             if current is not None:
                 runner.state = current.state
-            daemon.add_runner(runner)
+            checks.add_runner(runner)
             self._discovered.add(name)
             self._log.info("docker_check_discovered", check=name, type=spec.type)
             self.request_refresh(name)
 
     def _remove_discovered(self, name: str) -> None:
-        runner = self._daemon.runners.get(name)
+        runner = self._checks.runners.get(name)
         self._discovered.discard(name)
         if runner is None or not runner.discovered:
             return
-        self._daemon.remove_runner(name)
+        self._checks.remove_runner(name)
         refresh = self._refreshing.pop(name, None)
         if refresh is not None:
             refresh.cancel()
@@ -405,14 +404,9 @@ class DockerWatcher:
 
     def _forget_stale_series(self) -> None:
         current = self._series()
-        for name in [n for n in self._refreshing if n not in self._daemon.runners]:
+        for name in [n for n in self._refreshing if n not in self._checks.runners]:
             self._refreshing.pop(name).cancel()
         for name, labels in self._container_series.items():
             if name not in current and labels not in current.values():
-                forget_container_metrics(self._daemon.context, *labels)
+                forget_container_metrics(self._checks.context, *labels)
         self._container_series = current
-
-
-def make_docker_watcher(daemon: Daemon) -> DockerWatcher:
-    """COMPONENT_FACTORIES entry: always present, so a reload can turn Docker watching on."""
-    return DockerWatcher(daemon)

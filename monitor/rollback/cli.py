@@ -38,6 +38,7 @@ from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.status import render_status, status_document
 from monitor.rollback.store import open_store
 from monitor.rollback.tracker import DeployTracker
+from monitor.runner import build_runner
 from monitor.state import Health
 from monitor.store import Store
 
@@ -65,8 +66,6 @@ class CheckVerifier:
         self._context = context
 
     async def verify(self, rollback: Rollback, deadline: datetime) -> Verification:
-        from monitor.daemon import build_runner
-
         runners = [build_runner(spec, self._context, []) for spec in self._specs]
         if not runners:
             return Verification(False, (f"no check has service {rollback.service}",))
@@ -90,8 +89,6 @@ class CheckVerifier:
 async def _run_checks(
     specs: Sequence[CheckSpec], context: CheckContext
 ) -> list[tuple[CheckSpec, CheckResult]]:
-    from monitor.daemon import build_runner
-
     runners = [build_runner(spec, context, []) for spec in specs]
     results = await asyncio.gather(*(r.run_once() for r in runners))
     return list(zip(specs, results, strict=True))

@@ -18,7 +18,6 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.alerting.component import AlertingComponent
 from monitor.alertnames import AlertName
 from monitor.diagnosis import CheckView, diagnose
 from monitor.diagnosis import Snapshot as Situation
@@ -40,7 +39,7 @@ from monitor.state import Health, Transition
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.daemon import Daemon
+    from monitor.ports import ComponentPorts, IncidentPort
     from monitor.runner import CheckRunner
 
 # How often services are looked at (at most; transitions and events wake the loop at once).
@@ -65,7 +64,7 @@ class DaemonVerifier:
 
     async def verify(self, rollback: Rollback, deadline: datetime) -> Verification:
         component = self._component
-        clock = component.daemon.clock
+        clock = component.ports.clock
         since = rollback.updated_at
         evidence: tuple[str, ...] = ()
         while True:
@@ -81,8 +80,9 @@ class DaemonVerifier:
 class RollbackComponent:
     """Deploy tracking, LKG promotion and automatic rollback in the daemon."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, ports: ComponentPorts, alerting: IncidentPort) -> None:
+        self.ports = ports
+        self._alerting = alerting
         self.config: RollbackConfig | None = None
         self.store: RollbackStore | None = None
         self.coordinator: Coordinator | None = None
@@ -110,10 +110,10 @@ class RollbackComponent:
         return sorted(self.config.services) if self.config is not None else []
 
     # --- Component --------------------------------------------------------------------------
-    async def start(self, daemon: Daemon) -> None:
-        daemon.listeners.append(self._on_transition)
-        if daemon.config.rollback is not None:
-            await self._activate(daemon.config)
+    async def start(self) -> None:
+        self.ports.checks.subscribe(self._on_transition)
+        if self.ports.config.rollback is not None:
+            await self._activate(self.ports.config)
 
     async def stop(self) -> None:
         await self._deactivate()
@@ -146,28 +146,28 @@ class RollbackComponent:
         the first rollback instead of a series that appears with it."""
         for service in services:
             for result in ROLLBACK_RESULTS:
-                self.daemon.metrics.rollbacks.labels(service, result)
+                self.ports.metrics.rollbacks.labels(service, result)
 
     async def _activate(self, config: Config) -> None:
         assert config.rollback is not None
-        daemon = self.daemon
+        ports = self.ports
         self.config = config.rollback
         self.store = open_store(config.state_dir)
-        access = daemon.context.docker
+        access = ports.checks.context.docker
         self._own_access = access is None
         if access is None:
             access = DockerAccess.from_environment(os.environ, config.docker.host)
         self._access = access
         self._ops = ContainerOps(access)
-        tracker = DeployTracker(self.store, daemon.clock, config.rollback.stable_after)
+        tracker = DeployTracker(self.store, ports.clock, config.rollback.stable_after)
         self.coordinator = Coordinator(
             config,
             self.store,
             self._ops,
             tracker,
-            daemon.clock,
-            daemon.metrics,
-            daemon.redactor,
+            ports.clock,
+            ports.metrics,
+            ports.redactor,
             SinkRef(self._sink),
             DaemonVerifier(self),
         )
@@ -220,9 +220,9 @@ class RollbackComponent:
         return task
 
     def _sink(self) -> AlertSink:
-        for component in self.daemon.components:
-            if isinstance(component, AlertingComponent) and component.tracker is not None:
-                return IncidentSink(component.tracker, component.wake)
+        incidents = self._alerting.incidents()
+        if incidents is not None:
+            return IncidentSink(*incidents)
         return LogSink()
 
     # --- waking -----------------------------------------------------------------------------
@@ -237,10 +237,7 @@ class RollbackComponent:
         self._change.clear()
 
     async def _on_transition(self, transition: Transition) -> None:
-        runner = self.daemon.runners.get(transition.check)
-        if runner is not None and runner.spec.service in (
-            self.config.services if self.config else {}
-        ):
+        if transition.spec.service in (self.config.services if self.config else {}):
             self.wake()
 
     # --- events -----------------------------------------------------------------------------
@@ -261,7 +258,7 @@ class RollbackComponent:
             return
         tracker = self.coordinator.tracker
         if event.action in ("die", "oom", "restart", "kill"):
-            tracker.disturbed(service, event.id, event.action, self.daemon.clock.now())
+            tracker.disturbed(service, event.id, event.action, self.ports.clock.now())
         if event.action == "start" and service not in self._busy:
             self._spawn(self._see(service, event.id), f"rollback-see-{service}")
         self.wake()
@@ -298,7 +295,7 @@ class RollbackComponent:
         coordinator = self.coordinator
         if coordinator is None or origin != "deploy":
             return
-        now = self.daemon.clock.now()
+        now = self.ports.clock.now()
         note = f" (superseded by a deploy of {image})"
         for name in (
             AlertName.ROLLBACK_PERFORMED,
@@ -356,8 +353,7 @@ class RollbackComponent:
     # --- the loop ---------------------------------------------------------------------------
     async def _loop(self) -> None:
         # The first round of checks must have run before health means anything.
-        while not self.daemon.readiness()[0]:  # noqa: ASYNC110 - readiness is only a query
-            await asyncio.sleep(MIN_TICK)
+        await self.ports.checks.ready.wait()
         await self._resync()
         while True:
             for service in self.services:
@@ -369,7 +365,7 @@ class RollbackComponent:
 
     def runners_of(self, service: str) -> list[CheckRunner]:
         """The checks of `service` (by their `service` field)."""
-        return [r for r in self.daemon.runners.values() if r.spec.service == service]
+        return [r for r in self.ports.checks.runners.values() if r.spec.service == service]
 
     def service_health(self, service: str, since: datetime) -> tuple[bool, tuple[str, ...]]:
         """Whether every check of `service` is healthy, with a successful run after `since`;
@@ -395,7 +391,7 @@ class RollbackComponent:
         deploy = coordinator.tracker.current(service)
         if deploy is None:
             return
-        now = self.daemon.clock.now()
+        now = self.ports.clock.now()
         healthy, _ = self.service_health(service, deploy.started_at)
         due = coordinator.tracker.observe(service, healthy, now)
         if due is not None:
@@ -413,7 +409,7 @@ class RollbackComponent:
         if (
             skipped is not None
             and skipped[0] == deploy.id
-            and self.daemon.clock.monotonic() < skipped[1]
+            and self.ports.clock.monotonic() < skipped[1]
         ):
             return
         health = self._health_facts(service, deploy, now)
@@ -447,7 +443,7 @@ class RollbackComponent:
             )
             self._skipped[request.service] = (
                 deploy_id,
-                self.daemon.clock.monotonic() + RETRY_SKIPPED_TICKS * self.tick,
+                self.ports.clock.monotonic() + RETRY_SKIPPED_TICKS * self.tick,
             )
             return
         action = outcome.decision.action
@@ -457,7 +453,7 @@ class RollbackComponent:
         elif action is Action.SKIP:
             self._skipped[request.service] = (
                 deploy_id,
-                self.daemon.clock.monotonic() + RETRY_SKIPPED_TICKS * self.tick,
+                self.ports.clock.monotonic() + RETRY_SKIPPED_TICKS * self.tick,
             )
         rollback = outcome.rollback
         if rollback is not None and rollback.status.executed:
@@ -500,7 +496,7 @@ class RollbackComponent:
 
     def _blockers(self, service: str, deploy: Deploy) -> tuple[Blocker, ...]:
         """Diagnoses that say a rollback of `service` cannot help."""
-        runners = list(self.daemon.runners.values())
+        runners = list(self.ports.checks.runners.values())
         own = {r.spec.name for r in runners if r.spec.service == service}
         views = [
             CheckView.of(r.spec, r.state.health, r.state.last_result)
@@ -522,7 +518,7 @@ class RollbackComponent:
             if name in wanted or name in own:
                 continue
             wanted.add(name)
-            found = self.daemon.runners.get(name)
+            found = self.ports.checks.runners.get(name)
             if found is not None:
                 pending.extend(found.spec.depends_on)
         for runner in runners:
@@ -544,20 +540,7 @@ class RollbackComponent:
         return tuple(blockers)
 
     def _silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
-        alerting = next(
-            (c for c in self.daemon.components if isinstance(c, AlertingComponent)), None
-        )
-        if alerting is None or alerting.engine is None or alerting.store is None:
-            return None
-        label_sets: list[dict[str, str]] = [{"service": service}]
-        for check in checks:
-            incident = alerting.store.open_incident(check)
-            if incident is not None:
-                label_sets.append(dict(incident.labels))
-        for silence in alerting.engine.silences.active(now):
-            if any(silence.matches(labels) for labels in label_sets):
-                return silence.comment or silence.id
-        return None
+        return self._alerting.silenced(service, checks, now)
 
     async def _promote(self, service: str, container_id: str, now: datetime) -> None:
         coordinator, ops = self.coordinator, self._ops
@@ -589,23 +572,18 @@ class RollbackComponent:
             return
         if previous is not None:
             self._forget_lkg_series(service)
-        self.daemon.metrics.service_lkg_info.labels(service, image).set(1)
+        self.ports.metrics.service_lkg_info.labels(service, image).set(1)
         self._lkg_series[service] = image
 
     def _forget_lkg_series(self, service: str) -> None:
         image = self._lkg_series.pop(service, None)
         if image is not None:
             with contextlib.suppress(KeyError):
-                self.daemon.metrics.service_lkg_info.remove(service, image)
+                self.ports.metrics.service_lkg_info.remove(service, image)
 
     # --- HTTP -------------------------------------------------------------------------------
     async def _api_status(self, request: HttpRequest) -> Response:
         if self.coordinator is None or self.config is None:
             return JSONResponse({"enabled": False})
-        document = status_document(self.coordinator, self.services, self.daemon.clock.now())
-        return JSONResponse(self.daemon.redactor.value(document))
-
-
-def build(daemon: Daemon) -> RollbackComponent:
-    """COMPONENT_FACTORIES entry: always built, dormant without a `rollback` section."""
-    return RollbackComponent(daemon)
+        document = status_document(self.coordinator, self.services, self.ports.clock.now())
+        return JSONResponse(self.ports.redactor.value(document))

@@ -23,14 +23,16 @@ import re
 import shlex
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.checks.base import PositiveDuration
 
 if TYPE_CHECKING:
-    from monitor.config import Config
+    from collections.abc import Sequence
+
+    from monitor.checks.base import CheckSpec
 
 # What a service called like this runs is data, not code: never rolled back.
 DATABASE_NAME = re.compile(r"^(database|db|postgres|postgresql|pg|mysql|mariadb|mongo|mongodb)$")
@@ -116,13 +118,24 @@ class RollbackConfig(BaseModel):
         return services
 
 
-def database_services(config: Config) -> frozenset[str]:
+class HasChecksAndRollback(Protocol):
+    """The parts of the whole config these functions read (the subsystem configs never import
+    `monitor.config`: it assembles them)."""
+
+    @property
+    def rollback(self) -> RollbackConfig | None: ...
+
+    @property
+    def checks(self) -> Sequence[CheckSpec]: ...
+
+
+def database_services(config: HasChecksAndRollback) -> frozenset[str]:
     """Services that hold data: the `service` of every PostgreSQL check, and database names."""
     found = {s.service for s in config.checks if s.type == "postgres" and s.service}
     return frozenset(found)
 
 
-def service_projects(config: Config) -> dict[str, str]:
+def service_projects(config: HasChecksAndRollback) -> dict[str, str]:
     """The Compose project of each opted-in service: its own `project`, else the project its
     container check selects (so another project's service of the same name is not mixed in)."""
     rollback = config.rollback
@@ -140,7 +153,7 @@ def service_projects(config: Config) -> dict[str, str]:
     }
 
 
-def cross_check(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def cross_check(config: HasChecksAndRollback) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Problems that need the whole config: a database service opted in to rollback."""
     rollback = config.rollback
     if rollback is None:

@@ -138,7 +138,9 @@ class Harness:
         self.tracker.resolve(f"channel:{channel}", self.clock.now())
 
     def _move(self, name: str, to: Health, result: CheckResult) -> None:
-        transition = Transition(name, self.health[name], to, result, self.clock.now())
+        transition = Transition(
+            name, self.health[name], to, result, self.clock.now(), self.checks[name]
+        )
         self.health[name] = to
         self.tracker.on_transition(transition, self.checks[name])
 

@@ -1,0 +1,91 @@
+"""The narrow interfaces the composition root hands to the daemon's components.
+
+A component never sees the daemon itself: it gets a `ComponentPorts` with the shared
+dependencies (metrics, clock, redactor, settings) and the check registry, plus the ports of
+the other components it talks to (e.g. rollback gets alerting's `IncidentPort`). Only the
+composition root (`monitor.daemon`, `monitor.components`, `monitor.cli`, `monitor.demo`)
+knows the concrete classes behind them; `tests/test_architecture.py` enforces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from monitor.alerting.incidents import IncidentTracker
+    from monitor.checks.base import CheckSpec
+    from monitor.checks.context import CheckContext
+    from monitor.clock import Clock
+    from monitor.config import Config
+    from monitor.metrics import Metrics
+    from monitor.redaction import Redactor
+    from monitor.runner import CheckRunner, TransitionListener
+    from monitor.settings import Settings
+
+
+class CheckRegistry(Protocol):
+    """The daemon's checks as a component sees them: a snapshot, add/remove, subscription."""
+
+    @property
+    def runners(self) -> Mapping[str, CheckRunner]:
+        """Every scheduled check by name (read only: change it with add/remove)."""
+        ...
+
+    @property
+    def context(self) -> CheckContext:
+        """The dependencies shared by every check."""
+        ...
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the first round of checks has run."""
+        ...
+
+    def build_runner(self, spec: CheckSpec, *, discovered: bool = False) -> CheckRunner:
+        """A runner for `spec` that reports to every transition listener."""
+        ...
+
+    def add_runner(self, runner: CheckRunner) -> None:
+        """Start scheduling `runner`."""
+        ...
+
+    def remove_runner(self, name: str) -> None:
+        """Stop and forget a check."""
+        ...
+
+    def subscribe(self, listener: TransitionListener) -> None:
+        """Call `listener` with every state transition of every check."""
+        ...
+
+    def liveness(self) -> tuple[bool, str]:
+        """Whether the scheduler runs and the event loop is not stuck, with the reason."""
+        ...
+
+
+class IncidentPort(Protocol):
+    """What other components may ask of alerting: where to open incidents, what is silenced."""
+
+    def incidents(self) -> tuple[IncidentTracker, Callable[[], None]] | None:
+        """The incident tracker and the engine's wake-up, or None while alerting is off."""
+        ...
+
+    def silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
+        """The comment (or id) of a silence covering `service` or an open incident of one of
+        `checks`, else None."""
+        ...
+
+
+@dataclass(frozen=True)
+class ComponentPorts:
+    """Everything the composition root hands to every component."""
+
+    config: Config
+    settings: Settings
+    metrics: Metrics
+    clock: Clock
+    redactor: Redactor
+    checks: CheckRegistry
