@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from monitor.checks.base import CheckResult
 from monitor.config import load_config
+from monitor.core.result import CheckResult
 from monitor.daemon import Daemon
 from monitor.logs import configure_logging
 from monitor.redaction import Redactor

@@ -13,15 +13,16 @@ from typing import Any, TextIO
 
 from monitor import __version__
 from monitor.alerting.silence_cli import add_silence_commands
-from monitor.checks.base import CheckResult
-from monitor.checks.context import CheckContext, HttpClients
+from monitor.checks.context import CheckContext
 from monitor.config import LoadedConfig, default_config_path, load_for_command
+from monitor.core.result import CheckResult
 from monitor.daemon import Daemon
 from monitor.docker.access import DockerAccess
 from monitor.docker.config import needs_docker
 from monitor.errors import init_sentry
 from monitor.logs import configure_logging, get_logger
 from monitor.metrics import Metrics
+from monitor.net.clients import HttpClients
 from monitor.redaction import Redactor
 from monitor.rollback.cli import add_rollback_commands
 from monitor.runner import build_runner

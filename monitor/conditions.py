@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.durations import is_duration, parse_duration
+from monitor.core.durations import is_duration, parse_duration
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 _OPERATOR_RE = re.compile(r"\s(==|!=|<=|>=|<|>)\s")

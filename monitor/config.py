@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 
 from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSpec
 from monitor.checks import CHECK_TYPES
-from monitor.checks.base import CheckSpec, PositiveDuration
+from monitor.core.durations import PositiveDuration, format_duration
+from monitor.core.spec import CheckSpec
 from monitor.docker.config import DockerConfig
-from monitor.durations import format_duration
 from monitor.interpolation import InterpolationError, Interpolator
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.config import cross_check as rollback_cross_check

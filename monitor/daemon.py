@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor import __version__
-from monitor.checks import CheckSpec
-from monitor.checks.context import CheckContext, HttpClients
+from monitor.checks.context import CheckContext
 from monitor.clock import Clock, SystemClock
 from monitor.components import Component, build_components
 from monitor.config import ConfigError, LoadedConfig, effective_config, load_config
+from monitor.core.spec import CheckSpec
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
+from monitor.net.clients import HttpClients
 from monitor.ports import ComponentPorts
 from monitor.redaction import Redactor
 from monitor.runner import CheckRunner, TransitionListener, build_runner

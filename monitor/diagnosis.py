@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitor.alertnames import AlertName, Severity
-from monitor.checks.base import CheckResult, CheckSpec
 from monitor.conditions import LATENCY_PLACEHOLDERS, ConditionResult
+from monitor.core.health import Health
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.runbooks import Catalogue, DiagnosisStep
-from monitor.state import Health
 
 # Result kinds of the container and Docker checks (monitor/checks/container.py).
 ENVIRONMENT_KINDS = frozenset({"missing_env", "environment"})

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from monitor.alerting.incidents import IncidentTracker
-    from monitor.checks.base import CheckSpec
     from monitor.checks.context import CheckContext
     from monitor.clock import Clock
     from monitor.config import Config
+    from monitor.core.spec import CheckSpec
     from monitor.metrics import Metrics
     from monitor.redaction import Redactor
     from monitor.runner import CheckRunner, TransitionListener

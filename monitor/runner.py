@@ -9,13 +9,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from monitor.checks import CHECK_TYPES
-from monitor.checks.base import Check, CheckResult, CheckSpec
+from monitor.checks.base import Check
 from monitor.checks.context import CheckContext
 from monitor.clock import Clock
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
+from monitor.core.health import Health, Transition
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.state import CheckState, Health, Transition
+from monitor.state import CheckState
 
 TransitionListener = Callable[[Transition], Awaitable[None]]
 # A check enforces its own timeout with a precise reason; this is the runner's backstop.

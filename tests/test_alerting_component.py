@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from monitor.checks.base import CheckResult
 from monitor.config import load_config
+from monitor.core.result import CheckResult
 from monitor.daemon import Daemon
 from monitor.settings import Settings
 from tests.support.cli import running_daemon

@@ -12,8 +12,8 @@ import pytest
 
 from monitor.alerting.config import HeartbeatSpec
 from monitor.alerting.heartbeat import Heartbeat
-from monitor.checks.context import HttpClients
 from monitor.logs import configure_logging
+from monitor.net.clients import HttpClients
 from monitor.redaction import Redactor
 from tests.support.receiver import Answer, Receiver
 from tests.support.waiting import async_wait_until

@@ -9,14 +9,15 @@ import pytest
 
 from monitor.alerting.incidents import IncidentTracker
 from monitor.alerting.naming import describe_failure
-from monitor.checks.base import CheckResult, CheckSpec
 from monitor.checks.http import HttpSpec
 from monitor.conditions import ConditionResult
+from monitor.core.health import Health
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.diagnosis import CheckView, Snapshot
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from monitor.runbooks import Catalogue, load_catalogue
-from monitor.state import Health
 from monitor.store import Store
 
 

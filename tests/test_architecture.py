@@ -148,3 +148,19 @@ def test_no_component_imports_another_component() -> None:
     graph = import_graph()
     offenders = {m: sorted(graph[m] & components) for m in components if graph[m] & components}
     assert not offenders, offenders
+
+
+def test_core_and_net_depend_on_no_subsystem() -> None:
+    """monitor.core (plain types) and monitor.net (HTTP plumbing) import no subsystem."""
+    allowed = {
+        "monitor.core": ("monitor.core", "monitor.conditions"),
+        "monitor.net": ("monitor.net",),
+    }
+    graph = import_graph()
+    offenders = {
+        module: sorted(d for d in deps if not d.startswith(allowed[layer]))
+        for module, deps in graph.items()
+        for layer in allowed
+        if module == layer or module.startswith(layer + ".")
+    }
+    assert not {m: d for m, d in offenders.items() if d}, offenders

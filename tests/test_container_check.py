@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from monitor.checks.base import CheckResult
 from monitor.checks.container import ContainerCheck, ContainerSpec
 from monitor.checks.context import CheckContext
 from monitor.config import ConfigError, load_config
+from monitor.core.result import CheckResult
 from monitor.docker.access import DockerAccess
 from monitor.metrics import Metrics
 from tests.support.docker import MAIN_HOST, Stack, nanoseconds, stack, wait_for_state

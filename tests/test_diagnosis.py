@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 
 from monitor.alertnames import AlertName, Severity
-from monitor.checks.base import CheckResult, CheckSpec, judge
+from monitor.checks.base import judge
 from monitor.clock import SystemClock
 from monitor.conditions import Condition, Facts
+from monitor.core.health import Health
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.diagnosis import RULES, CheckView, Snapshot, diagnose, emitted_alert_names
 from monitor.metrics import Metrics
 from monitor.runbooks import Catalogue, load_catalogue
 from monitor.runner import CheckRunner
-from monitor.state import Health
 
 BACKEND_CONDITIONS = (
     "[STATUS] == 200",

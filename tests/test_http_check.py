@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import trustme
 
-from monitor.checks.base import CheckResult
-from monitor.checks.context import CheckContext, HttpClients
+from monitor.checks.context import CheckContext
 from monitor.checks.http import HttpCheck, HttpSpec
+from monitor.core.result import CheckResult
 from monitor.metrics import Metrics
+from monitor.net.clients import HttpClients
 from tests.support.certs import self_signed
 from tests.support.http_target import Answer, Target, serve
 

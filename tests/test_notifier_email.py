@@ -12,7 +12,7 @@ import pytest
 from monitor.alerting.model import Status
 from monitor.alerting.notifiers import DeliveryError, NotifierDeps
 from monitor.alerting.notifiers.email import EmailSpec, build
-from monitor.checks.context import HttpClients
+from monitor.net.clients import HttpClients
 from tests.support.alerting import FakeClock
 from tests.support.smtp import SmtpServer
 from tests.test_notifier_webhook import T0, _alert, notification

@@ -11,7 +11,7 @@ import pytest
 from monitor.alerting.model import Status
 from monitor.alerting.notifiers import NotifierDeps
 from monitor.alerting.notifiers.slack import GREEN, RED, SlackSpec, build
-from monitor.checks.context import HttpClients
+from monitor.net.clients import HttpClients
 from tests.support.alerting import FakeClock
 from tests.support.receiver import Answer, Receiver
 from tests.test_notifier_webhook import T0, _alert, notification

@@ -11,7 +11,7 @@ from monitor.alerting.model import AlertView, Notification, Reason, Status, fing
 from monitor.alerting.notifiers import DeliveryError, NotifierDeps
 from monitor.alerting.notifiers.base import parse_retry_after
 from monitor.alerting.notifiers.webhook import WebhookSpec, build
-from monitor.checks.context import HttpClients
+from monitor.net.clients import HttpClients
 from tests.support.alerting import FakeClock
 from tests.support.receiver import Answer, Receiver
 

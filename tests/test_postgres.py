@@ -20,11 +20,11 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from monitor.checks.base import CheckResult
 from monitor.checks.context import CheckContext
 from monitor.checks.postgres import FAILURE_KINDS, PostgresCheck, PostgresSpec
 from monitor.clock import SystemClock
 from monitor.config import ConfigError, load_config
+from monitor.core.result import CheckResult
 from monitor.logs import configure_logging
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.checks.base import CheckResult
-from monitor.state import CheckState, Health
+from monitor.core.health import Health
+from monitor.core.result import CheckResult
+from monitor.state import CheckState
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 OK = CheckResult(ok=True, connected=True)

@@ -21,10 +21,11 @@ from monitor.alerting.naming import AlertContent, delivery_failing, describe_fai
 from monitor.alerting.notifiers import CHANNEL_TYPES, Notifier, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
-from monitor.checks.base import CheckResult, CheckSpec
+from monitor.core.health import Transition
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot, dependency_names
 from monitor.logs import get_logger
-from monitor.state import Transition
 from monitor.store import Store
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.alerting.config import HeartbeatSpec
-from monitor.checks.http import describe_transport_error
 from monitor.logs import get_logger
+from monitor.net.errors import describe_transport_error
 
 Healthy = Callable[[], bool]
 

@@ -11,12 +11,13 @@ from datetime import datetime
 from monitor import runbooks
 from monitor.alerting.model import Incident, Status
 from monitor.alerting.naming import AlertContent, describe_failure
-from monitor.checks.base import CheckResult, CheckSpec
 from monitor.config import Config
+from monitor.core.health import Health, Transition
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
-from monitor.state import Health, Transition
 from monitor.store import Store
 
 Describe = Callable[[CheckSpec, CheckResult], AlertContent]

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.alertnames import AlertName, Severity
-from monitor.checks.base import CheckResult, CheckSpec
+from monitor.core.health import Health
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.diagnosis import CheckView, Problem, Snapshot, diagnose
 from monitor.runbooks import Catalogue, default_catalogue
-from monitor.state import Health
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from monitor.alerting.silences import (
     window_occurrence,
 )
 from monitor.config import Config, load_for_command
-from monitor.durations import format_duration, parse_duration
+from monitor.core.durations import format_duration, parse_duration
 from monitor.store import Store
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2

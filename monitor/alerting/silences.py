@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.alerting.config import WEEKDAYS, MaintenanceWindow, SilenceSpec, check_label_names
 from monitor.alerting.model import Silence
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
 from monitor.store import Store
 
 _DAY = 86400.0

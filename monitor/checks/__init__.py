@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.checks import container, docker_api, http, postgres
-from monitor.checks.base import Check, CheckResult, CheckSpec, CheckType
+from monitor.checks.base import Check, CheckType
 
 CHECK_TYPES: dict[str, CheckType] = {
     "http": CheckType(http.HttpSpec, http.build),
@@ -12,4 +12,4 @@ CHECK_TYPES: dict[str, CheckType] = {
     "docker": CheckType(docker_api.DockerApiSpec, docker_api.build),
 }
 
-__all__ = ["CHECK_TYPES", "Check", "CheckResult", "CheckSpec", "CheckType"]
+__all__ = ["CHECK_TYPES", "Check", "CheckType"]

@@ -18,9 +18,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.checks.base import CheckResult, CheckSpec, PositiveDuration, judge
+from monitor.checks.base import judge
 from monitor.checks.context import CheckContext
 from monitor.conditions import Condition, Facts
+from monitor.core.durations import PositiveDuration, format_duration
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.docker.access import DockerAccess, DockerUnavailable
 from monitor.docker.events import ContainerEvent
 from monitor.docker.lifecycle import (
@@ -31,7 +34,6 @@ from monitor.docker.lifecycle import (
     parse_inspect,
 )
 from monitor.docker.selection import Selector, best_candidate
-from monitor.durations import format_duration
 
 CONTAINER_FACTS = frozenset(
     {

@@ -10,11 +10,12 @@ import asyncio
 import time
 from typing import Any, Literal
 
-from monitor.checks.base import CheckResult, CheckSpec
 from monitor.checks.container import docker_access
 from monitor.checks.context import CheckContext
+from monitor.core.durations import format_duration
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.docker.access import DockerUnavailable
-from monitor.durations import format_duration
 
 # The event stream may be down this long (reconnecting after an engine restart) before it counts.
 EVENTS_GRACE = 15.0

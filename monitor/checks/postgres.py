@@ -24,10 +24,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import ConfigDict, Field, field_validator
 
-from monitor.checks.base import CheckResult, CheckSpec, judge
+from monitor.checks.base import judge
 from monitor.checks.context import CheckContext
 from monitor.conditions import Facts, show
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.redaction import Redactor
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]

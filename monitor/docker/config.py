@@ -7,12 +7,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from monitor.checks.base import PositiveDuration
+from monitor.core.durations import PositiveDuration
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from monitor.checks.base import CheckSpec
+    from monitor.core.spec import CheckSpec
 
 _SCHEMES = ("unix", "tcp", "http", "https")
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from monitor.checks import CHECK_TYPES, CheckSpec
+from monitor.checks import CHECK_TYPES
+from monitor.core.spec import CheckSpec
 from monitor.docker.lifecycle import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 
 ENABLE_LABEL = "opsmon.enable"

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.core.durations import format_duration
 from monitor.docker.access import EngineStatus
 from monitor.docker.events import ContainerEvent
-from monitor.durations import format_duration
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

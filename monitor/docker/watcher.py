@@ -15,13 +15,13 @@ from starlette.routing import BaseRoute
 
 from monitor.checks.container import ContainerCheck, forget_container_metrics
 from monitor.checks.docker_api import DockerApiSpec
+from monitor.core.health import Health
 from monitor.docker.access import DockerAccess, DockerUnavailable
 from monitor.docker.config import needs_docker
 from monitor.docker.discovery import DISCOVERY_FILTERS, Discovery, is_discovery_label
 from monitor.docker.events import ContainerEvent, EventHandler, EventStream, metric_action
 from monitor.docker.lifecycle import PROJECT_LABEL
 from monitor.logs import get_logger
-from monitor.state import Health
 
 if TYPE_CHECKING:
     from monitor.config import Config

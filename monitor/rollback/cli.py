@@ -19,16 +19,19 @@ from datetime import datetime
 from typing import Any
 
 from monitor.alerting.incidents import IncidentTracker
-from monitor.checks.base import CheckResult, CheckSpec
-from monitor.checks.context import CheckContext, HttpClients
+from monitor.checks.context import CheckContext
 from monitor.clock import SystemClock
 from monitor.config import LoadedConfig, load_for_command
+from monitor.core.health import Health
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot as Situation
 from monitor.diagnosis import diagnose
 from monitor.docker.access import DockerAccess
 from monitor.docker.config import needs_docker
 from monitor.logs import configure_logging
 from monitor.metrics import Metrics
+from monitor.net.clients import HttpClients
 from monitor.redaction import Redactor
 from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink
 from monitor.rollback.coordinator import Coordinator, Request, Verification
@@ -39,7 +42,6 @@ from monitor.rollback.status import render_status, status_document
 from monitor.rollback.store import open_store
 from monitor.rollback.tracker import DeployTracker
 from monitor.runner import build_runner
-from monitor.state import Health
 from monitor.store import Store
 
 EXIT_OK, EXIT_NOT_DONE, EXIT_USAGE = 0, 1, 2

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.clock import Clock
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
 from monitor.logs import get_logger
 from monitor.redaction import Redactor
 from monitor.rollback.config import ServiceRollback

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.alertnames import AlertName
+from monitor.core.health import Health, Transition
 from monitor.diagnosis import CheckView, diagnose
 from monitor.diagnosis import Snapshot as Situation
 from monitor.docker.access import DockerAccess
@@ -35,7 +36,6 @@ from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
 from monitor.rollback.status import status_document
 from monitor.rollback.store import Deploy, RollbackStore, open_store
 from monitor.rollback.tracker import DeployTracker
-from monitor.state import Health, Transition
 
 if TYPE_CHECKING:
     from monitor.config import Config

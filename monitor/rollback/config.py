@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.checks.base import PositiveDuration
+from monitor.core.durations import PositiveDuration
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from monitor.checks.base import CheckSpec
+    from monitor.core.spec import CheckSpec
 
 # What a service called like this runs is data, not code: never rolled back.
 DATABASE_NAME = re.compile(r"^(database|db|postgres|postgresql|pg|mysql|mariadb|mongo|mongodb)$")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.alertnames import AlertName
 from monitor.clock import Clock
+from monitor.core.durations import format_duration
 from monitor.docker.lifecycle import PROJECT_LABEL, parse_time
 from monitor.docker.selection import Selector, best_candidate
-from monitor.durations import format_duration
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
 from monitor.rollback.config import Mode
 from monitor.rollback.snapshot import short_id
 

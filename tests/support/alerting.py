@@ -16,12 +16,13 @@ from monitor.alerting.naming import delivery_failing
 from monitor.alerting.notifiers import CHANNEL_TYPES, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
-from monitor.checks.base import CheckResult, CheckSpec
-from monitor.checks.context import HttpClients
 from monitor.checks.http import HttpSpec
+from monitor.core.health import Health, Transition
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.metrics import Metrics
+from monitor.net.clients import HttpClients
 from monitor.redaction import Redactor
-from monitor.state import Health, Transition
 from monitor.store import Store
 
 PUBLIC_URL = "http://opsmon.test:9110"

@@ -21,9 +21,9 @@ import docker.errors
 from docker.models.containers import Container
 
 from monitor.config import load_config
+from monitor.core.health import Transition
 from monitor.daemon import Daemon
 from monitor.settings import Settings
-from monitor.state import Transition
 from tests.support.environment import free_port, missing
 from tests.support.waiting import async_wait_until, wait_until
 

@@ -14,10 +14,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.alerting.model import Notification
-from monitor.checks.base import PositiveDuration
-from monitor.checks.context import HttpClients
-from monitor.checks.http import describe_transport_error
 from monitor.clock import Clock
+from monitor.core.durations import PositiveDuration
+from monitor.net.clients import HttpClients
+from monitor.net.errors import describe_transport_error
 
 CHANNEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 # Retry-After beyond this is treated as this: a receiver must not park alerts for a day.

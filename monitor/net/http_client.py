@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from monitor.checks.http_transport import H11Transport
+from monitor.net.http_transport import H11Transport
 
 
 class _NoCookieMemory(httpx.Cookies):

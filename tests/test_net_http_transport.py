@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from monitor.checks.http_transport import H11Transport
+from monitor.net.http_transport import H11Transport
 from tests.support.waiting import async_wait_until
 
 

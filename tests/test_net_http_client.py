@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from monitor.checks.http_client import SharedClient
+from monitor.net.http_client import SharedClient
 
 
 class CookieServer:

@@ -1,0 +1,1 @@
+"""Plain types every part shares (results, health, specs, durations); no subsystem deps."""
