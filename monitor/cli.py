@@ -9,34 +9,38 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor import __version__
-from monitor.alerting.silence_cli import add_silence_commands
-from monitor.checks.context import CheckContext
-from monitor.config import LoadedConfig, default_config_path, load_for_command
-from monitor.core.result import CheckResult
-from monitor.daemon import Daemon
-from monitor.docker.access import DockerAccess
-from monitor.docker.config import needs_docker
-from monitor.errors import init_sentry
-from monitor.logs import configure_logging, get_logger
-from monitor.metrics import Metrics
-from monitor.net.clients import HttpClients
-from monitor.redaction import Redactor
-from monitor.rollback.cli import add_rollback_commands
-from monitor.runner import build_runner
-from monitor.settings import Settings
+from monitor.alerting.silence_args import add_silence_commands
+from monitor.rollback.cli_args import add_rollback_commands
+
+# Everything else is imported by the command that needs it: `opsmon --help` and
+# `opsmon config validate` must not pay for httpx, docker, psycopg, uvicorn, ...
+if TYPE_CHECKING:
+    from monitor.config import LoadedConfig
+    from monitor.core.result import CheckResult
+    from monitor.daemon import Daemon
+    from monitor.redaction import Redactor
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 
 
 def _load(args: argparse.Namespace, err: TextIO) -> LoadedConfig | None:
+    from monitor.config import load_for_command
+
     return load_for_command(args.config, err)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`opsmon run`: the daemon."""
+    from monitor.config import default_config_path
+    from monitor.daemon import Daemon
+    from monitor.errors import init_sentry
+    from monitor.logs import configure_logging, get_logger
+    from monitor.redaction import Redactor
+    from monitor.settings import Settings
+
     settings = Settings()
     redactor = Redactor()
     configure_logging(redactor, settings.log_level, settings.log_format)
@@ -52,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run_with_signals(daemon: Daemon) -> int:
+    from monitor.logs import get_logger
+
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, daemon.request_stop)
     loop.add_signal_handler(signal.SIGINT, daemon.request_stop)
@@ -67,6 +73,13 @@ async def run_checks_once(
     loaded: LoadedConfig, only: Sequence[str] = ()
 ) -> list[tuple[Any, CheckResult]]:
     """Run every (or every named) check once, concurrently, and return specs with results."""
+    from monitor.checks.context import CheckContext
+    from monitor.docker.access import DockerAccess
+    from monitor.docker.config import needs_docker
+    from monitor.metrics import Metrics
+    from monitor.net.clients import HttpClients
+    from monitor.runner import build_runner
+
     context = CheckContext(Metrics(), HttpClients())
     if needs_docker(loaded.config):
         context.docker = DockerAccess.from_environment(os.environ, loaded.config.docker.host)
@@ -106,6 +119,9 @@ def _render_table(rows: list[tuple[Any, CheckResult]], redactor: Redactor) -> st
 
 def cmd_check(args: argparse.Namespace) -> int:
     """`opsmon check`: every check once, a table or JSON, nothing sent."""
+    from monitor.logs import configure_logging
+    from monitor.redaction import Redactor
+
     redactor = Redactor()
     configure_logging(redactor, "WARNING", "console", stream=sys.stderr)
     loaded = _load(args, sys.stderr)
@@ -153,6 +169,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
 
 def _catalogue(err: TextIO) -> Any:
     from monitor.runbooks import RunbookError, load_catalogue
+    from monitor.settings import Settings
 
     try:
         catalogue = load_catalogue(Settings().runbooks_dir)
@@ -198,6 +215,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """`opsmon explain`: every check once, then each problem with its runbook's first step."""
     from monitor.diagnosis import Snapshot, diagnose
     from monitor.explain import render_report
+    from monitor.logs import configure_logging
+    from monitor.redaction import Redactor
 
     redactor = Redactor()
     configure_logging(redactor, "WARNING", "console", stream=sys.stderr)
