@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sentry_sdk
-
 from monitor import __version__
 from monitor.redaction import Redactor
 
@@ -24,6 +22,8 @@ def init_sentry(dsn: str | None, environment: str, redactor: Redactor) -> bool:
     """Start Sentry when a DSN is given; without one nothing is sent. Returns whether it started."""
     if not dsn:
         return False
+    import sentry_sdk  # only with a DSN: it costs start-up time and memory
+
     sentry_sdk.init(
         dsn=dsn,
         release=f"opsmon@{__version__}",

@@ -187,11 +187,6 @@ def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
     assert _imported_by("--help", cwd=tmp_path) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the check and channel modules import httpx/psycopg/docker/aiosmtplib with their "
-    "spec models (issue 11: split spec from probe)",
-)
 def test_config_validate_imports_no_heavy_library(tmp_path: Path) -> None:
     """`opsmon config validate` checks a config without importing any network library."""
     path = tmp_path / "opsmon.yml"

@@ -14,12 +14,11 @@ import os
 import re
 import time
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.checks.base import judge
-from monitor.checks.context import CheckContext
 from monitor.conditions import Condition, Facts
 from monitor.core.durations import PositiveDuration, format_duration
 from monitor.core.result import CheckResult
@@ -34,6 +33,9 @@ from monitor.docker.lifecycle import (
     parse_inspect,
 )
 from monitor.docker.selection import Selector, best_candidate
+
+if TYPE_CHECKING:
+    from monitor.checks.context import CheckContext
 
 CONTAINER_FACTS = frozenset(
     {

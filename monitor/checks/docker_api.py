@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from monitor.checks.container import docker_access
-from monitor.checks.context import CheckContext
 from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.docker.access import DockerUnavailable
+
+if TYPE_CHECKING:
+    from monitor.checks.context import CheckContext
 
 # The event stream may be down this long (reconnecting after an engine restart) before it counts.
 EVENTS_GRACE = 15.0

@@ -6,20 +6,22 @@ import asyncio
 import ssl
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
-from cryptography import x509
 from pydantic import Field, field_validator
 
 from monitor.checks.base import judge
-from monitor.checks.context import CheckContext
 from monitor.conditions import Facts
 from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.net.errors import describe_transport_error
+
+if TYPE_CHECKING:
+    import httpx
+
+    from monitor.checks.context import CheckContext
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -65,6 +67,8 @@ class BodyTooLarge(Exception):
 
 
 def _certificate_expiry(response: httpx.Response) -> datetime | None:
+    from cryptography import x509
+
     stream = response.extensions.get("network_stream")
     if stream is None:
         return None
@@ -81,6 +85,8 @@ class HttpCheck:
     """Requests `spec.url` once per run through the shared pool and judges the response."""
 
     def __init__(self, spec: HttpSpec, context: CheckContext) -> None:
+        import httpx  # here, not at the top: validating a config needs no HTTP library
+
         self.spec = spec
         self._client = context.http.get(spec.verify_tls, spec.ca_file)
         self._clock = context.clock
@@ -93,6 +99,8 @@ class HttpCheck:
         self._timeout = httpx.Timeout(spec.timeout)
 
     async def run(self) -> CheckResult:
+        import httpx
+
         spec = self.spec
         started = time.perf_counter()
         phase = "connecting"

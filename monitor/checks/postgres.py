@@ -17,20 +17,22 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import ConfigDict, Field, field_validator
 
 from monitor.checks.base import judge
-from monitor.checks.context import CheckContext
 from monitor.conditions import Facts, show
 from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.redaction import Redactor
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from monitor.checks.context import CheckContext
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 SSL_MODES: tuple[str, ...] = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -145,6 +147,10 @@ def _safe_libpq_message(message: str, secrets: Iterable[str]) -> str:
 
 def parse_dsn(dsn: str) -> dict[str, str]:
     """The DSN (URL or key=value) as libpq parameters; DsnError says what is wrong, safely."""
+    # psycopg loads here, not at import: only a config with a postgres check needs it.
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     stripped = dsn.strip()
     scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", stripped)
     if scheme and scheme.group(1).lower() not in _URL_SCHEMES:
@@ -338,6 +344,8 @@ class PostgresCheck:
         spec = self.spec
         started = time.perf_counter()
         deadline = started + spec.timeout
+        import psycopg
+
         facts: dict[str, Any] = {"CONNECTED": False}
         conn: psycopg.AsyncConnection[Any] | None = None
         phase = "connecting to"
@@ -368,7 +376,7 @@ class PostgresCheck:
                 started,
                 facts,
             )
-        except psycopg.Error as exc:
+        except (psycopg.Error, _StatementTimeout) as exc:
             kind, reason = self._describe(exc, connected=facts["CONNECTED"])
             return self._failure(kind, reason, started, facts)
         finally:
@@ -402,6 +410,8 @@ class PostgresCheck:
         statement timeout off a pooled server connection (PgBouncer) and overrides a role's own
         low `statement_timeout`, which would otherwise cancel the facts query.
         """
+        import psycopg
+
         margin = min(0.5, max(0.05, self.spec.timeout * 0.1))
         budget_ms = max(1, int((deadline - time.perf_counter() - margin) * 1000))
         script = f"BEGIN; SET LOCAL statement_timeout = {budget_ms}; {_FACTS_SQL}"
@@ -430,8 +440,10 @@ class PostgresCheck:
             raise _StatementTimeout(budget_ms) from None
         return await cursor.fetchone() if cursor.description else None
 
-    def _describe(self, exc: psycopg.Error, connected: bool) -> tuple[str, str]:
+    def _describe(self, exc: psycopg.Error | _StatementTimeout, connected: bool) -> tuple[str, str]:
         """A bounded kind and a scrubbed, readable reason for a psycopg error."""
+        import psycopg
+
         scrub = self._redactor.text
         if isinstance(exc, _StatementTimeout):
             return "timeout", (
@@ -499,7 +511,7 @@ def _drop_tracebacks(exc: BaseException) -> None:
         current = current.__cause__ or current.__context__
 
 
-class _StatementTimeout(psycopg.errors.QueryCanceled):
+class _StatementTimeout(Exception):
     """The configured query ran into the statement timeout this check set."""
 
     def __init__(self, budget_ms: int) -> None:

@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import docker
-import docker.errors
-import docker.utils
-import requests.exceptions
+# docker-py (and requests under it) load on first use: a config without container checks
+# never pays for them.
+if TYPE_CHECKING:
+    import docker
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 # Socket timeout of every request but the event stream: a hung engine must not hold a worker.
@@ -72,6 +72,9 @@ def _os_error_in_text(exc: BaseException) -> int | None:
 
 def describe_error(exc: BaseException, host: str) -> str:
     """A readable reason for an exception raised while talking to the engine at `host`."""
+    import docker.errors
+    import requests.exceptions
+
     where = f"the Docker engine at {host}"
     socket_path = urlsplit(host).path if host.startswith("unix://") else None
     code: int | None = None
@@ -171,6 +174,8 @@ class DockerAccess:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str], host: str | None = None) -> DockerAccess:
         """Access to the configured host, else `$DOCKER_HOST` (with its TLS settings)."""
+        import docker.utils
+
         if host:
             return cls(host)
         kwargs = docker.utils.kwargs_from_env(environment=dict(environ))
@@ -179,6 +184,8 @@ class DockerAccess:
 
     def new_client(self, timeout: float | None = None) -> docker.APIClient:
         """A fresh low-level client (blocking: asks the engine for its API version)."""
+        import docker
+
         return docker.APIClient(
             base_url=self.host,
             version="auto",
@@ -201,6 +208,9 @@ class DockerAccess:
                 client.close()
 
     async def _call(self, work: Callable[[docker.APIClient], T]) -> T:
+        import docker.errors
+        import requests.exceptions
+
         def blocking() -> T:
             return work(self._shared())
 
@@ -233,6 +243,8 @@ class DockerAccess:
 
     async def inspect(self, container: str) -> dict[str, Any] | None:
         """`GET /containers/{id}/json`, or None when there is no such container."""
+        import docker.errors
+
         try:
             answer: dict[str, Any] = await self._call(lambda c: c.inspect_container(container))
         except docker.errors.NotFound:
@@ -241,6 +253,8 @@ class DockerAccess:
 
     async def log_tail(self, container: str, lines: int) -> str:
         """`GET /containers/{id}/logs`: the last `lines` lines of stdout and stderr."""
+        import docker.errors
+
         try:
             raw: bytes = await self._call(
                 lambda c: c.logs(container, stdout=True, stderr=True, tail=lines, timestamps=False)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    pass
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -19,6 +21,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def describe_transport_error(exc: Exception, host: str, port: int) -> tuple[str, str]:
     """A bounded kind and a readable reason for an exception raised while talking to a target."""
+    import httpx  # loaded already: the exception came from it
+
     where = f"{host}:{port}"
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):

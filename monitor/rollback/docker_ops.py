@@ -14,18 +14,25 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-
-import docker
-import docker.errors
-import requests.exceptions
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.docker.access import DockerAccess, describe_error
 from monitor.docker.lifecycle import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from monitor.rollback.snapshot import Snapshot
 
+if TYPE_CHECKING:
+    import docker
+
+
 T = TypeVar("T")
-_ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:
+    """What a failed engine call raises (docker-py loads here: only rollback needs it)."""
+    import docker.errors
+    import requests.exceptions
+
+    return (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
 class DockerCallFailed(Exception):
@@ -87,9 +94,11 @@ class ContainerOps:
         def blocking() -> T:
             return work(self._shared())
 
+        import docker.errors
+
         try:
             return await asyncio.to_thread(blocking)
-        except _ENGINE_ERRORS as exc:
+        except _engine_errors() as exc:
             if not isinstance(exc, docker.errors.APIError):
                 self._forget()
             raise DockerCallFailed(f"{what}: {describe_error(exc, self.access.host)}") from None
@@ -109,6 +118,8 @@ class ContainerOps:
         """`docker inspect` of a container (by id or name), or None if there is none."""
 
         def work(client: docker.APIClient) -> dict[str, Any] | None:
+            import docker.errors
+
             try:
                 found: dict[str, Any] = client.inspect_container(container)
             except docker.errors.NotFound:
@@ -134,6 +145,8 @@ class ContainerOps:
         """`docker image inspect`, or None when the engine does not have that image."""
 
         def work(client: docker.APIClient) -> dict[str, Any] | None:
+            import docker.errors
+
             try:
                 found: dict[str, Any] = client.inspect_image(reference)  # type: ignore[no-untyped-call]
             except docker.errors.NotFound:

@@ -7,17 +7,20 @@ import email.utils
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.alerting.model import Notification
 from monitor.clock import Clock
 from monitor.core.durations import PositiveDuration
-from monitor.net.clients import HttpClients
 from monitor.net.errors import describe_transport_error
+
+if TYPE_CHECKING:
+    import httpx
+
+    from monitor.net.clients import HttpClients
 
 CHANNEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 # Retry-After beyond this is treated as this: a receiver must not park alerts for a day.
@@ -120,6 +123,8 @@ async def post_json(
     what: str,
 ) -> httpx.Response:
     """POST `payload` as JSON; a non-2xx answer raises DeliveryError naming `what`, not the URL."""
+    import httpx  # here, not at the top: validating a config needs no HTTP library
+
     parts = urlsplit(url)
     host = parts.hostname or "?"
     port = parts.port or (443 if parts.scheme == "https" else 80)

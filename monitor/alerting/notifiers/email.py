@@ -11,7 +11,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Literal, Self
 
-import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.alerting.model import AlertView, Notification, Status
@@ -131,6 +130,8 @@ class EmailNotifier:
             self._tls = context
 
     async def send(self, notification: Notification) -> None:
+        import aiosmtplib  # only a config with an email channel loads it
+
         smtp = self.spec.smtp
         where = f"email {self.spec.name} ({smtp.host}:{smtp.effective_port})"
         try:
