@@ -74,3 +74,18 @@ def test_misuse_is_refused_like_prometheus_client() -> None:
         counter.remove("never")
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         Gauge("demo_total", "Clash", registry=registry)
+
+
+def test_created_switch_is_followed_like_prometheus_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With prometheus_client's _created series turned off (its private `_use_created` switch,
+    which lean_metrics reads), the lean families drop theirs too: same bytes either way."""
+    from prometheus_client import metrics as client_metrics
+
+    assert hasattr(client_metrics, "_use_created"), "prometheus_client renamed its switch"
+    monkeypatch.setattr(client_metrics, "_use_created", False)
+    reference, lean = CollectorRegistry(), CollectorRegistry()
+    _exercise(reference, lean=False)
+    _exercise(lean, lean=True)
+    expected = generate_latest(reference)
+    assert b"_created" not in expected
+    assert TextExposition().render(lean) == expected
