@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor import __version__
 from monitor.checks.context import CheckContext
@@ -23,6 +23,8 @@ from monitor.runner import CheckRunner, TransitionListener, build_runner
 from monitor.scheduler import Scheduler
 from monitor.server import HttpServer, bind, build_app
 from monitor.settings import Settings
+
+T = TypeVar("T")
 
 # /healthz fails when the event loop has not ticked for this long (a blocked loop).
 LOOP_STALL_LIMIT = 5.0
@@ -59,8 +61,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._last_tick = self.clock.monotonic()
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._background: set[asyncio.Task[Any]] = set()
+        self._inflight: set[asyncio.Task[object]] = set()
+        self._background: set[asyncio.Task[object]] = set()
         self._log = get_logger("daemon")
 
     # --- life cycle -------------------------------------------------------------------------
@@ -194,7 +196,7 @@ class Daemon:
             spec = runner.spec
             self.metrics.forget_check(spec.name, spec.type, spec.service or "")
 
-    def _job(self, name: str) -> Any:
+    def _job(self, name: str) -> Callable[[], Coroutine[object, object, None]]:
         async def job() -> None:
             runner = self.runners.get(name)
             if runner is None:
@@ -209,7 +211,7 @@ class Daemon:
 
         return job
 
-    async def _tracked(self, coroutine: Any) -> Any:
+    async def _tracked(self, coroutine: Coroutine[object, object, T]) -> T:
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
@@ -234,7 +236,7 @@ class Daemon:
             self._last_tick = self.clock.monotonic()
             await asyncio.sleep(_TICK)
 
-    def _spawn(self, coroutine: Any, name: str) -> None:
+    def _spawn(self, coroutine: Coroutine[object, object, object], name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

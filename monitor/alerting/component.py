@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,8 +48,8 @@ class AlertingComponent:
         self.tracker: IncidentTracker | None = None
         self.engine: AlertEngine | None = None
         self.outbox: Outbox | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._heartbeat_task: asyncio.Task[Any] | None = None
+        self._tasks: list[asyncio.Task[object]] = []
+        self._heartbeat_task: asyncio.Task[object] | None = None
         self._wake = asyncio.Event()
         self._log = get_logger("alerting")
 
@@ -175,13 +175,15 @@ class AlertingComponent:
         assert self.store is not None
         return Silences(self.store, config.silences, config.maintenance, self._ports.clock.now())
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def _spawn(
+        self, coroutine: Coroutine[object, object, object], name: str
+    ) -> asyncio.Task[object]:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.append(task)
         task.add_done_callback(self._forget_task)
         return task
 
-    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+    def _forget_task(self, task: asyncio.Task[object]) -> None:
         if task in self._tasks:
             self._tasks.remove(task)
 
@@ -209,7 +211,7 @@ class AlertingComponent:
             return ()
         return dependency_names(runner.spec, (r.spec for r in runners.values()))
 
-    def _channel_failing(self, channel: str, since: Any, error: str) -> None:
+    def _channel_failing(self, channel: str, since: datetime, error: str) -> None:
         assert self.tracker is not None
         labels = {
             "alertname": "AlertDeliveryFailing",

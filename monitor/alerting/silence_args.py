@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
 
 
 def cmd_silence_add(args: argparse.Namespace) -> int:
@@ -30,7 +29,8 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
 
 
 def add_silence_commands(
-    commands: Any, with_config: Callable[[argparse.ArgumentParser], None]
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     """Register `silence add|list|expire` on the CLI's subcommands."""
     silence = commands.add_parser(

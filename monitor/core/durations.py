@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
@@ -36,7 +36,7 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _to_seconds(value: Any) -> Any:
+def _to_seconds(value: object) -> object:
     if isinstance(value, str):
         return parse_duration(value)
     return value

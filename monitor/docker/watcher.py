@@ -80,7 +80,7 @@ class DockerWatcher:
         self._container_series: dict[str, tuple[str, str]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._discovery_pending = False
         self._active = False
         self._log = get_logger("docker")
@@ -220,7 +220,7 @@ class DockerWatcher:
         self._checks.add_runner(runner)
 
     # --- tasks ------------------------------------------------------------------------------
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coroutine: Coroutine[object, object, object]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

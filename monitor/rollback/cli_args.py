@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -16,7 +15,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def add_rollback_commands(
-    commands: Any, with_config: Callable[[argparse.ArgumentParser], None]
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     """Add `opsmon rollback ...` to the command parser."""
     rollback = commands.add_parser(

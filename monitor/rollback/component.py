@@ -90,7 +90,7 @@ class RollbackComponent:
         self._own_access = False
         self._ops: ContainerOps | None = None
         self._stream: EventStream | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._busy: set[str] = set()  # services with a rollback decision being handled
         self._decided: dict[str, int] = {}  # service -> deploy id a rollback or dry run was for
         self._skipped: dict[str, tuple[int, float]] = {}  # service -> (deploy id, retry at)
@@ -213,7 +213,9 @@ class RollbackComponent:
         self.coordinator = None
         self.config = None
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def _spawn(
+        self, coroutine: Coroutine[object, object, object], name: str
+    ) -> asyncio.Task[object]:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
