@@ -7,9 +7,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+)
 
-from monitor.conditions import Condition, ConditionResult, Facts, evaluate_all
+from monitor.conditions import (
+    Condition,
+    ConditionResult,
+    Facts,
+    PlaceholderTable,
+    check_placeholders,
+    evaluate_all,
+)
 from monitor.durations import parse_duration
 
 CHECK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -27,10 +42,14 @@ Duration = Annotated[float, BeforeValidator(_to_seconds)]
 PositiveDuration = Annotated[float, BeforeValidator(_to_seconds), Field(gt=0)]
 
 
-def _parse_condition(value: Any) -> Condition:
-    if isinstance(value, Condition):
-        return value
-    return Condition.parse(value)
+def _parse_condition(value: Any, info: ValidationInfo) -> Condition:
+    condition = value if isinstance(value, Condition) else Condition.parse(value)
+    # The registry entry hands in its check type's placeholders (CheckType.validate).
+    context = info.context if isinstance(info.context, dict) else {}
+    table = context.get("placeholders")
+    if table is not None:
+        check_placeholders(condition, table, str(context.get("check_type", "these")))
+    return condition
 
 
 ConditionField = Annotated[
@@ -89,10 +108,23 @@ class Check(Protocol):
 
 @dataclass(frozen=True)
 class CheckType:
-    """A registry entry: the spec model that config validates against and how to build the check."""
+    """A registry entry: the spec model that config validates against, how to build the check,
+    and the placeholders its conditions may use (with what each holds)."""
 
     spec_model: type[CheckSpec]
     build: Callable[[Any, Any], Check]  # (spec of spec_model, CheckContext)
+    placeholders: PlaceholderTable = field(default_factory=dict)
+
+    def validate(self, raw: Any) -> CheckSpec:
+        """The spec for `raw` config; conditions are checked against this type's placeholders,
+        so one that could never work is a config error (pydantic's ValidationError)."""
+        context = {"placeholders": self.placeholders, "check_type": self.spec_model_type(raw)}
+        return self.spec_model.model_validate(raw, context=context)
+
+    @staticmethod
+    def spec_model_type(raw: Any) -> str:
+        """The `type` written in `raw`, for messages."""
+        return str(raw.get("type")) if isinstance(raw, dict) else "these"
 
 
 def judge(

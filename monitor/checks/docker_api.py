@@ -13,9 +13,12 @@ from typing import Any, Literal
 from monitor.checks.base import CheckResult, CheckSpec
 from monitor.checks.container import docker_access
 from monitor.checks.context import CheckContext
+from monitor.conditions import PlaceholderTable
 from monitor.docker.access import DockerUnavailable
 from monitor.durations import format_duration
 
+# The engine check judges by its own rules: it takes no conditions.
+PLACEHOLDERS: PlaceholderTable = {}
 # The event stream may be down this long (reconnecting after an engine restart) before it counts.
 EVENTS_GRACE = 15.0
 

@@ -12,14 +12,22 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from monitor.checks.base import CheckResult, CheckSpec, judge
 from monitor.checks.context import CheckContext
-from monitor.conditions import Facts
+from monitor.conditions import Facts, Kind, PlaceholderTable
 from monitor.durations import format_duration
 
 DEFAULT_MAX_BODY = 1024 * 1024
+PLACEHOLDERS: PlaceholderTable = {
+    "STATUS": Kind.NUMBER,
+    "BODY": Kind.DOCUMENT,
+    "RESPONSE_TIME": Kind.MILLISECONDS,
+    "CONNECTED": Kind.BOOLEAN,
+    "CERTIFICATE_EXPIRATION": Kind.MILLISECONDS,
+    "IP": Kind.TEXT,
+}
 
 
 class HttpSpec(CheckSpec):
@@ -47,6 +55,17 @@ class HttpSpec(CheckSpec):
             raise ValueError(f"invalid port in URL ({exc})") from None
         return value
 
+    @model_validator(mode="after")
+    def _certificate_needs_https(self) -> HttpSpec:
+        if urlsplit(self.url).scheme == "http":
+            for condition in self.conditions:
+                if "CERTIFICATE_EXPIRATION" in condition.placeholders:
+                    raise ValueError(
+                        f"{condition.text!r}: an http:// URL has no certificate"
+                        " ([CERTIFICATE_EXPIRATION] needs https://)"
+                    )
+        return self
+
     @field_validator("ca_file")
     @classmethod
     def _ca_file_loads(cls, value: str | None) -> str | None:
@@ -73,6 +92,17 @@ def _certificate_expiry(response: httpx.Response) -> datetime | None:
     if not der:
         return None
     return x509.load_der_x509_certificate(der).not_valid_after_utc
+
+
+def _peer_address(response: httpx.Response) -> str | None:
+    """The IP address the request went to (`[IP]`), as the connection's socket reports it."""
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    peer = stream.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return None
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -145,6 +175,7 @@ class HttpCheck:
                 response = await self._client.send(
                     request, stream=True, follow_redirects=spec.follow_redirects
                 )
+                address = _peer_address(response)
                 try:
                     phase = "reading the response body"
                     body = await self._read_capped(response)
@@ -180,6 +211,8 @@ class HttpCheck:
             "RESPONSE_TIME": round(elapsed * 1000, 1),
             "CONNECTED": True,
         }
+        if address is not None:
+            facts["IP"] = address
         if self._https:
             expiry = _certificate_expiry(response)
             if expiry is not None:
