@@ -20,6 +20,7 @@ from monitor.daemon import Daemon, build_runner
 from monitor.docker.access import DockerAccess
 from monitor.docker.config import needs_docker
 from monitor.errors import init_sentry
+from monitor.gatus_import import add_import_commands
 from monitor.logs import configure_logging, get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_runbooks_show)
     add_silence_commands(commands, with_config)
     add_rollback_commands(commands, with_config)
+    add_import_commands(commands, with_config)
     return parser
 
 
