@@ -150,7 +150,9 @@ OTHER_TYPES = textwrap.dedent("""\
         url: "ssh://example.com:22"
         ssh: {username: "username", password: "canary-ssh-password-0f"}
         conditions: ["[CONNECTED] == true", "[STATUS] == 0"]
-      - {name: starttls-smtp, url: "starttls://smtp.gmail.com:587", conditions: ["[CONNECTED] == true"]}
+      - name: starttls-smtp
+        url: "starttls://smtp.gmail.com:587"
+        conditions: ["[CONNECTED] == true", "[CERTIFICATE_EXPIRATION] > 48h"]
       - {name: tls-ldaps, url: "tls://ldap.example.com:636", conditions: ["[CONNECTED] == true"]}
       - name: check-domain-and-certificate-expiration
         url: "https://example.org"
