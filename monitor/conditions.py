@@ -32,7 +32,9 @@ _FUNCTION_RE = re.compile(r"^(len|has|pat|any)\((.*)\)$", re.DOTALL)
 _CALL_RE = re.compile(r"^([A-Za-z_]\w*)\(")
 _DECIMAL_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _PREFIXED_INT_RE = re.compile(r"^[+-]?0(?:[xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)$")
-_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# Linear-time passes (no backtracking, whatever the body): drop escapes, then strings.
+_JSON_ESCAPE_RE = re.compile(r"\\.", re.DOTALL)
+_JSON_STRING_RE = re.compile(r'"[^"]*"')
 _NOT_BRACKET_RE = re.compile(r"[^\[\]{}]+")
 _MAX_SHOWN = 80
 MAX_JSON_DEPTH = 64
@@ -78,6 +80,10 @@ class EvaluationError(Exception):
 
 def _json_depth_exceeds(text: str, limit: int) -> bool:
     """Tell whether JSON `text` nests arrays/objects deeper than `limit` (without parsing it)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the common small answer: too few brackets to be too deep
+    if "\\" in text:
+        text = _JSON_ESCAPE_RE.sub("", text)
     brackets = _NOT_BRACKET_RE.sub("", _JSON_STRING_RE.sub("", text))
     depth = 0
     for char in brackets:

@@ -713,6 +713,12 @@ def test_json_at_the_depth_limit_is_walked() -> None:
     assert evaluate(f"{path} == 1", {"BODY": body}) == (True, f"{path} == 1")
 
 
+def test_brackets_inside_strings_do_not_count_towards_depth() -> None:
+    """Brackets and escaped quotes inside JSON strings never make a shallow body "too deep"."""
+    body = json.dumps({"s": '\\"' + "[" * 200 + '"{', "a": 1, "t": "]" * 200})
+    assert evaluate("[BODY].a == 1", {"BODY": body}) == (True, "[BODY].a == 1")
+
+
 def test_failure_detail_shows_actual_value() -> None:
     """A failed condition shows the value that was seen, as on-call reads it."""
     assert check("[STATUS] == 200", STATUS=503) == (False, "[STATUS] (503) == 200")
