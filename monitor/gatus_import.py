@@ -151,6 +151,7 @@ class _Converter:
         self.check_of: dict[int, str] = {}  # endpoint index -> the check made from it
         self.mapped: set[str] = set()  # providers that became channels
         self.resolved: dict[str, bool] = {}  # provider -> some alert wants send-on-resolved
+        self.reminders: set[str] = set()  # minimum-reminder-interval values seen
 
     def note(self, where: str, message: str) -> None:
         self.result.notes.append(f"{where}: {message}")
@@ -224,7 +225,10 @@ class _Converter:
             kind = UNSUPPORTED_SCHEMES.get(scheme, "SSH endpoints")
             self.note(where, f"not converted: {kind} have no opsmon check type")
             return None
-        if scheme not in ("http", "https"):
+        if not scheme and _HAS_REFERENCE.match(url):
+            scheme = "https" if url.startswith("https") else "http"
+            self.note(where, f"url {url!r} comes from the environment: assumed to be http(s)")
+        elif scheme not in ("http", "https"):
             self.note(
                 where, f"not converted: url {scheme + '://' if scheme else url!r} is not http(s)"
             )
@@ -396,6 +400,8 @@ class _Converter:
             self.resolved[kind] = self.resolved.get(kind, False) or bool(
                 alert.get("send-on-resolved")
             )
+            if alert.get("minimum-reminder-interval") not in (None, "", 0, "0"):
+                self.reminders.add(str(alert["minimum-reminder-interval"]))
         first = min(
             alerting, key=lambda a: int(a.get("failure-threshold", GATUS_FAILURE_THRESHOLD))
         )
@@ -650,6 +656,16 @@ def convert(gatus: Mapping[str, Any], http_placeholders: PlaceholderTable) -> Co
                 f"{len(silent)} check(s) had no alerts in Gatus; a maintenance window "
                 "`gatus-endpoints-without-alerts` keeps them quiet (delete it to be paged)",
             )
+        reminders = converter.reminders
+        converter.note(
+            "alerts",
+            "opsmon repeats a firing alert every alerting.repeat_interval (default 4h)"
+            + (
+                f"; Gatus reminders ({', '.join(sorted(reminders))}) are not carried"
+                if reminders
+                else "; Gatus sent no reminders (no minimum-reminder-interval)"
+            ),
+        )
     elif any(alerts.values()):
         converter.note(
             "alerts", "endpoint alerts not carried over: no alerting provider opsmon has"
@@ -673,11 +689,13 @@ def render(conversion: Conversion, source: str) -> str:
 
 
 def _placeholder_environment(text: str) -> dict[str, str]:
-    """Stand-in values for every ${VAR} in `text`, to validate the shape of the output."""
+    """Stand-in values for every ${VAR} in `text`, to validate the shape of the output: a URL
+    where the variable starts a value (`url: ${X}/health`), else a plain word."""
     names = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
+    leading = set(re.findall(r"(?:^|[:\-]\s|\s['\"])\$\{([A-Za-z_][A-Za-z0-9_]*)", text, re.M))
     return {
-        n: f"https://example.invalid/{n.lower()}" if "URL" in n else f"placeholder-{n.lower()}"
-        for n in names
+        name: "https://example.invalid" if name in leading or "URL" in name else f"stand-in-{name}"
+        for name in names
     }
 
 

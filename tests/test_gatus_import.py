@@ -490,3 +490,23 @@ def test_gatus_reference_matches_gatus_tests(
     """The reference port reproduces Gatus's own test expectations (including where opsmon
     deliberately differs: missing paths compare as 0, len() of an object counts characters)."""
     assert gatus_holds(condition, result) is holds
+
+
+def test_url_from_the_environment_and_reminders(tmp_path: Path) -> None:
+    """A URL that is a `$VAR` converts (said so), validates, and reminders are named."""
+    text = textwrap.dedent("""\
+        alerting:
+          slack: {webhook-url: "$HOOK"}
+        endpoints:
+          - name: api
+            url: "$BASE/health"
+            conditions: ["[STATUS] == 200"]
+            alerts: [{type: slack, minimum-reminder-interval: 30m}]
+        """)
+    result, output = import_gatus(tmp_path, text)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(output.read_text())["checks"][0]["url"] == "${BASE}/health"
+    assert "url '${BASE}/health' comes from the environment: assumed to be http(s)" in result.stderr
+    assert "Gatus reminders (30m) are not carried" in result.stderr
+    env = {"BASE": "http://127.0.0.1:9", "HOOK": "https://example.invalid/hook"}
+    assert run_opsmon("config", "validate", "--config", str(output), env=env).returncode == 0
