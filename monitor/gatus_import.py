@@ -321,6 +321,12 @@ class _Converter:
                 where,
                 f"body placeholder {dynamic} is sent literally (opsmon has no body templates)",
             )
+        if _SECRET_HEADER.search(text) and not _HAS_REFERENCE.search(text):
+            self.note(
+                where,
+                "body copied as written and it looks like it holds a credential:"
+                " move the value to an environment variable (${VAR})",
+            )
         if endpoint.get("graphql"):
             text = json.dumps({"query": text})
             headers.setdefault("Content-Type", "application/json")

@@ -302,6 +302,33 @@ def test_no_secret_is_copied(tmp_path: Path) -> None:
     )
 
 
+def test_body_with_a_credential_is_flagged() -> None:
+    """A request body that looks like it holds a credential is named (it cannot be rewritten)."""
+    document = {
+        "endpoints": [
+            {
+                "name": "login",
+                "url": "http://127.0.0.1:1/",
+                "method": "POST",
+                "body": '{"user": "probe", "password": "pw"}',
+                "conditions": ["[STATUS] == 200"],
+            },
+            {
+                "name": "plain",
+                "url": "http://127.0.0.1:1/",
+                "method": "POST",
+                "body": '{"ping": 1}',
+                "conditions": ["[STATUS] == 200"],
+            },
+        ]
+    }
+    notes = convert(document, PLACEHOLDERS).notes
+    assert [n for n in notes if "looks like it holds a credential" in n] == [
+        "endpoints[0] (login): body copied as written and it looks like it holds a credential:"
+        " move the value to an environment variable (${VAR})"
+    ]
+
+
 def test_environment_references_are_kept(tmp_path: Path) -> None:
     """Gatus's `$VAR` and `${VAR}` stay references (written `${VAR}`), never new secrets."""
     text = textwrap.dedent("""\
