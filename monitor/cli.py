@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor import __version__
 from monitor.alerting.silence_args import add_silence_commands
+from monitor.gatus_import import add_import_commands
 from monitor.rollback.cli_args import add_rollback_commands
 
 # Everything else is imported by the command that needs it: `opsmon --help` and
@@ -294,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_runbooks_show)
     add_silence_commands(commands, with_config)
     add_rollback_commands(commands, with_config)
+    add_import_commands(commands, with_config)
     return parser
 
 

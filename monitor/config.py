@@ -222,7 +222,7 @@ def _validate_checks(raw_checks: Any) -> tuple[list[CheckSpec], list[tuple[KeyPa
             problems.append(((*where, "type"), f"unknown check type {kind!r} (known: {known})"))
         else:
             try:
-                specs.append(entry.spec_model.model_validate(item))
+                specs.append(entry.validate(item))
             except ValidationError as exc:
                 problems.extend(_validation_problems(exc, where))
     return specs, problems

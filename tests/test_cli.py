@@ -122,6 +122,41 @@ def test_config_validate(tmp_path: Path, backend: Target) -> None:
     assert f"{path}:5: checks[0].interval: must be > 0" in bad.stdout
 
 
+def test_config_validate_rejects_conditions_that_cannot_work(tmp_path: Path) -> None:
+    """The issue-13 conditions fail `config validate` with exit 2, one located line each."""
+    path = tmp_path / "opsmon.yml"
+    path.write_text(
+        textwrap.dedent("""\
+        checks:
+          - name: api
+            type: http
+            url: http://127.0.0.1:9/
+            conditions:
+              - "[STAUS] == 200"
+              - "len([BODY].a == 1"
+              - "[STATUS] < 1s"
+              - "[IP] == 127.0.0.1"
+          - name: db
+            type: postgres
+            dsn: postgresql://app@127.0.0.1:9/app
+            conditions: ["[IP] == 127.0.0.1"]
+        """)
+    )
+    result = run_opsmon("config", "validate", "--config", str(path))
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert [line.split(": ", 2)[:2] for line in lines] == [
+        [f"{path}:6", "checks[0].conditions[0]"],
+        [f"{path}:7", "checks[0].conditions[1]"],
+        [f"{path}:8", "checks[0].conditions[2]"],
+        [f"{path}:13", "checks[1].conditions[0]"],
+    ]
+    assert "[STAUS] is not a placeholder of http checks (did you mean [STATUS]?" in lines[0]
+    assert "unbalanced parentheses" in lines[1]
+    assert "[STATUS] is a number, not a time" in lines[2]
+    assert "[IP] is not a placeholder of postgres checks" in lines[3]
+
+
 def test_config_path_from_environment(tmp_path: Path, backend: Target) -> None:
     """Without --config, $OPSMON_CONFIG is used."""
     path = write_config(tmp_path, backend)

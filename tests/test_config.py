@@ -101,6 +101,35 @@ def test_check_errors_locate_file_line_key(
     assert message in found[0]
 
 
+@pytest.mark.parametrize(
+    ("check", "condition", "message"),
+    [
+        ("type: http\n    url: http://api:1/", "[STAUS] == 200", "did you mean [STATUS]?"),
+        ("type: http\n    url: http://api:1/", "len([BODY].a == 1", "unbalanced parentheses"),
+        ("type: http\n    url: http://api:1/", "[STATUS] < 1s", "not a time; 1s is a duration"),
+        ("type: postgres\n    dsn: postgresql://db/app", "[IP] == 127.0.0.1", "not a placeholder"),
+        ("type: http\n    url: http://api:1/", "[STATUS]", "alone is not true or false"),
+        ("type: http\n    url: http://api:1/", "[CERTIFICATE_EXPIRATION] > 48h", "needs https"),
+        ("type: container\n    container: web", "[RESTARTS] < soon", "'soon' is not a number"),
+    ],
+)
+def test_conditions_that_cannot_work_are_located(
+    tmp_path: Path, check: str, condition: str, message: str
+) -> None:
+    """A condition that would fail on every run is a file:line: key: message config error."""
+    first = "[OOM_KILLED] == false" if "container" in check else "[CONNECTED]"
+    text = (
+        f"checks:\n  - name: api\n    {check}\n    conditions:\n"
+        f"      - {first!r}\n      - {condition!r}\n"
+    )
+    found = problems(tmp_path, text)
+    assert len(found) == 1, found
+    # The https rule is the check's (its url with its conditions): it points at the check.
+    where = "2: checks[0]" if "needs https" in message else "7: checks[0].conditions[1]"
+    assert found[0].startswith(f"{tmp_path}/opsmon.yml:{where}: "), found
+    assert message in found[0]
+
+
 def test_invalid_url(tmp_path: Path) -> None:
     """A URL that is not http(s) with a host points at the url key."""
     found = problems(tmp_path, "checks:\n  - name: api\n    type: http\n    url: localhost:4000\n")

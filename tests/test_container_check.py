@@ -244,7 +244,10 @@ async def test_unreachable_engine_is_unknown_with_the_reason(
         ({"project": "shop"}, "`project` needs `service`"),
         ({"container": "web", "labels": {"a": "b"}}, "select by `container`"),
         ({"service": "web", "required_env": ["BAD-NAME"]}, "'BAD-NAME' is not an environment"),
-        ({"service": "web", "conditions": ["[STATUS] == 200"]}, "[STATUS] in '[STATUS] == 200'"),
+        (
+            {"service": "web", "conditions": ["[STATUS] == 200"]},
+            "[STATUS] is not a placeholder of container checks",
+        ),
         ({"service": "web", "log_patterns": {"x": "("}}, "not a valid regular expression"),
     ],
 )

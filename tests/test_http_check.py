@@ -279,3 +279,39 @@ def test_invalid_url_is_a_config_error() -> None:
     """A URL without http(s) scheme or host is rejected when the config is validated."""
     with pytest.raises(ValueError, match="http:// or https://"):
         HttpSpec.model_validate({"name": "x", "type": "http", "url": "ftp://example"})
+
+
+async def test_ip_placeholder_is_the_address_answering(
+    target: Target, context: CheckContext
+) -> None:
+    """`[IP]` is the address the request went to (Gatus's placeholder), shown in facts too."""
+    target.routes["/"] = Answer(status=200)
+    result = await run(context, url=target.url("/"), conditions=["[IP] == 127.0.0.1"])
+    assert result.ok, result.reason
+    assert result.facts["IP"] == "127.0.0.1"
+    miss = await run(context, url=target.url("/"), conditions=["[IP] == pat(10.*)"])
+    assert miss.reason == "[IP] (127.0.0.1) == pat(10.*)"
+
+
+async def test_deeply_nested_json_body_is_a_failed_condition(
+    target: Target, context: CheckContext
+) -> None:
+    """A target answering JSON nested 100,000 deep fails the check with a reason, run after run."""
+    target.routes["/deep"] = Answer(body="[" * 100_000 + "]" * 100_000)
+    for _ in range(2):
+        result = await run(context, url=target.url("/deep"), conditions=["[BODY][0] == 1"])
+        assert not result.ok and result.kind == "condition"
+        assert "[BODY] is nested deeper than 64 levels" in result.reason
+
+
+def test_certificate_expiration_needs_https() -> None:
+    """`[CERTIFICATE_EXPIRATION]` on an http:// URL is a config error (Gatus would read 0)."""
+    with pytest.raises(ValueError, match=r"needs https://"):
+        HttpSpec.model_validate(
+            {
+                "name": "plain",
+                "type": "http",
+                "url": "http://127.0.0.1:1/",
+                "conditions": ["[CERTIFICATE_EXPIRATION] > 48h"],
+            }
+        )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from monitor.conditions import Condition, Facts, evaluate_all
+from monitor.conditions import Condition, Facts, PlaceholderTable, evaluate_all
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 
@@ -26,10 +26,23 @@ class Check(Protocol):
 
 @dataclass(frozen=True)
 class CheckType:
-    """A registry entry: the spec model that config validates against and how to build the check."""
+    """A registry entry: the spec model that config validates against, how to build the check,
+    and the placeholders its conditions may use (with what each holds)."""
 
     spec_model: type[CheckSpec]
     build: Callable[[Any, Any], Check]  # (spec of spec_model, CheckContext)
+    placeholders: PlaceholderTable = field(default_factory=dict)
+
+    def validate(self, raw: Any) -> CheckSpec:
+        """The spec for `raw` config; conditions are checked against this type's placeholders,
+        so one that could never work is a config error (pydantic's ValidationError)."""
+        context = {"placeholders": self.placeholders, "check_type": self.spec_model_type(raw)}
+        return self.spec_model.model_validate(raw, context=context)
+
+    @staticmethod
+    def spec_model_type(raw: Any) -> str:
+        """The `type` written in `raw`, for messages."""
+        return str(raw.get("type")) if isinstance(raw, dict) else "these"
 
 
 def judge(

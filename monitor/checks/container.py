@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.checks.base import judge
-from monitor.conditions import Condition, Facts
+from monitor.conditions import Facts, Kind, PlaceholderTable
 from monitor.core.durations import PositiveDuration, format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
@@ -37,24 +37,22 @@ from monitor.docker.selection import Selector, best_candidate
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
 
-CONTAINER_FACTS = frozenset(
-    {
-        "STATE",
-        "HEALTH",
-        "HEALTH_OUTPUT",
-        "EXIT_CODE",
-        "RESTARTS",
-        "RESTARTS_10M",
-        "OOM_KILLED",
-        "IMAGE",
-        "IMAGE_ID",
-        "STARTED_AT",
-        "FINISHED_AT",
-        "CONTAINER",
-        "MISSING_ENV",
-        "LOG_PATTERN",
-    }
-)
+PLACEHOLDERS: PlaceholderTable = {
+    "STATE": Kind.TEXT,
+    "HEALTH": Kind.TEXT,
+    "HEALTH_OUTPUT": Kind.TEXT,
+    "EXIT_CODE": Kind.NUMBER,
+    "RESTARTS": Kind.NUMBER,
+    "RESTARTS_10M": Kind.NUMBER,
+    "OOM_KILLED": Kind.BOOLEAN,
+    "IMAGE": Kind.TEXT,
+    "IMAGE_ID": Kind.TEXT,
+    "STARTED_AT": Kind.TEXT,
+    "FINISHED_AT": Kind.TEXT,
+    "CONTAINER": Kind.TEXT,
+    "MISSING_ENV": Kind.LIST,
+    "LOG_PATTERN": Kind.TEXT,
+}
 HEALTH_STATUSES = ("none", "starting", "healthy", "unhealthy")
 DEFAULT_LOG_PATTERNS = {"invalid_environment": "Invalid environment variables"}
 # A container that dies this soon after starting most likely failed its own start-up checks.
@@ -120,19 +118,6 @@ class ContainerSpec(CheckSpec):
                     f"pattern {name!r} is not a valid regular expression: {exc}"
                 ) from None
         return patterns
-
-    @field_validator("conditions")
-    @classmethod
-    def _known_placeholders(cls, conditions: tuple[Condition, ...]) -> tuple[Condition, ...]:
-        for condition in conditions:
-            unknown = sorted(set(condition.placeholders) - CONTAINER_FACTS)
-            if unknown:
-                known = ", ".join(f"[{p}]" for p in sorted(CONTAINER_FACTS))
-                raise ValueError(
-                    f"{', '.join(f'[{p}]' for p in unknown)} in {condition.text!r} is not known "
-                    f"to container checks (known: {known})"
-                )
-        return conditions
 
     def selector(self) -> Selector:
         """The containers this check selects."""

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from monitor.checks.container import docker_access
+from monitor.conditions import PlaceholderTable
 from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
@@ -19,6 +20,8 @@ from monitor.docker.access import DockerUnavailable
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
 
+# The engine check judges by its own rules: it takes no conditions.
+PLACEHOLDERS: PlaceholderTable = {}
 # The event stream may be down this long (reconnecting after an engine restart) before it counts.
 EVENTS_GRACE = 15.0
 

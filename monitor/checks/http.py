@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from monitor.checks.base import judge
-from monitor.conditions import Facts
+from monitor.conditions import Facts, Kind, PlaceholderTable
 from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
 
 DEFAULT_MAX_BODY = 1024 * 1024
+PLACEHOLDERS: PlaceholderTable = {
+    "STATUS": Kind.NUMBER,
+    "BODY": Kind.DOCUMENT,
+    "RESPONSE_TIME": Kind.MILLISECONDS,
+    "CONNECTED": Kind.BOOLEAN,
+    "CERTIFICATE_EXPIRATION": Kind.MILLISECONDS,
+    "IP": Kind.TEXT,
+}
 
 
 class HttpSpec(CheckSpec):
@@ -50,6 +58,17 @@ class HttpSpec(CheckSpec):
         except ValueError as exc:
             raise ValueError(f"invalid port in URL ({exc})") from None
         return value
+
+    @model_validator(mode="after")
+    def _certificate_needs_https(self) -> HttpSpec:
+        if urlsplit(self.url).scheme == "http":
+            for condition in self.conditions:
+                if "CERTIFICATE_EXPIRATION" in condition.placeholders:
+                    raise ValueError(
+                        f"{condition.text!r}: an http:// URL has no certificate"
+                        " ([CERTIFICATE_EXPIRATION] needs https://)"
+                    )
+        return self
 
     @field_validator("ca_file")
     @classmethod
@@ -79,6 +98,17 @@ def _certificate_expiry(response: httpx.Response) -> datetime | None:
     if not der:
         return None
     return x509.load_der_x509_certificate(der).not_valid_after_utc
+
+
+def _peer_address(response: httpx.Response) -> str | None:
+    """The IP address the request went to (`[IP]`), as the connection's socket reports it."""
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    peer = stream.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return None
 
 
 class HttpCheck:
@@ -116,6 +146,7 @@ class HttpCheck:
                 response = await self._client.send(
                     request, stream=True, follow_redirects=spec.follow_redirects
                 )
+                address = _peer_address(response)
                 try:
                     phase = "reading the response body"
                     body = await self._read_capped(response)
@@ -151,6 +182,8 @@ class HttpCheck:
             "RESPONSE_TIME": round(elapsed * 1000, 1),
             "CONNECTED": True,
         }
+        if address is not None:
+            facts["IP"] = address
         if self._https:
             expiry = _certificate_expiry(response)
             if expiry is not None:

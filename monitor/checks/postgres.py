@@ -23,7 +23,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 from pydantic import ConfigDict, Field, field_validator
 
 from monitor.checks.base import judge
-from monitor.conditions import Facts, show
+from monitor.conditions import Facts, Kind, PlaceholderTable, show
 from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
@@ -56,6 +56,22 @@ _FACTS_SQL = (
     " ARRAY(SELECT extname::text FROM pg_extension ORDER BY 1),"
     " pg_database_size(current_database())"
 )
+
+PLACEHOLDERS: PlaceholderTable = {
+    "CONNECTED": Kind.BOOLEAN,
+    "CONNECT_TIME": Kind.MILLISECONDS,
+    "QUERY_TIME": Kind.MILLISECONDS,
+    "RESPONSE_TIME": Kind.MILLISECONDS,
+    "SERVER_VERSION": Kind.TEXT,
+    "SERVER_VERSION_NUM": Kind.NUMBER,
+    "IN_RECOVERY": Kind.BOOLEAN,
+    "CONNECTIONS_USED": Kind.NUMBER,
+    "MAX_CONNECTIONS": Kind.NUMBER,
+    "CONNECTIONS_USED_RATIO": Kind.NUMBER,
+    "EXTENSIONS": Kind.LIST,
+    "DATABASE_SIZE_BYTES": Kind.NUMBER,
+    "RESULT": Kind.DOCUMENT,
+}
 
 # Failure kinds, bounded: they label `opsmon_postgres_failures_total{check,kind}`.
 FAILURE_KINDS = (

@@ -5,18 +5,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationInfo
 
-from monitor.conditions import Condition
+from monitor.conditions import Condition, check_placeholders
 from monitor.core.durations import Duration, PositiveDuration
 
 CHECK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-def _parse_condition(value: Any) -> Condition:
-    if isinstance(value, Condition):
-        return value
-    return Condition.parse(value)
+def _parse_condition(value: Any, info: ValidationInfo) -> Condition:
+    condition = value if isinstance(value, Condition) else Condition.parse(value)
+    # The registry entry hands in its check type's placeholders (CheckType.validate).
+    context = info.context if isinstance(info.context, dict) else {}
+    table = context.get("placeholders")
+    if table is not None:
+        check_placeholders(condition, table, str(context.get("check_type", "these")))
+    return condition
 
 
 ConditionField = Annotated[

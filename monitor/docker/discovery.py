@@ -143,7 +143,7 @@ class Discovery:
         entry = CHECK_TYPES[raw["type"]]
         raw = {**self._defaults, **raw}
         try:
-            spec = entry.spec_model.model_validate(raw)
+            spec = entry.validate(raw)
         except ValidationError as exc:
             plan.problems.append(
                 f"container {container}: cannot make a {raw['type']} check from its labels: "
