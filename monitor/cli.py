@@ -24,7 +24,7 @@ from monitor.logs import configure_logging, get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from monitor.rollback.cli import add_rollback_commands
-from monitor.settings import Settings
+from monitor.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 
@@ -277,5 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `opsmon` command."""
     args = build_parser().parse_args(argv)
+    try:
+        load_settings()  # every command reads them: a bad environment is one clear line
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
     code: int = args.func(args)
     return code

@@ -7,10 +7,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+)
 
 from monitor.conditions import Condition, ConditionResult, Facts, evaluate_all
-from monitor.durations import parse_duration
+from monitor.durations import check_duration_range, parse_duration
 
 CHECK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -21,10 +29,10 @@ def _to_seconds(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(_to_seconds)]
+Duration = Annotated[float, BeforeValidator(_to_seconds), AfterValidator(check_duration_range)]
 """Seconds, written in config as `500ms`, `30s`, `5m`, `4h` (a bare number means seconds)."""
 
-PositiveDuration = Annotated[float, BeforeValidator(_to_seconds), Field(gt=0)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 
 def _parse_condition(value: Any) -> Condition:

@@ -7,7 +7,7 @@ import socket
 import ssl
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,6 +18,7 @@ from monitor.checks.base import CheckResult, CheckSpec, judge
 from monitor.checks.context import CheckContext
 from monitor.conditions import Facts
 from monitor.durations import format_duration
+from monitor.secrets import SECRET
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -28,7 +29,7 @@ class HttpSpec(CheckSpec):
     type: Literal["http"]
     url: str
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], SECRET] = Field(default_factory=dict)
     body: str | None = None
     follow_redirects: bool = True
     verify_tls: bool = True

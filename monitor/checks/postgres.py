@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import psycopg
@@ -29,6 +29,7 @@ from monitor.checks.context import CheckContext
 from monitor.conditions import Facts, show
 from monitor.durations import format_duration
 from monitor.redaction import Redactor
+from monitor.secrets import Secret
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 SSL_MODES: tuple[str, ...] = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -82,7 +83,7 @@ class PostgresSpec(CheckSpec):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     type: Literal["postgres"]
-    dsn: str = Field(min_length=1)
+    dsn: Annotated[str, Secret(parts=lambda dsn: password_candidates(dsn)), Field(min_length=1)]
     query: str | None = Field(default=None, min_length=1)
     expect: str | int | float | bool | None = None
     sslmode: SslMode | None = None

@@ -7,7 +7,7 @@ import email.utils
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,6 +18,7 @@ from monitor.checks.base import PositiveDuration
 from monitor.checks.context import HttpClients
 from monitor.checks.http import describe_transport_error
 from monitor.clock import Clock
+from monitor.secrets import SECRET
 
 CHANNEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 # Retry-After beyond this is treated as this: a receiver must not park alerts for a day.
@@ -47,8 +48,8 @@ def http_url(value: str) -> str:
 class HttpChannelSpec(ChannelSpec):
     """A channel that POSTs to a URL."""
 
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: Annotated[str, SECRET]
+    headers: Annotated[dict[str, str], SECRET] = Field(default_factory=dict)
     verify_tls: bool = True
 
     @field_validator("url")
