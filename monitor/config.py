@@ -22,7 +22,7 @@ from monitor.durations import format_duration, parse_duration
 from monitor.interpolation import InterpolationError, Interpolator
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.config import cross_check as rollback_cross_check
-from monitor.secrets import secret_values
+from monitor.secrets import MIN_SECRET_LENGTH, secret_values
 from monitor.settings import Settings
 
 KeyPath = tuple[str | int, ...]
@@ -331,7 +331,9 @@ def _dependency_problems(config: Config, names: Mapping[str, int]) -> Iterator[t
         shown = cycle if len(cycle) <= 8 else [*cycle[:3], "...", *cycle[-3:]]
         yield (
             ("checks", names[cycle[0]], "depends_on"),
-            f"dependency cycle of {len(cycle) - 1} checks: " + " -> ".join(shown),
+            "dependency cycle: "
+            + " -> ".join(shown)
+            + (f" ({len(cycle) - 1} checks)" if len(cycle) > 8 else ""),
         )
         return
     chain = _longest_chain(graph)
@@ -425,7 +427,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         problems.append(ConfigProblem(file, lines.line(key), format_key(key), message))
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(config=config, path=path, secrets=secret_values(config))
+    secrets = secret_values(config)
+    inside = {
+        used
+        for used in interpolator.used
+        if len(used) >= MIN_SECRET_LENGTH and any(used in secret for secret in secrets)
+    }
+    return LoadedConfig(config=config, path=path, secrets=secrets | inside)
 
 
 def effective_config(loaded: LoadedConfig, settings: Settings) -> Config:

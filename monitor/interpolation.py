@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 _CONTROL_NAMES = {"\r": "a carriage return (\\r)", "\n": "a line feed (\\n)", "\t": "a tab (\\t)"}
@@ -29,6 +29,9 @@ class Interpolator:
     headers and ends up, with the secret, in error messages)."""
 
     environ: Mapping[str, str]
+    # Every value taken from the environment: those that end up inside a secret field are
+    # secrets on their own too (the token inside "Bearer ${TOKEN}").
+    used: set[str] = field(default_factory=set)
 
     def expand(self, text: str) -> str:
         """Return `text` with every variable replaced; raise InterpolationError if one is unset
@@ -50,6 +53,7 @@ class Interpolator:
             if control is not None:
                 hint = "; is the .env file saved with CRLF line endings?" if "\r" in value else ""
                 raise InterpolationError(f"environment variable {name} contains {control}{hint}")
+            self.used.add(value)
             return value
 
         return _TOKEN.sub(replace, text)
