@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+(?P<tail>@)")
@@ -14,6 +16,25 @@ _KEY_VALUE = re.compile(
     re.I,
 )
 _BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}")
+# A variant shorter than this is not masked on its own (it would mask ordinary words).
+_MIN_VARIANT = 4
+
+
+def spellings(secret: str) -> set[str]:
+    """Every form in which `secret` may show up inside an error message: as is, trimmed,
+    inside a `repr()` of the string or of its UTF-8 bytes, JSON-escaped, URL-encoded."""
+    forms = {secret, secret.strip(), secret.rstrip(), secret.lstrip()}
+    for form in list(forms):
+        forms |= {
+            repr(form)[1:-1],
+            repr(form.encode("utf-8", "surrogatepass"))[2:-1],
+            json.dumps(form)[1:-1],
+            json.dumps(form, ensure_ascii=False)[1:-1],
+            quote(form, safe=""),
+            quote(form),
+            quote_plus(form, safe=""),
+        }
+    return {form for form in forms if len(form) >= _MIN_VARIANT}
 
 
 class Redactor:
@@ -25,7 +46,7 @@ class Redactor:
 
     def update(self, secrets: Iterable[str]) -> None:
         """Add secret values (e.g. after a config reload); longest first so overlaps mask fully."""
-        merged = set(self._secrets) | {s for s in secrets if s}
+        merged = set(self._secrets) | {form for s in secrets if s for form in spellings(s)}
         self._secrets = tuple(sorted(merged, key=len, reverse=True))
 
     def text(self, value: str) -> str:
