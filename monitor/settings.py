@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     @field_validator("listen")
     @classmethod
     def _listen_is_host_port(cls, value: str | None) -> str | None:
-        return None if value is None else check_listen(value)
+        return check_listen(value) if value else None  # empty: not set
 
     @field_validator("log_level")
     @classmethod
