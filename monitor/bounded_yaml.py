@@ -61,14 +61,18 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark = event.start_mark
+        line = mark.line + 1 if mark else None
+        if isinstance(event, yaml.AliasEvent):
+            alias = super().compose_node(parent, index)
+            if alias is not None and id(alias) not in self._measured:
+                # The anchor is still being composed: an alias to an enclosing node.
+                raise YamlInputError(line, "an alias refers to a node that contains it")
+            return alias
         self._depth += 1
         try:
             if self._depth > self._limits.max_depth:
-                mark = event.start_mark
-                raise YamlInputError(
-                    mark.line + 1 if mark else None,
-                    f"nested deeper than {self._limits.max_depth} levels",
-                )
+                raise YamlInputError(line, f"nested deeper than {self._limits.max_depth} levels")
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -77,24 +81,19 @@ class _BoundedLoader(yaml.SafeLoader):
         return node
 
     def _measure(self, node: yaml.Node) -> None:
-        key = id(node)
-        if key in self._measured:
-            return  # an alias of a node already measured
+        """Record how many values `node` expands to and how deep; its children are measured."""
         if isinstance(node, yaml.ScalarNode):
-            self._measured[key] = (1, 1)
+            self._measured[id(node)] = (1, 1)
             return
         children: list[yaml.Node] = (
             [part for pair in node.value for part in pair]
             if isinstance(node, yaml.MappingNode)
             else list(node.value)
         )
-        sizes = [self._measured.get(id(child)) for child in children]
+        sizes = [self._measured[id(child)] for child in children]
         line = node.start_mark.line + 1 if node.start_mark else None
-        if any(size is None for size in sizes):
-            raise YamlInputError(line, "an alias refers to a node that contains it")
-        known = [size for size in sizes if size is not None]
-        values = 1 + sum(size[0] for size in known)
-        depth = 1 + max((size[1] for size in known), default=0)
+        values = 1 + sum(size[0] for size in sizes)
+        depth = 1 + max((size[1] for size in sizes), default=0)
         if values > self._limits.max_values:
             raise YamlInputError(
                 line,
@@ -105,7 +104,7 @@ class _BoundedLoader(yaml.SafeLoader):
             raise YamlInputError(
                 line, f"nested deeper than {self._limits.max_depth} levels through aliases"
             )
-        self._measured[key] = (values, depth)
+        self._measured[id(node)] = (values, depth)
 
 
 def load_yaml(text: str, limits: YamlLimits) -> tuple[yaml.Node | None, Any]:
