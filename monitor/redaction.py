@@ -18,6 +18,10 @@ _KEY_VALUE = re.compile(
 _BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}")
 # A variant shorter than this is not masked on its own (it would mask ordinary words).
 _MIN_VARIANT = 4
+# A message that cut a value short ("Bearer abc...") leaks its beginning: a secret's first
+# characters right before an ellipsis are masked when at least this many match.
+_MIN_TRUNCATED = 8
+_ELLIPSIS = re.compile(r"\.\.\.|\u2026")
 
 
 def spellings(secret: str) -> set[str]:
@@ -54,9 +58,26 @@ class Redactor:
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
+        if _ELLIPSIS.search(value):
+            value = self._mask_cut_short(value)
         value = _URL_PASSWORD.sub(rf"\g<head>{MASK}\g<tail>", value)
         value = _KEY_VALUE.sub(rf"\g<head>\g<quote>{MASK}", value)
         return _BEARER.sub(rf"\g<head>{MASK}", value)
+
+    def _mask_cut_short(self, value: str) -> str:
+        for match in reversed(list(_ELLIPSIS.finditer(value))):
+            end = match.start()
+            longest = 0
+            for secret in self._secrets:
+                for length in range(
+                    min(len(secret) - 1, end), max(_MIN_TRUNCATED - 1, longest), -1
+                ):
+                    if value.startswith(secret[:length], end - length):
+                        longest = length
+                        break
+            if longest:
+                value = value[: end - longest] + MASK + value[end:]
+        return value
 
     def value(self, value: Any) -> Any:
         """Any JSON-like value with every string inside it masked."""

@@ -65,3 +65,12 @@ def test_secret_masked_however_an_error_message_spells_it(form: str, shown: str)
     masked = redactor.text(f"Illegal header value {shown} (in {form})")
     assert 'c\\"an' not in masked and "ary-S" not in masked, masked
     assert "***" in masked
+
+
+def test_secret_cut_short_before_an_ellipsis_is_masked() -> None:
+    """A message that shows only the first part of a long secret ("Bearer abcd...") masks it."""
+    secret = "Bearer " + "k9Xw2" * 20
+    redactor = Redactor([secret])
+    shown = f"[BODY].status ({secret[:77]}...) == ok"
+    assert redactor.text(shown) == "[BODY].status (***...) == ok"
+    assert redactor.text("loading... done") == "loading... done"
