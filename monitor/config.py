@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import unicodedata
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,12 +167,14 @@ def _set(data: Any, path: KeyPath, value: Any) -> None:
     target[path[-1]] = value
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1, except \t and \n
+_CONTROL_ON_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _control_character(value: str, single_line: bool) -> str | None:
     """The first control character in `value` as shown to a person, or None."""
-    for position, char in enumerate(value):
-        if unicodedata.category(char) == "Cc" and (single_line or char not in "\n\t"):
-            return f"{char!r} at position {position}"
-    return None
+    found = (_CONTROL_ON_ONE_LINE if single_line else _CONTROL).search(value)
+    return f"{found.group()!r} at position {found.start()}" if found else None
 
 
 def _single_line(path: KeyPath) -> bool:

@@ -25,15 +25,15 @@ def test_valid_addresses(text: str, parsed: tuple[str, int]) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("localhost", "must be host:port"),
-        ("127.0.0.1:", "must be host:port"),
-        ("127.0.0.1:http", "must be host:port"),
-        ("127.0.0.1:99999", r"port 99999 is out of range \(0-65535\)"),
-        ("127.0.0.1:-1", "must be host:port"),
-        ("::1:9110", "the host must be a name or an IPv4 address"),
-        ("[nope]:9110", "must be an IPv6 address"),
-        ("bad host:80", "the host must be a name"),
-        ("host\r\n:80", "the host must be a name"),
+        ("localhost", "must be HOST:PORT, e.g."),
+        ("127.0.0.1:", "the port must be a number"),
+        ("127.0.0.1:http", "the port must be a number"),
+        ("127.0.0.1:99999", r"the port must be a number from 0 to 65535 \(got '99999'\)"),
+        ("::1:9110", "an IPv6 host goes in brackets"),
+        ("[nope]:9110", r"\[nope\] is not an IPv6 address"),
+        ("bad host:80", "without spaces"),
+        ("host\r\n:80", "without spaces"),
+        ("host\x00:80", "without spaces"),
     ],
 )
 def test_invalid_addresses_say_what_is_wrong(text: str, message: str) -> None:

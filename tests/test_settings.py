@@ -14,7 +14,7 @@ def test_bad_settings_name_the_variable_not_the_value(monkeypatch: pytest.Monkey
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert caught.value.problems == [
-        "environment: OPSMON_LISTEN: must be host:port, e.g. 127.0.0.1:9110",
+        "environment: OPSMON_LISTEN: must be HOST:PORT, e.g. 127.0.0.1:9110 or [::1]:9110",
         "environment: OPSMON_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR",
     ]
     assert "canary" not in str(caught.value)

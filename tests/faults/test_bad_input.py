@@ -87,11 +87,11 @@ BAD_INPUTS: dict[str, BadInput] = {
     ),
     "listen-port-99999": BadInput(
         b"listen: 127.0.0.1:99999\nchecks: []\n",
-        "{path}:1: listen: port 99999 is out of range (0-65535)",
+        "{path}:1: listen: the port must be a number from 0 to 65535 (got '99999')",
     ),
     "listen-malformed": BadInput(
         b"listen: localhost\nchecks: []\n",
-        "{path}:1: listen: must be host:port, e.g. 127.0.0.1:9110",
+        "{path}:1: listen: must be HOST:PORT, e.g. 127.0.0.1:9110 or [::1]:9110",
     ),
     "interval-inf": BadInput(
         ("checks:\n" + check_yaml("a", "    interval: .inf\n")).encode(),
@@ -172,8 +172,12 @@ def test_minimum_interval_is_one_second_for_users(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "line"),
     [
-        ("OPSMON_LISTEN", "localhost", "must be host:port, e.g. 127.0.0.1:9110"),
-        ("OPSMON_LISTEN", "127.0.0.1:99999", "port 99999 is out of range (0-65535)"),
+        ("OPSMON_LISTEN", "localhost", "must be HOST:PORT, e.g. 127.0.0.1:9110 or [::1]:9110"),
+        (
+            "OPSMON_LISTEN",
+            "127.0.0.1:99999",
+            "the port must be a number from 0 to 65535 (got '99999')",
+        ),
         ("OPSMON_LOG_LEVEL", "loud", "must be one of DEBUG, INFO, WARNING, ERROR"),
         ("OPSMON_MIN_INTERVAL", "1ms", "must be a duration of at least 100ms"),
     ],
