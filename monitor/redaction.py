@@ -87,4 +87,9 @@ class Redactor:
             return {k: self.value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
+        if isinstance(value, bytes | bytearray):
+            # A renderer would print these with repr() after redaction ran: mask that text now.
+            return self.text(repr(value))
+        if isinstance(value, BaseException):
+            return self.text(f"{type(value).__name__}: {value}")
         return value
