@@ -348,7 +348,7 @@ def _dependency_problems(config: Config, names: Mapping[str, int]) -> Iterator[t
         )
 
 
-def _min_interval(environ: Mapping[str, str], file: str) -> float:
+def _min_interval(environ: Mapping[str, str]) -> float:
     text = environ.get("OPSMON_MIN_INTERVAL")
     if not text:
         return MIN_INTERVAL
@@ -387,7 +387,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     """Read, interpolate and validate `path`; raise ConfigError listing every problem found."""
     environ = os.environ if environ is None else environ
     file = str(path)
-    min_interval = _min_interval(environ, file)
+    min_interval = _min_interval(environ)
     lines, raw = _read_yaml(path)
     if raw is None:
         raw = {}
