@@ -15,6 +15,7 @@ from monitor import __version__
 from monitor.alerting.silence_args import add_silence_commands
 from monitor.gatus_import import add_import_commands
 from monitor.rollback.cli_args import add_rollback_commands
+from monitor.settings import SettingsError, load_settings
 
 # Everything else is imported by the command that needs it: `opsmon --help` and
 # `opsmon config validate` must not pay for httpx, docker, psycopg, uvicorn, ...
@@ -302,5 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `opsmon` command."""
     args = build_parser().parse_args(argv)
+    try:
+        load_settings()  # every command reads them: a bad environment is one clear line
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
     code: int = args.func(args)
     return code

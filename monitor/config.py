@@ -7,27 +7,31 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Annotated, Any, TextIO
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
+from monitor.addresses import check_listen
 from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSpec
+from monitor.bounded_yaml import YamlInputError, YamlLimits, load_yaml, read_utf8
 from monitor.checks import CHECK_TYPES
-from monitor.core.durations import PositiveDuration, format_duration
+from monitor.core.durations import PositiveDuration, format_duration, parse_duration
 from monitor.core.spec import CheckSpec
 from monitor.docker.config import DockerConfig
 from monitor.interpolation import InterpolationError, Interpolator
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.config import cross_check as rollback_cross_check
+from monitor.secrets import MIN_SECRET_LENGTH, secret_values
 from monitor.settings import Settings
 
 KeyPath = tuple[str | int, ...]
-_SECRET_KEY = re.compile(
-    r"password|passwd|secret|token|dsn|webhook_url|api_key|authorization", re.I
-)
-_DSN_PASSWORD = re.compile(r"://[^:/@\s]*:([^@\s]+)@|password\s*=\s*'?([^\s']+)")
-_MIN_SECRET_FIELD_LENGTH = 4
+# The shortest interval a check may have (OPSMON_MIN_INTERVAL lowers it, e.g. in tests).
+MIN_INTERVAL = 1.0
+MIN_INTERVAL_FLOOR = 0.1
+# Longer depends_on chains than this are a config mistake, and root-cause walks stay shallow.
+MAX_DEPENDENCY_DEPTH = 32
+YAML_LIMITS = YamlLimits()
 
 
 class Defaults(BaseModel):
@@ -46,7 +50,7 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    listen: str = Field(default="127.0.0.1:9110", pattern=r"^[^\s:]*:\d{1,5}$")
+    listen: Annotated[str, AfterValidator(check_listen)] = "127.0.0.1:9110"
     state_dir: Path = Path("./state")
     public_url: str = "http://localhost:9110"
     runbook_url_template: str | None = None
@@ -163,17 +167,21 @@ def _set(data: Any, path: KeyPath, value: Any) -> None:
     target[path[-1]] = value
 
 
-def _secret_values(path: KeyPath, value: str) -> set[str]:
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1, except \t and \n
+_CONTROL_ON_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _control_character(value: str, single_line: bool) -> str | None:
+    """The first control character in `value` as shown to a person, or None."""
+    found = (_CONTROL_ON_ONE_LINE if single_line else _CONTROL).search(value)
+    return f"{found.group()!r} at position {found.start()}" if found else None
+
+
+def _single_line(path: KeyPath) -> bool:
+    """URLs, addresses, DSNs and header values go onto a wire line: no line breaks at all."""
     named = [p for p in path if isinstance(p, str)]
-    in_headers = len(named) >= 2 and named[-2] == "headers"
-    # Alert channel and heartbeat URLs carry their credentials in the path or query.
-    alert_url = named[-1:] == ["url"] and ("channels" in named or "heartbeat" in named)
-    if not (in_headers or alert_url or (named and _SECRET_KEY.search(named[-1]))):
-        return set()
-    found = {value}
-    for match in _DSN_PASSWORD.finditer(value):
-        found.add(match.group(1) or match.group(2))
-    return {v for v in found if v and len(v) >= _MIN_SECRET_FIELD_LENGTH}
+    last = named[-1] if named else ""
+    return last.endswith("url") or last in ("listen", "dsn") or named[-2:-1] == ["headers"]
 
 
 def _pydantic_message(error: Mapping[str, Any]) -> str:
@@ -202,7 +210,9 @@ def _validation_problems(exc: ValidationError, prefix: KeyPath) -> list[tuple[Ke
     return [(prefix + tuple(error["loc"]), _pydantic_message(error)) for error in exc.errors()]
 
 
-def _validate_checks(raw_checks: Any) -> tuple[list[CheckSpec], list[tuple[KeyPath, str]]]:
+def _validate_checks(
+    raw_checks: Any, min_interval: float
+) -> tuple[list[CheckSpec], list[tuple[KeyPath, str]]]:
     """Validate each check against its type's spec model, chosen through the registry."""
     if not isinstance(raw_checks, list):
         return [], [(("checks",), "must be a list of checks")]
@@ -222,9 +232,15 @@ def _validate_checks(raw_checks: Any) -> tuple[list[CheckSpec], list[tuple[KeyPa
             problems.append(((*where, "type"), f"unknown check type {kind!r} (known: {known})"))
         else:
             try:
-                specs.append(entry.validate(item))
+                spec = entry.validate(item)
             except ValidationError as exc:
                 problems.extend(_validation_problems(exc, where))
+                continue
+            specs.append(spec)
+            if spec.interval < min_interval:
+                minimum = format_duration(min_interval)
+                message = f"must be at least {minimum} (the shortest interval allowed)"
+                problems.append(((*where, "interval"), message))
     return specs, problems
 
 
@@ -242,6 +258,7 @@ def _merge_defaults(raw: dict[str, Any]) -> None:
 
 def _cross_check(config: Config) -> Iterator[tuple[KeyPath, str]]:
     names: dict[str, int] = {}
+    known = {s.name for s in config.checks}
     for index, spec in enumerate(config.checks):
         if spec.name in names:
             yield (
@@ -255,14 +272,11 @@ def _cross_check(config: Config) -> Iterator[tuple[KeyPath, str]]:
                 (f"must not be longer than the interval ({format_duration(spec.interval)})"),
             )
         for position, dependency in enumerate(spec.depends_on):
-            if dependency not in {s.name for s in config.checks}:
+            if dependency not in known:
                 yield ("checks", index, "depends_on", position), f"unknown check {dependency!r}"
             elif dependency == spec.name:
                 yield ("checks", index, "depends_on", position), "a check cannot depend on itself"
-    graph = {s.name: [d for d in s.depends_on if d != s.name] for s in config.checks}
-    cycle = _find_cycle(graph)
-    if cycle:
-        yield ("checks", names[cycle[0]], "depends_on"), "dependency cycle: " + " -> ".join(cycle)
+    yield from _dependency_problems(config, names)
     template = config.runbook_url_template
     if template is not None and "{id}" not in template:
         yield ("runbook_url_template",), "must contain {id}, where the runbook id goes"
@@ -270,46 +284,111 @@ def _cross_check(config: Config) -> Iterator[tuple[KeyPath, str]]:
 
 
 def _find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
-    visiting: list[str] = []
+    """A dependency cycle as a list of names (first == last), or None; iterative, so a chain
+    thousands of checks long cannot exhaust the stack."""
     done: set[str] = set()
-
-    def visit(node: str) -> list[str] | None:
-        if node in visiting:
-            return [*visiting[visiting.index(node) :], node]
-        if node in done or node not in graph:
-            return None
-        visiting.append(node)
-        for nxt in graph[node]:
-            found = visit(nxt)
-            if found:
-                return found
-        visiting.pop()
-        done.add(node)
-        return None
-
     for start in graph:
-        found = visit(start)
-        if found:
-            return found
+        if start in done:
+            continue
+        path: list[str] = [start]
+        on_path = {start}
+        pending = [iter(graph[start])]
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                pending.pop()
+                done.add(path[-1])
+                on_path.discard(path.pop())
+            elif nxt in on_path:
+                return [*path[path.index(nxt) :], nxt]
+            elif nxt not in done and nxt in graph:
+                path.append(nxt)
+                on_path.add(nxt)
+                pending.append(iter(graph[nxt]))
     return None
+
+
+def _longest_chain(graph: Mapping[str, list[str]]) -> list[str]:
+    """The longest depends_on chain, first check first (the graph has no cycle)."""
+    best: dict[str, list[str]] = {}
+    for start in graph:
+        stack = [start]
+        while stack:
+            node = stack[-1]
+            waiting = [d for d in graph[node] if d in graph and d not in best]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            stack.pop()
+            if node not in best:
+                below = max((best[d] for d in graph[node] if d in graph), key=len, default=[])
+                best[node] = [node, *below]
+    return max(best.values(), key=len, default=[])
+
+
+def _dependency_problems(config: Config, names: Mapping[str, int]) -> Iterator[tuple[KeyPath, str]]:
+    graph = {s.name: [d for d in s.depends_on if d != s.name] for s in config.checks}
+    cycle = _find_cycle(graph)
+    if cycle:
+        shown = cycle if len(cycle) <= 8 else [*cycle[:3], "...", *cycle[-3:]]
+        yield (
+            ("checks", names[cycle[0]], "depends_on"),
+            "dependency cycle: "
+            + " -> ".join(shown)
+            + (f" ({len(cycle) - 1} checks)" if len(cycle) > 8 else ""),
+        )
+        return
+    chain = _longest_chain(graph)
+    if len(chain) > MAX_DEPENDENCY_DEPTH:
+        shown = [*chain[:3], "...", chain[-1]]
+        yield (
+            ("checks", names[chain[0]], "depends_on"),
+            f"dependency chain of {len(chain)} checks ({' -> '.join(shown)}) is longer than"
+            f" {MAX_DEPENDENCY_DEPTH}",
+        )
+
+
+def _min_interval(environ: Mapping[str, str]) -> float:
+    text = environ.get("OPSMON_MIN_INTERVAL")
+    if not text:
+        return MIN_INTERVAL
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds < MIN_INTERVAL_FLOOR:
+        message = f"must be a duration of at least {format_duration(MIN_INTERVAL_FLOOR)}"
+        raise ConfigError([ConfigProblem("environment", None, "OPSMON_MIN_INTERVAL", message)])
+    return seconds
+
+
+def _read_yaml(path: Path) -> tuple[_LineMap, Any]:
+    file = str(path)
+    try:
+        text = read_utf8(path, YAML_LIMITS)
+        root, raw = load_yaml(text, YAML_LIMITS)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {reason}")]) from None
+    except YamlInputError as exc:
+        raise ConfigError([ConfigProblem(file, exc.line, "", exc.message)]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):
+            line = text.count("\n", 0, exc.position) + 1
+            problem = f"control character {chr(exc.character)!r} is not allowed in YAML"
+        raise ConfigError([ConfigProblem(file, line, "", f"invalid YAML: {problem}")]) from None
+    return _LineMap(root), raw
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read, interpolate and validate `path`; raise ConfigError listing every problem found."""
     environ = os.environ if environ is None else environ
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
-    try:
-        lines = _LineMap(yaml.compose(text, Loader=yaml.SafeLoader))
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem(file, line, "", f"invalid YAML: {problem}")]) from None
+    min_interval = _min_interval(environ)
+    lines, raw = _read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -320,21 +399,24 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         for key, line in lines.duplicates
     ]
     interpolator = Interpolator(environ)
-    secrets: set[str] = set()
+    unresolved = False
     for key, value in list(_walk_strings(raw)):
         try:
             expanded = interpolator.expand(value)
         except InterpolationError as exc:
             problems.append(ConfigProblem(file, lines.line(key), format_key(key), str(exc)))
+            unresolved = True
             continue
+        control = _control_character(expanded, _single_line(key))
+        if control is not None:
+            message = f"contains a control character ({control})"
+            problems.append(ConfigProblem(file, lines.line(key), format_key(key), message))
         _set(raw, key, expanded)
-        secrets |= _secret_values(key, expanded)
-    secrets |= interpolator.secrets
-    if problems:
+    if unresolved:  # validating `${...}` text as a value would only add confusing errors
         raise ConfigError(problems)
 
     _merge_defaults(raw)
-    specs, found = _validate_checks(raw.pop("checks", []))
+    specs, found = _validate_checks(raw.pop("checks", []), min_interval)
     try:
         config = Config.model_validate(dict(raw, checks=specs))
     except ValidationError as exc:
@@ -347,7 +429,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         problems.append(ConfigProblem(file, lines.line(key), format_key(key), message))
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(config=config, path=path, secrets=frozenset(secrets))
+    secrets = secret_values(config)
+    inside = {
+        used
+        for used in interpolator.used
+        if len(used) >= MIN_SECRET_LENGTH and any(used in secret for secret in secrets)
+    }
+    return LoadedConfig(config=config, path=path, secrets=secrets | inside)
 
 
 def effective_config(loaded: LoadedConfig, settings: Settings) -> Config:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from monitor.config import Config
@@ -15,8 +16,17 @@ _ROLLBACK = {
 }
 
 
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+
+
 def _plain(text: str) -> str:
-    return text.replace("**", "")
+    """Markdown bold markers removed, but only outside `code`: there `USER:***@db` is text."""
+    pieces: list[str] = []
+    end = 0
+    for match in _CODE_SPAN.finditer(text):
+        pieces += [text[end : match.start()].replace("**", ""), match.group(0)]
+        end = match.end()
+    return "".join([*pieces, text[end:].replace("**", "")])
 
 
 def render_problem(

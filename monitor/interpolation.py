@@ -1,30 +1,41 @@
-"""`${VAR}`, `${VAR:-default}` and `$$` in config strings, remembering which values are secrets."""
+"""`${VAR}`, `${VAR:-default}` and `$$` in config strings; environment values are checked."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
-# Values shorter than this are not treated as secrets: redacting "db" or "5432" everywhere
-# would make every log line unreadable and protect nothing.
-MIN_SECRET_LENGTH = 6
+_CONTROL_NAMES = {"\r": "a carriage return (\\r)", "\n": "a line feed (\\n)", "\t": "a tab (\\t)"}
 
 
 class InterpolationError(ValueError):
     """A `${...}` that cannot be resolved; the message names the variable, never a value."""
 
 
+def _control_character(value: str) -> str | None:
+    for char in value:
+        if unicodedata.category(char) == "Cc":
+            return _CONTROL_NAMES.get(char, f"the control character {char!r}")
+    return None
+
+
 @dataclass
 class Interpolator:
-    """Expands variables from `environ` and collects the values that came from the environment."""
+    """Expands variables from `environ`; a value holding a control character is refused
+    (a CRLF `.env` file leaves `\\r` at the end of every value, which then breaks HTTP
+    headers and ends up, with the secret, in error messages)."""
 
     environ: Mapping[str, str]
-    secrets: set[str] = field(default_factory=set)
+    # Every value taken from the environment: those that end up inside a secret field are
+    # secrets on their own too (the token inside "Bearer ${TOKEN}").
+    used: set[str] = field(default_factory=set)
 
     def expand(self, text: str) -> str:
-        """Return `text` with every variable replaced; raise InterpolationError if one is unset."""
+        """Return `text` with every variable replaced; raise InterpolationError if one is unset
+        or holds a control character."""
 
         def replace(match: re.Match[str]) -> str:
             whole = match.group(0)
@@ -38,8 +49,11 @@ class Interpolator:
                 if default is None:
                     raise InterpolationError(f"environment variable {name} is not set")
                 return default
-            if len(value) >= MIN_SECRET_LENGTH and not value.isdigit():
-                self.secrets.add(value)
+            control = _control_character(value)
+            if control is not None:
+                hint = "; is the .env file saved with CRLF line endings?" if "\r" in value else ""
+                raise InterpolationError(f"environment variable {name} contains {control}{hint}")
+            self.used.add(value)
             return value
 
         return _TOKEN.sub(replace, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,10 @@ from monitor.logs import configure_logging
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from tests.support.receiver import FlipTarget, Receiver
+
+# Tests run checks every few hundred milliseconds; users get the 1 s minimum. Set before any
+# test starts so subprocesses (`opsmon run`, `opsmon check`) inherit it too.
+os.environ.setdefault("OPSMON_MIN_INTERVAL", "100ms")
 
 # Fixture modules: `postgres` (shared cluster), `make_postgres` (a test's own), ...
 pytest_plugins = [

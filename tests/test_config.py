@@ -209,3 +209,68 @@ def test_reference_configs_are_valid() -> None:
     env = {"DATABASE_URL": "postgresql://app:pw-123456@db:5432/app"}
     assert load_config(root / "config" / "opsmon.yml", env).config.checks
     assert load_config(root / "config" / "demo.yml", env).config.checks
+
+
+def test_environment_value_with_a_control_character_names_key_and_variable(
+    tmp_path: Path,
+) -> None:
+    """A CRLF `.env` value is refused naming the key and the variable, never the value."""
+    text = BASE.replace(
+        "    url: http://db:8080/\n",
+        '    url: http://db:8080/\n    headers: {Authorization: "Bearer ${TOKEN}"}\n',
+    )
+    found = problems(tmp_path, text, {"TOKEN": "canary-token-9\r"})
+    assert found == [
+        f"{tmp_path}/opsmon.yml:7: checks[0].headers.Authorization: environment variable TOKEN"
+        " contains a carriage return (\\r); is the .env file saved with CRLF line endings?"
+    ]
+
+
+def test_literal_control_characters_are_refused(tmp_path: Path) -> None:
+    """A URL or header may not hold a line break or tab; no value may hold CR or NUL."""
+    text = BASE.replace("http://db:8080/", '"http://db:8080/\\tx"').replace(
+        "    interval: 15s\n", '    interval: 15s\n    service: "back\\0end"\n'
+    )
+    assert problems(tmp_path, text) == [
+        f"{tmp_path}/opsmon.yml:6: checks[0].url: contains a control character"
+        " ('\\t' at position 15)",
+        f"{tmp_path}/opsmon.yml:12: checks[1].service: contains a control character"
+        " ('\\x00' at position 4)",
+    ]
+
+
+def test_secrets_are_chosen_by_key_not_by_origin(tmp_path: Path) -> None:
+    """Secret fields (headers, a DSN's password, channel URLs) are secrets; an address read
+    from the environment is not."""
+    text = """\
+    listen: ${ADDRESS}
+    checks:
+      - {name: db, type: postgres, dsn: "postgresql://app:${DB_PASSWORD}@db:5432/app"}
+    alerting:
+      channels:
+        - {name: hooks, type: webhook, url: "https://hooks.example/T0/${HOOK_TOKEN}"}
+    """
+    env = {"ADDRESS": "127.0.0.1:9110", "DB_PASSWORD": "pw-canary-1", "HOOK_TOKEN": "hook-canary"}
+    loaded = load(tmp_path, text, env)
+    assert loaded.config.listen == "127.0.0.1:9110"
+    assert "127.0.0.1:9110" not in loaded.secrets
+    assert {"pw-canary-1", "https://hooks.example/T0/hook-canary", "hook-canary"} <= set(
+        loaded.secrets
+    )
+    assert not any("db:5432" in secret for secret in loaded.secrets)
+
+
+def test_dependency_chains_are_checked_without_recursion(tmp_path: Path) -> None:
+    """A long chain is measured and refused past 32 checks; a long cycle is named briefly."""
+    lines = ["checks:"]
+    for index in range(40):
+        lines += [f"  - name: c{index}", "    type: http", "    url: http://x/"]
+        if index < 39:
+            lines.append(f"    depends_on: [c{index + 1}]")
+    found = problems(tmp_path, "\n".join(lines) + "\n")
+    assert found == [
+        f"{tmp_path}/opsmon.yml:5: checks[0].depends_on: dependency chain of 40 checks"
+        " (c0 -> c1 -> c2 -> ... -> c39) is longer than 32"
+    ]
+    longest_allowed = "\n".join(lines[: 4 * 32]) + "\n"  # c0 -> ... -> c31: 32 checks
+    assert len(load(tmp_path, longest_allowed).config.checks) == 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.core.durations import format_duration, parse_duration
+from monitor.core.durations import check_duration_range, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,22 @@ def test_format_round_trips() -> None:
         "2h",
         "90s",
     ]
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "3651d", "9999999d"])
+def test_rejects_durations_that_would_overflow(text: str) -> None:
+    """A duration past 10 years is refused before any datetime arithmetic can overflow."""
+    with pytest.raises(ValueError, match=r"^too long: at most 3650d$"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan")])
+def test_range_check_refuses_infinite_and_nan(seconds: float) -> None:
+    """`.inf` and `.nan` written as numbers in YAML are refused too."""
+    with pytest.raises(ValueError, match=r"too long|NaN"):
+        check_duration_range(seconds)
+
+
+def test_longest_duration_is_accepted() -> None:
+    """Exactly the limit still parses."""
+    assert parse_duration("3650d") == check_duration_range(3650 * 86400.0)

@@ -251,3 +251,17 @@ def test_listen_address_in_use_is_reported(tmp_path: Path, backend: Target) -> N
         )
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stdout
+
+
+def test_listen_address_from_the_environment_is_not_masked(tmp_path: Path, backend: Target) -> None:
+    """An address is not a secret: read through ${VAR}, the start log still shows it."""
+    port = free_port()
+    path = write(tmp_path, "listen: ${OPSMON_ADDRESS}\n" + config_text(backend))
+    env = {"API_TOKEN": CANARY, "OPSMON_LISTEN": "", "OPSMON_ADDRESS": f"127.0.0.1:{port}"}
+    with running_daemon(path, port, env=env) as daemon:
+        pass
+    assert daemon.stdout is not None
+    logs = daemon.stdout.read()
+    started = next(json.loads(line) for line in logs.splitlines() if "daemon_started" in line)
+    assert started["listen"] == f"127.0.0.1:{port}"
+    assert CANARY not in logs

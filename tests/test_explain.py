@@ -142,6 +142,8 @@ def test_database_failure_is_told_apart_from_the_backend_side(
         assert "DATABASE_URL" in done.stdout.splitlines()[3]
         assert "database: opsmon's own PostgreSQL check connects fine" in done.stdout
         assert 'echo "$DATABASE_URL"' in done.stdout
+        # The runbook's own masked example survives (bold markers are stripped outside code).
+        assert "It must read `postgresql://USER:***@db:5432/Neola`:" in done.stdout
         assert "http://opsmon.example:9110/runbooks/database-connection-failing" in done.stdout
 
         cluster.stop()

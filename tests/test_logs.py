@@ -65,3 +65,22 @@ def test_console_format() -> None:
     get_logger("daemon").info("daemon_started", checks=3)
     text = stream.getvalue()
     assert "daemon_started" in text and "checks=3" in text and not text.startswith("{")
+
+
+def test_exception_and_bytes_values_are_masked_in_every_spelling() -> None:
+    """An exception object or bytes logged as a value (rendered with repr) and a secret
+    JSON-escaped inside a message are masked in the written line."""
+    secret = 'canary"log\\secret'
+    stream = io.StringIO()
+    configure_logging(Redactor([secret + "\r"]), "INFO", "json", stream=stream)
+    get_logger("checks").error(
+        "check_failed",
+        error=ValueError(f"Illegal header value {secret.encode()!r}"),
+        raw=secret.encode(),
+        detail=json.dumps({"header": secret}),
+    )
+    written = stream.getvalue()
+    assert "canary" not in written and "secret" not in written
+    (entry,) = lines(stream)
+    assert entry["error"] == "ValueError: Illegal header value b'***'"
+    assert entry["raw"] == "b'***'" and entry["detail"] == '{"header": "***"}'

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote, quote_plus
+
+import pytest
+
 from monitor.redaction import Redactor
 
 
@@ -36,3 +41,36 @@ def test_overlapping_secrets_mask_the_longest() -> None:
     """When one secret contains another, the whole longer one is masked."""
     redactor = Redactor(["abcdef", "abcdef-ghijkl"])
     assert redactor.text("abcdef-ghijkl") == "***"
+
+
+SECRET_VALUE = 'Bearer c"an\\ary-S\u00e9 '
+
+
+@pytest.mark.parametrize(
+    ("form", "shown"),
+    [
+        ("repr", repr(SECRET_VALUE)),
+        ("bytes repr", repr(SECRET_VALUE.encode())),
+        ("JSON-escaped", json.dumps(SECRET_VALUE)),
+        ("JSON-escaped, UTF-8 kept", json.dumps(SECRET_VALUE, ensure_ascii=False)),
+        ("URL-encoded", quote(SECRET_VALUE, safe="")),
+        ("form-encoded", quote_plus(SECRET_VALUE)),
+        ("trimmed", SECRET_VALUE.strip()),
+        ("CR trimmed", 'Bearer c"an\\ary-S\u00e9'),
+    ],
+)
+def test_secret_masked_however_an_error_message_spells_it(form: str, shown: str) -> None:
+    """A secret quoted, escaped, encoded or trimmed inside an error message is still masked."""
+    redactor = Redactor([SECRET_VALUE + "\r"])
+    masked = redactor.text(f"Illegal header value {shown} (in {form})")
+    assert 'c\\"an' not in masked and "ary-S" not in masked, masked
+    assert "***" in masked
+
+
+def test_secret_cut_short_before_an_ellipsis_is_masked() -> None:
+    """A message that shows only the first part of a long secret ("Bearer abcd...") masks it."""
+    secret = "Bearer " + "k9Xw2" * 20
+    redactor = Redactor([secret])
+    shown = f"[BODY].status ({secret[:77]}...) == ok"
+    assert redactor.text(shown) == "[BODY].status (***...) == ok"
+    assert redactor.text("loading... done") == "loading... done"

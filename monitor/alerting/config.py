@@ -21,6 +21,7 @@ from pydantic import (
 from monitor.alerting.notifiers import CHANNEL_TYPES, ChannelSpec
 from monitor.alerting.notifiers.base import http_url
 from monitor.core.durations import Duration, PositiveDuration
+from monitor.secrets import SECRET
 
 # Labels an alert carries; matchers and group_by may name only these.
 LABELS = ("alertname", "severity", "service", "check", "channel")
@@ -101,7 +102,7 @@ class HeartbeatSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str
+    url: Annotated[str, SECRET]
     interval: PositiveDuration = 60.0
     timeout: PositiveDuration = 10.0
     method: str = Field(default="GET", pattern=r"^(GET|POST|HEAD)$")

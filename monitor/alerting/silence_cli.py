@@ -43,6 +43,13 @@ def _time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--for {text}: {exc}") from None
+
+
 def _author() -> str:
     try:
         return os.environ.get("USER") or getpass.getuser()
@@ -62,7 +69,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
         if args.until:
             ends = _time(args.until)
         else:
-            ends = starts + timedelta(seconds=parse_duration(args.duration))
+            ends = starts + timedelta(seconds=_duration(args.duration))
         if ends <= max(starts, now):
             raise ValueError("the silence would end before it starts (or in the past)")
     except ValueError as exc:

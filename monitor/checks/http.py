@@ -6,7 +6,7 @@ import asyncio
 import ssl
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +17,7 @@ from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.net.errors import describe_transport_error
+from monitor.secrets import SECRET
 
 if TYPE_CHECKING:
     import httpx
@@ -40,7 +41,7 @@ class HttpSpec(CheckSpec):
     type: Literal["http"]
     url: str
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], SECRET] = Field(default_factory=dict)
     body: str | None = None
     follow_redirects: bool = True
     verify_tls: bool = True

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from pydantic import ConfigDict, Field, field_validator
@@ -28,6 +28,7 @@ from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.redaction import Redactor
+from monitor.secrets import Secret
 
 if TYPE_CHECKING:
     import psycopg
@@ -102,7 +103,7 @@ class PostgresSpec(CheckSpec):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     type: Literal["postgres"]
-    dsn: str = Field(min_length=1)
+    dsn: Annotated[str, Secret(parts=lambda dsn: password_candidates(dsn)), Field(min_length=1)]
     query: str | None = Field(default=None, min_length=1)
     expect: str | int | float | bool | None = None
     sslmode: SslMode | None = None

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
+# The longest duration anything accepts. Longer ones overflow datetime arithmetic (timedelta
+# tops out at 999999999 days, datetime at year 9999) and are never what was meant.
+MAX_DURATION = 3650 * 86400.0
 
 
 def parse_duration(text: str) -> float:
-    """Return the number of seconds that `text` denotes; raise ValueError if it is malformed."""
+    """Return the number of seconds that `text` denotes; raise ValueError if it is malformed
+    or longer than MAX_DURATION."""
     cleaned = text.strip()
     if not _WHOLE.match(cleaned):
         raise ValueError(f"invalid duration {text!r}: expected e.g. 500ms, 30s, 5m, 4h")
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(cleaned))
+    return check_duration_range(
+        sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(cleaned))
+    )
+
+
+def check_duration_range(seconds: float) -> float:
+    """`seconds` if it is finite and at most MAX_DURATION; else a ValueError saying so."""
+    if math.isnan(seconds):
+        raise ValueError("must be a duration, not NaN")
+    if seconds > MAX_DURATION or math.isinf(seconds):
+        raise ValueError(f"too long: at most {format_duration(MAX_DURATION)}")
+    return seconds
 
 
 def is_duration(text: str) -> bool:
@@ -42,8 +58,8 @@ def _to_seconds(value: object) -> object:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(_to_seconds)]
+Duration = Annotated[float, BeforeValidator(_to_seconds), AfterValidator(check_duration_range)]
 """Seconds, written in config as `500ms`, `30s`, `5m`, `4h` (a bare number means seconds)."""
 
-PositiveDuration = Annotated[float, BeforeValidator(_to_seconds), Field(gt=0)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
 """A Duration greater than zero."""

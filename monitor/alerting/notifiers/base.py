@@ -7,7 +7,7 @@ import email.utils
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +16,7 @@ from monitor.alerting.model import Notification
 from monitor.clock import Clock
 from monitor.core.durations import PositiveDuration
 from monitor.net.errors import describe_transport_error
+from monitor.secrets import SECRET
 
 if TYPE_CHECKING:
     import httpx
@@ -50,8 +51,8 @@ def http_url(value: str) -> str:
 class HttpChannelSpec(ChannelSpec):
     """A channel that POSTs to a URL."""
 
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: Annotated[str, SECRET]
+    headers: Annotated[dict[str, str], SECRET] = Field(default_factory=dict)
     verify_tls: bool = True
 
     @field_validator("url")

@@ -9,13 +9,14 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.alerting.model import AlertView, Notification, Status
 from monitor.alerting.notifiers.base import ChannelSpec, DeliveryError, NotifierDeps
 from monitor.alerting.text import alert_title, body, headline, timestamp
+from monitor.secrets import SECRET
 
 _ADDRESS = r"^[^@\s]+@[^@\s]+$"
 
@@ -30,7 +31,7 @@ class SmtpSpec(BaseModel):
     starttls: bool = False
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: Annotated[str | None, SECRET] = None
     ca_file: Path | None = None  # a private CA for the server's certificate
     verify_tls: bool = True
 

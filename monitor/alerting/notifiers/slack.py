@@ -4,13 +4,14 @@ started), the evidence, the affected dependents, and a Runbook button."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
 
 from monitor.alerting.model import AlertView, Notification, Status
 from monitor.alerting.notifiers.base import ChannelSpec, NotifierDeps, http_url, post_json
 from monitor.alerting.text import alert_title, headline, timestamp
+from monitor.secrets import SECRET
 
 RED = "#d92d20"
 GREEN = "#2eb67d"
@@ -24,7 +25,7 @@ class SlackSpec(ChannelSpec):
     """A Slack incoming webhook URL (a secret: it is masked everywhere)."""
 
     type: Literal["slack"]
-    webhook_url: str
+    webhook_url: Annotated[str, SECRET]
     rate_limit: float | None = 1.0  # Slack accepts about one message per second per webhook
 
     @field_validator("webhook_url")
