@@ -31,7 +31,7 @@ def test_manual_rollback_dry_run_window_force_and_status(
     """With the daemon in dry_run: `--dry-run` prints the plan and diff and changes nothing;
     outside the window the rollback is refused until `--force`, which then restores v1 and
     verifies it; `status` shows it; a second rollback has nothing left to do."""
-    opsmon.configure(mode="dry_run", window="3s")
+    opsmon.configure(mode="dry_run", window="10s")
     deployment.env = {"API_TOKEN": CANARY}
     deployment.deploy("v1")
     opsmon.start()
@@ -47,10 +47,10 @@ def test_manual_rollback_dry_run_window_force_and_status(
     assert deployment.inspect()["Id"] == bad_id
 
     since = datetime.fromisoformat(opsmon.service()["current"]["since"])
-    wait_until(lambda: datetime.now(UTC) - since > timedelta(seconds=3.5), timeout=10)
+    wait_until(lambda: datetime.now(UTC) - since > timedelta(seconds=10.5), timeout=20)
     code, out, err = rollback(opsmon, "web")
     assert code == 1
-    assert "outside the rollback window of 3s (--force overrides)" in out
+    assert "outside the rollback window of 10s (--force overrides)" in out
     assert deployment.inspect()["Id"] == bad_id
 
     code, out, err = rollback(opsmon, "web", "--force")
