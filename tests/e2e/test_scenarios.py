@@ -8,6 +8,7 @@ each marker goes when its fix lands."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -67,8 +68,9 @@ def test_steady_state(deployment: Deployment, watcher: Watcher, record: Row) -> 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 12: 4 (inhibition release storm; root page lists no affected checks) "
-    "and 8 (RollbackSkipped noise)",
+    reason="issue 12: 4, 8 (one page per outage): a stopped db pages ContainerDown for "
+    "db-container, again for the database check, for backend-health and backend-ready, and "
+    "RollbackSkipped; never DatabaseConnectionFailing",
 )
 def test_database_stopped_and_started(
     deployment: Deployment, watcher: Watcher, record: Row
@@ -112,6 +114,7 @@ def wait_rolled_back(deployment: Deployment, watcher: Watcher, deployed_at: floa
 
     def settled() -> bool:
         if any(d.startswith("skip") for d in watcher.decisions()):
+            watcher.quiet()  # the pages of the skipped rollback, for the record
             raise AssertionError(f"rollback skipped: {watcher.decisions()}")
         return _rolled_back(deployment)
 
@@ -121,8 +124,8 @@ def wait_rolled_back(deployment: Deployment, watcher: Watcher, deployed_at: floa
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 12: 1 (absent [BODY].services.database read as the database failing; "
-    "rollback skipped as 'cannot help')",
+    reason="issue 12: 1 (an absent [BODY].services.database is read as the database failing: "
+    "DatabaseConnectionFailing from the backend's side, rollback skipped as 'cannot help')",
 )
 def test_bad_image_is_rolled_back(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """A release answering 500 while the database is fine is rolled back to the last known
@@ -146,8 +149,9 @@ def test_bad_image_is_rolled_back(deployment: Deployment, watcher: Watcher, reco
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 12: 3 (missing variable never named, kind stays crash_loop; guard refuses "
-    "rollback for missing env even though the last known good runs with today's env)",
+    reason="issue 12: 3 (the page never names FEATURE_STORE_URL; the guard skips the rollback "
+    "as 'EnvironmentVariablesMissing cannot help' though the last known good runs with "
+    "today's environment)",
 )
 def test_release_needing_a_new_variable_is_rolled_back(
     deployment: Deployment, watcher: Watcher, record: Row
@@ -199,7 +203,9 @@ def test_crash_looping_release_is_rolled_back(
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 12: 8 (RollbackSkipped sent for a failure no rollback would fix)"
+    strict=True,
+    reason="issue 12: 8 (RollbackSkipped 'a rollback cannot help: SlowResponses' is paged "
+    "beside the SlowResponses warning)",
 )
 def test_slow_release(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """A release that starts slowly and answers slowly: a SlowResponses warning for the
@@ -271,3 +277,20 @@ def test_opsmon_killed_mid_outage(deployment: Deployment, watcher: Watcher, reco
     note(record, watcher, fault_at)
     assert watcher.firing() == before
     assert {p.key for p in watcher.resolved()} == {p.key for p in before}
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12: 9 (/api/status names no root cause)")
+def test_status_names_the_root_cause(deployment: Deployment, watcher: Watcher, record: Row) -> None:
+    """While the frontend is stopped, /api/status shows for each failing check the diagnosis,
+    its root cause and the runbook link, as the page does."""
+    fault_at = time.monotonic()
+    deployment.compose("stop", "frontend")
+    first = watcher.first_firing(timeout=60)
+    note(record, watcher, fault_at)
+    wait_until(lambda: watcher.check_states().get("frontend") == "unhealthy", timeout=30)
+    failing = [c for c in watcher.status()["checks"] if c["state"] == "unhealthy"]
+    assert {c["name"] for c in failing} == {"frontend", "frontend-container"}
+    for entry in failing:
+        shown = json.dumps(entry)
+        assert first.alertname in shown, shown
+        assert "frontend-container" in shown and first.runbook_url in shown, shown

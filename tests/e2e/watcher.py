@@ -67,9 +67,11 @@ def stack_config(deployment: Deployment, port: int, state_dir: Path, hook: str) 
                 "service": "backend",
                 "url": f"{backend}/api/health",
                 "depends_on": ["database"],
-                # Long enough to see a slow answer as slow, not as a timeout.
+                # Long enough to see a slow answer as slow, not as a timeout, and a release
+                # that takes a few seconds to listen as starting, not failing.
                 "interval": "3s",
                 "timeout": "3s",
+                "failure_threshold": 3,
                 "conditions": [
                     "[STATUS] == 200",
                     "[BODY].status == ok",
@@ -84,6 +86,7 @@ def stack_config(deployment: Deployment, port: int, state_dir: Path, hook: str) 
                 "url": f"{backend}/api/ready",
                 "interval": "3s",
                 "timeout": "3s",
+                "failure_threshold": 3,
                 "depends_on": ["database"],  # /api/ready asks the database
                 "startup_grace": "5s",
                 "conditions": ["[STATUS] == 200", "[BODY].ready == true"],
@@ -251,13 +254,14 @@ class Watcher:
                 f"no page within {timeout}s; decisions: {self.decisions()}"
             ) from exc
 
-    def quiet(self, seconds: float = 8, timeout: float = 60) -> None:
-        """Until no message has reached the receiver for `seconds` (what is still to be sent
-        about the current state has been sent)."""
+    def quiet(self, seconds: float = 7, timeout: float = 60) -> None:
+        """Until no message has reached the receiver for `seconds` (longer than group_wait and
+        group_interval: what is still to be sent about the current state has been sent)."""
+        since = time.monotonic()
 
         def calm() -> bool:
             requests = self.hooks.requests
-            last = requests[-1].at if requests else 0.0
+            last = max(requests[-1].at if requests else 0.0, since)
             return time.monotonic() - last >= seconds
 
         wait_until(calm, timeout=timeout, interval=0.2)
