@@ -4,7 +4,6 @@ the heartbeat, and serves `GET /api/alerts`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from monitor.alerting.naming import AlertContent, delivery_failing, describe_fai
 from monitor.alerting.notifiers import CHANNEL_TYPES, Notifier, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
+from monitor.core.aio import wait_for_event
 from monitor.core.health import Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
@@ -264,8 +264,7 @@ class AlertingComponent:
             timeout = _ENGINE_POLL
             if next_at is not None:
                 timeout = min(timeout, max(0.0, (next_at - clock.now()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await wait_for_event(self._wake, timeout)
 
     async def _resolve_removed_checks(self) -> None:
         """Resolve incidents of checks that are gone (once the first round has run)."""

@@ -11,7 +11,6 @@ itself (AlertDeliveryFailing through the other channels) until it accepts again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from monitor.alerting.config import DeliverySpec
 from monitor.alerting.model import OutboxEntry
 from monitor.alerting.notifiers import ChannelSpec, DeliveryError, Notifier
 from monitor.clock import Clock
+from monitor.core.aio import wait_for_event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.store import Store
@@ -104,8 +104,7 @@ class Outbox:
                 if next_at is not None:
                     wait = (next_at - self._clock.now()).total_seconds()
                     timeout = min(timeout, max(wait, 0.0))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await wait_for_event(self._wake, timeout)
         finally:
             await self.cancel()
 

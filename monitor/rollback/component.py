@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.alertnames import AlertName
+from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.diagnosis import CheckView, diagnose
 from monitor.diagnosis import Snapshot as Situation
@@ -234,8 +235,7 @@ class RollbackComponent:
 
     async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109
         """Wait until a transition or an event (or `timeout` seconds)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._change.wait(), timeout)
+        await wait_for_event(self._change, timeout)
         self._change.clear()
 
     async def _on_transition(self, transition: Transition) -> None:
