@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from monitor.core.result import CheckResult
     from monitor.daemon import Daemon
     from monitor.redaction import Redactor
+    from monitor.runbooks import Catalogue
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 
@@ -169,7 +170,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _catalogue(err: TextIO, outline_only: bool = False) -> Any:
+def _catalogue(err: TextIO, outline_only: bool = False) -> Catalogue | None:
     from monitor.runbooks import RunbookError, load_catalogue
     from monitor.settings import Settings
 

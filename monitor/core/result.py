@@ -24,7 +24,7 @@ class FailureKind(StrEnum):
     StrEnum compares equal to its value), so adding a member is the only way to add a kind."""
 
     OK = "ok"  # not a failure: the kind of a passing result
-    # Any check type.
+    # Every check type.
     CONDITION = "condition"  # a condition (or the default 2xx / expect) did not hold
     TIMEOUT = "timeout"
     ERROR = "error"  # the check itself crashed: a bug in opsmon, not the target
