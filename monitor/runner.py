@@ -103,7 +103,7 @@ class CheckRunner:
             previous=transition.previous.value,
             current=transition.current.value,
             reason=result.reason or None,
-            kind=result.kind,
+            kind=str(result.kind),  # the plain value, also in a stdlib record's repr
         )
         for listener in self._listeners:
             try:
