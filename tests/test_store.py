@@ -3,6 +3,7 @@ written before the store split (one Store class holding every table) still opens
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import stat
@@ -26,8 +27,8 @@ def test_state_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
     assert {p.name for p in files} >= {DB_FILE, f"{DB_FILE}-wal"}
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
-    mode = sqlite3.connect(tmp_path / "state" / DB_FILE).execute("PRAGMA journal_mode").fetchone()
-    assert mode[0] == "wal"
+    with contextlib.closing(sqlite3.connect(tmp_path / "state" / DB_FILE)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
 
 
@@ -57,10 +58,8 @@ def test_subsystems_keep_their_own_tables_on_one_file(tmp_path: Path) -> None:
     alerting = AlertingStore.open(tmp_path)
     rollback = open_store(tmp_path)
     assert alerting.path == rollback.path == tmp_path / DB_FILE
-    names = {
-        row[0]
-        for row in sqlite3.connect(tmp_path / DB_FILE).execute("SELECT name FROM schema_versions")
-    }
+    with contextlib.closing(sqlite3.connect(tmp_path / DB_FILE)) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM schema_versions")}
     assert {"incidents", "outbox", "silences", "rollback_lkg", "rollbacks"} <= names
     alerting.close()
     rollback.close()
