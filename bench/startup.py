@@ -3,8 +3,9 @@
     .venv/bin/python bench/startup.py              # 7 runs each
     .venv/bin/python bench/startup.py --runs 15
 
-Prints, for `opsmon --help` and `opsmon config validate` (a config with three HTTP checks), the
-median wall time and the median peak RSS of the process over `--runs` runs (rusage of each
+Prints, for `opsmon --help`, `opsmon config validate` (a config with three HTTP checks),
+`opsmon runbooks list` (no Markdown parser) and `runbooks show` (markdown_it), the median
+wall time and the median peak RSS of the process over `--runs` runs (rusage of each
 child, from os.wait4), and the RSS of `opsmon run` with the same three HTTP checks against a
 local server on 127.0.0.1, read from /proc once the daemon is ready and has run a few rounds.
 Targets (issue 11): `--help` < 0.25 s, idle daemon < 60 MB RSS.
@@ -143,6 +144,8 @@ def main() -> None:
                 "--config",
                 str(config),
             ],
+            "opsmon runbooks list": [*opsmon_command(), "runbooks", "list"],
+            "opsmon runbooks show": [*opsmon_command(), "runbooks", "show", "container-down"],
         }
         for label, argv in commands.items():
             run_measured(argv)  # warm the page cache and the bytecode cache

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from monitor.core.result import CheckResult
     from monitor.daemon import Daemon
     from monitor.redaction import Redactor
+    from monitor.runbooks import Catalogue
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 
@@ -169,12 +170,12 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _catalogue(err: TextIO) -> Any:
+def _catalogue(err: TextIO, outline_only: bool = False) -> Catalogue | None:
     from monitor.runbooks import RunbookError, load_catalogue
     from monitor.settings import Settings
 
     try:
-        catalogue = load_catalogue(Settings().runbooks_dir)
+        catalogue = load_catalogue(Settings().runbooks_dir, outline_only)
     except RunbookError as exc:
         print(exc, file=err)
         return None
@@ -184,8 +185,8 @@ def _catalogue(err: TextIO) -> Any:
 
 
 def cmd_runbooks_list(args: argparse.Namespace) -> int:
-    """`opsmon runbooks list`: every runbook with its alerts."""
-    catalogue = _catalogue(sys.stderr)
+    """`opsmon runbooks list`: every runbook with its alerts (no Markdown parser loaded)."""
+    catalogue = _catalogue(sys.stderr, outline_only=True)
     if catalogue is None:
         return EXIT_CONFIG
     rows = [("ID", "SEVERITY", "ALERTS", "TITLE")]

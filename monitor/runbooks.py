@@ -3,6 +3,9 @@
 A runbook is `runbooks/<id>.md`: YAML front matter (`id`, `alerts`, `severity`, `title`) and the
 sections Meaning, Impact, Diagnosis and Mitigation (Escalation is welcome). The first fenced code
 block of Diagnosis is the first command on-call types; `opsmon explain` prints it.
+
+markdown_it is imported only where a runbook's Markdown is parsed or rendered (the daemon,
+`explain`, `runbooks show`): `opsmon runbooks list` reads the outline with `parse_outline`.
 """
 
 from __future__ import annotations
@@ -10,18 +13,19 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
 
 from monitor.alertnames import Severity
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+
     from monitor.config import Config
 
 REQUIRED_SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation")
@@ -31,6 +35,10 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ALERT = re.compile(r"^[A-Z][A-Za-z0-9]+$")
 _CAMEL_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SKIPPED_FILES = frozenset({"readme.md"})
+# The outline (parse_outline): a level-2 ATX heading, and the opening and closing lines of a
+# fenced code block, as CommonMark defines them.
+_H2 = re.compile(r"^ {0,3}##(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}(?!.*`)|~{3,})")
 
 
 class RunbookError(ValueError):
@@ -74,11 +82,16 @@ class Runbook:
 
 
 def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     # Raw HTML in a runbook is shown as text, never passed through: the pages need no trust.
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
-_MD = _markdown()
+@functools.cache
+def _parser() -> MarkdownIt:
+    """The parser `parse_runbook` uses (built once, on first use)."""
+    return _markdown()
 
 
 def _split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
@@ -162,24 +175,55 @@ def _diagnosis_steps(tokens: Sequence[Token]) -> tuple[DiagnosisStep, ...]:
     return tuple(steps)
 
 
-def parse_runbook(text: str, path: Path) -> Runbook:
-    """Parse and validate one runbook; raise RunbookError naming every problem found."""
-    where = path.name
-    data, body = _split_front_matter(text, where)
-    problems = _front_matter_problems(data, path.stem)
-    tokens = _MD.parse(body)
-    sections, section_problems = _sections(tokens, body.splitlines(keepends=True))
-    problems.extend(section_problems)
+def _outline(lines: Sequence[str]) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The level-2 headings (line, name) and fenced code blocks (line, content) of a body,
+    without a Markdown parser: headings inside a fence do not count."""
+    headings: list[tuple[int, str]] = []
+    fences: list[tuple[int, str]] = []
+    number = 0
+    while number < len(lines):
+        line = lines[number].rstrip("\n")
+        opening = _FENCE.match(line)
+        if opening is None:
+            heading = _H2.match(line)
+            if heading is not None:
+                headings.append((number, (heading.group(1) or "").strip()))
+            number += 1
+            continue
+        marker = opening.group(1)
+        indent = len(line) - len(line.lstrip(" "))
+        closing = re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
+        content: list[str] = []
+        start = number
+        number += 1
+        while number < len(lines) and not closing.match(lines[number].rstrip("\n")):
+            # CommonMark removes up to the opening fence's indentation from each line.
+            text = lines[number]
+            content.append(text[min(indent, len(text) - len(text.lstrip(" "))) :])
+            number += 1
+        fences.append((start, "".join(content)))
+        number += 1
+    return headings, fences
+
+
+def _validate(
+    data: Mapping[str, Any],
+    path: Path,
+    sections: Mapping[str, str],
+    problems: list[str],
+    steps: tuple[DiagnosisStep, ...],
+    body: str,
+) -> Runbook:
+    """The runbook, or RunbookError with every problem (the parsers' common checks)."""
     for name in REQUIRED_SECTIONS:
         if name not in sections:
             problems.append(f"section '## {name}' is missing")
         elif not sections[name]:
             problems.append(f"section '## {name}' is empty")
-    steps = _diagnosis_steps(tokens)
     if "Diagnosis" in sections and not steps:
         problems.append("section '## Diagnosis' has no fenced code block (the first command)")
     if problems:
-        raise RunbookError(f"{where}: " + "; ".join(problems))
+        raise RunbookError(f"{path.name}: " + "; ".join(problems))
     return Runbook(
         id=data["id"],
         title=data["title"].strip(),
@@ -192,6 +236,44 @@ def parse_runbook(text: str, path: Path) -> Runbook:
     )
 
 
+def parse_runbook(text: str, path: Path) -> Runbook:
+    """Parse and validate one runbook; raise RunbookError naming every problem found."""
+    data, body = _split_front_matter(text, path.name)
+    problems = _front_matter_problems(data, path.stem)
+    tokens = _parser().parse(body)
+    sections, section_problems = _sections(tokens, body.splitlines(keepends=True))
+    problems.extend(section_problems)
+    return _validate(data, path, sections, problems, _diagnosis_steps(tokens), body)
+
+
+def parse_outline(text: str, path: Path) -> Runbook:
+    """`parse_runbook` without a Markdown parser, for listing: the same front matter, sections
+    and problems, read from ATX `## ` headings and fenced code blocks (a heading written
+    another way, or a command only in an indented block, is not seen). Its steps carry the
+    commands but no introductions."""
+    data, body = _split_front_matter(text, path.name)
+    problems = _front_matter_problems(data, path.stem)
+    lines = body.splitlines(keepends=True)
+    headings, fences = _outline(lines)
+    sections: dict[str, str] = {}
+    for number, (line, name) in enumerate(headings):
+        end = headings[number + 1][0] if number + 1 < len(headings) else len(lines)
+        if name in sections:
+            problems.append(f"section {name!r} appears twice")
+        sections[name] = "".join(lines[line + 1 : end]).strip()
+    diagnosis = [
+        (line, headings[n + 1][0] if n + 1 < len(headings) else len(lines))
+        for n, (line, name) in enumerate(headings)
+        if name == "Diagnosis"
+    ]
+    steps = tuple(
+        DiagnosisStep(content.strip())
+        for at, content in fences
+        if content.strip() and any(start < at < end for start, end in diagnosis)
+    )
+    return _validate(data, path, sections, problems, steps, body)
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """Every valid runbook of a folder; `problems` lists the files that were left out and why."""
@@ -202,8 +284,11 @@ class Catalogue:
     _by_alert: Mapping[str, Runbook] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, directory: Path) -> Catalogue:
-        """Read every `*.md` in `directory` except README.md."""
+    def load(
+        cls, directory: Path, parse: Callable[[str, Path], Runbook] = parse_runbook
+    ) -> Catalogue:
+        """Read every `*.md` in `directory` except README.md (with `parse_outline`: no
+        Markdown parser, for listing)."""
         if not directory.is_dir():
             raise RunbookError(f"runbooks folder {directory} does not exist")
         found: list[Runbook] = []
@@ -212,7 +297,7 @@ class Catalogue:
             if path.name.lower() in _SKIPPED_FILES:
                 continue
             try:
-                found.append(parse_runbook(path.read_text(encoding="utf-8"), path))
+                found.append(parse(path.read_text(encoding="utf-8"), path))
             except (RunbookError, OSError, UnicodeDecodeError) as exc:
                 problems.append(str(exc))
         return cls.of(found, directory, problems)
@@ -280,9 +365,11 @@ def find_runbooks_dir(override: str | Path | None = None) -> Path:
     raise RunbookError(f"no runbooks folder found (set OPSMON_RUNBOOKS_DIR; looked in {clone})")
 
 
-def load_catalogue(override: str | Path | None = None) -> Catalogue:
-    """The catalogue of the folder `find_runbooks_dir` picks."""
-    return Catalogue.load(find_runbooks_dir(override))
+def load_catalogue(override: str | Path | None = None, outline_only: bool = False) -> Catalogue:
+    """The catalogue of the folder `find_runbooks_dir` picks (`outline_only`: for listing,
+    without importing a Markdown parser)."""
+    parse = parse_outline if outline_only else parse_runbook
+    return Catalogue.load(find_runbooks_dir(override), parse)
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from monitor.checks.context import CheckContext
 from monitor.clock import Clock
 from monitor.core.durations import format_duration
 from monitor.core.health import Health, Transition
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -62,12 +62,14 @@ class CheckRunner:
                 result = await self.check.run()
         except TimeoutError:
             result = CheckResult.failure(
-                "timeout", f"timed out after {format_duration(self.spec.timeout)}"
+                FailureKind.TIMEOUT, f"timed out after {format_duration(self.spec.timeout)}"
             )
         except Exception as exc:
             # A bug in opsmon, not an unhealthy target: Sentry gets it through the log record.
             self._log.exception("check_crashed")
-            result = CheckResult.failure("error", f"check failed to run: {type(exc).__name__}")
+            result = CheckResult.failure(
+                FailureKind.ERROR, f"check failed to run: {type(exc).__name__}"
+            )
         duration = self._clock.monotonic() - started
         await self.record(result, duration)
         return result
@@ -101,7 +103,7 @@ class CheckRunner:
             previous=transition.previous.value,
             current=transition.current.value,
             reason=result.reason or None,
-            kind=result.kind,
+            kind=str(result.kind),  # the plain value, also in a stdlib record's repr
         )
         for listener in self._listeners:
             try:

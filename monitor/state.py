@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from monitor.core.health import Health, HealthChange
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, Outcome
 
 
 class CheckState:
@@ -45,10 +45,11 @@ class CheckState:
             self.since = now
         if result.connected and self.first_answer_at is None:
             self.first_answer_at = now
-        if result.unknown:
+        outcome = result.outcome
+        if outcome is Outcome.UNKNOWN:
             self.consecutive_failures = self.consecutive_successes = 0
             return self._move(Health.UNKNOWN, result, now)
-        if result.ok:
+        if outcome is Outcome.OK:
             self.in_grace = False
             self.consecutive_successes += 1
             self.consecutive_failures = 0

@@ -1,107 +1,43 @@
 """Durable state: one SQLite file in `state_dir` (WAL mode, file mode 0600).
 
-Each table has its own numbered list of schema steps in TABLES and its version in
-`schema_versions`, so a feature adds a table (or a step to its own table) without touching
-the others. The daemon uses one Store from its event loop; the CLI opens its own, and
-SQLite's locking (WAL plus a busy timeout) lets both work on the file at the same time.
+This module is the plumbing only: the connection, WAL, locking, file mode and migrations.
+It knows no subsystem. Each subsystem owns its tables and their schema steps (a `Tables`
+mapping: table name -> its numbered steps, e.g. monitor/alerting/store.py,
+monitor/rollback/store.py) and wraps a `Store` opened with them. Each table's version is
+kept in `schema_versions`, so a feature adds a table (or a step to its own table) without
+touching the others. The daemon's components each open their Store from the event loop; the
+CLI opens its own, and SQLite's locking (WAL plus a busy timeout) lets all work on the file
+at the same time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from monitor.alerting.model import Incident, Notification, OutboxEntry, Silence, Status
+from typing import TypeAlias
 
 DB_FILE = "opsmon.db"
 _BUSY_TIMEOUT_MS = 5000
 
-TABLES: dict[str, tuple[str, ...]] = {
-    "incidents": (
-        """CREATE TABLE incidents (
-            id TEXT PRIMARY KEY,
-            source TEXT NOT NULL,
-            status TEXT NOT NULL,
-            alertname TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            summary TEXT NOT NULL,
-            description TEXT NOT NULL,
-            runbook_url TEXT NOT NULL,
-            labels TEXT NOT NULL,
-            started_at REAL NOT NULL,
-            ended_at REAL,
-            notified TEXT,
-            suppressed TEXT
-        );
-        CREATE INDEX incidents_by_status ON incidents (status, notified);
-        CREATE INDEX incidents_by_source ON incidents (source, status);""",
-    ),
-    "alert_groups": (
-        """CREATE TABLE alert_groups (
-            key TEXT PRIMARY KEY,
-            last_flush_at REAL,
-            channel_sent TEXT NOT NULL DEFAULT '{}'
-        );""",
-    ),
-    "outbox": (
-        """CREATE TABLE outbox (
-            id TEXT PRIMARY KEY,
-            channel TEXT NOT NULL,
-            group_key TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            state TEXT NOT NULL DEFAULT 'pending',
-            attempts INTEGER NOT NULL DEFAULT 0,
-            created_at REAL NOT NULL,
-            next_attempt_at REAL NOT NULL,
-            last_error TEXT,
-            finished_at REAL,
-            seq INTEGER NOT NULL
-        );
-        CREATE INDEX outbox_pending ON outbox (state, channel, group_key, seq);""",
-    ),
-    "silences": (
-        """CREATE TABLE silences (
-            id TEXT PRIMARY KEY,
-            matchers TEXT NOT NULL,
-            starts_at REAL NOT NULL,
-            ends_at REAL NOT NULL,
-            comment TEXT NOT NULL DEFAULT '',
-            created_by TEXT NOT NULL DEFAULT '',
-            created_at REAL NOT NULL
-        );""",
-    ),
-}
-
-
-def _ts(value: datetime) -> float:
-    return value.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def _dt_required(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
+# A subsystem's schema: table name -> its schema steps in order (each step one or more SQL
+# statements separated by ";"). A table's version is how many of its steps have run.
+Tables: TypeAlias = Mapping[str, Sequence[str]]
 
 
 class Store:
-    """The SQLite file and explicit methods for each kind of record."""
+    """The SQLite file: one connection, its transactions and its migrations (no records)."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
 
     @classmethod
-    def open(cls, state_dir: Path, tables: Mapping[str, Sequence[str]] = TABLES) -> Store:
-        """Open (creating if needed) `state_dir/opsmon.db` and bring every table up to date."""
+    def open(cls, state_dir: Path, tables: Tables) -> Store:
+        """Open (creating if needed) `state_dir/opsmon.db` and bring `tables` up to date."""
         state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / DB_FILE
         # Create the file ourselves so it is 0600 from the first byte; SQLite gives its -wal
@@ -125,6 +61,11 @@ class Store:
         store._migrate(tables)
         return store
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection (for a subsystem's own store on this file)."""
+        return self._db
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
@@ -143,7 +84,7 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def _migrate(self, tables: Mapping[str, Sequence[str]]) -> None:
+    def _migrate(self, tables: Tables) -> None:
         with self.transaction():
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_versions"
@@ -170,261 +111,3 @@ class Store:
             "SELECT version FROM schema_versions WHERE name = ?", (name,)
         ).fetchone()
         return int(row["version"]) if row else 0
-
-    # --- incidents -----------------------------------------------------------------------------
-    def add_incident(self, incident: Incident) -> None:
-        """Record a new incident."""
-        self._db.execute(
-            "INSERT INTO incidents (id, source, status, alertname, severity, summary, description,"
-            " runbook_url, labels, started_at, ended_at, notified, suppressed)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                incident.id,
-                incident.source,
-                incident.status.value,
-                incident.alertname,
-                incident.severity,
-                incident.summary,
-                incident.description,
-                incident.runbook_url,
-                json.dumps(incident.labels),
-                _ts(incident.started_at),
-                _ts(incident.ended_at) if incident.ended_at else None,
-                incident.notified.value if incident.notified else None,
-                incident.suppressed,
-            ),
-        )
-
-    def resolve_incident(self, incident_id: str, ended_at: datetime, note: str = "") -> None:
-        """Mark an incident resolved (a note, if any, is appended to its description)."""
-        self._db.execute(
-            "UPDATE incidents SET status = 'resolved', ended_at = ?,"
-            " description = description || ? WHERE id = ? AND status = 'firing'",
-            (_ts(ended_at), note, incident_id),
-        )
-
-    def set_notified(self, incident_ids: Iterable[str], status: Status) -> None:
-        """Record what the receivers were told about these incidents."""
-        self._db.executemany(
-            "UPDATE incidents SET notified = ? WHERE id = ?",
-            [(status.value, i) for i in incident_ids],
-        )
-
-    def set_suppressed(self, incident_id: str, reason: str | None) -> None:
-        """Record why an incident is held back (None: it is not)."""
-        self._db.execute("UPDATE incidents SET suppressed = ? WHERE id = ?", (reason, incident_id))
-
-    def open_incident(self, source: str) -> Incident | None:
-        """The firing incident of `source`, if there is one."""
-        row = self._db.execute(
-            "SELECT * FROM incidents WHERE source = ? AND status = 'firing'"
-            " ORDER BY started_at DESC LIMIT 1",
-            (source,),
-        ).fetchone()
-        return self._incident(row) if row else None
-
-    def incident(self, incident_id: str) -> Incident | None:
-        """One incident by id."""
-        row = self._db.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-        return self._incident(row) if row else None
-
-    def live_incidents(self) -> list[Incident]:
-        """Firing incidents, and resolved ones whose FIRING went out but whose RESOLVED did not."""
-        rows = self._db.execute(
-            "SELECT * FROM incidents WHERE status = 'firing'"
-            " OR (status = 'resolved' AND notified = 'firing') ORDER BY started_at, id"
-        ).fetchall()
-        return [self._incident(row) for row in rows]
-
-    def recent_incidents(self, limit: int = 50) -> list[Incident]:
-        """The newest incidents, newest first."""
-        rows = self._db.execute(
-            "SELECT * FROM incidents ORDER BY started_at DESC LIMIT ?", (limit,)
-        ).fetchall()
-        return [self._incident(row) for row in rows]
-
-    def count_firing(self) -> int:
-        """How many incidents are firing."""
-        row = self._db.execute("SELECT count(*) FROM incidents WHERE status = 'firing'").fetchone()
-        return int(row[0])
-
-    @staticmethod
-    def _incident(row: sqlite3.Row) -> Incident:
-        return Incident(
-            id=row["id"],
-            source=row["source"],
-            status=Status(row["status"]),
-            alertname=row["alertname"],
-            severity=row["severity"],
-            summary=row["summary"],
-            description=row["description"],
-            runbook_url=row["runbook_url"],
-            labels=json.loads(row["labels"]),
-            started_at=_dt_required(row["started_at"]),
-            ended_at=_dt(row["ended_at"]),
-            notified=Status(row["notified"]) if row["notified"] else None,
-            suppressed=row["suppressed"],
-        )
-
-    # --- alert groups ----------------------------------------------------------------------------
-    def group_state(self, key: str) -> tuple[datetime | None, dict[str, datetime]]:
-        """When group `key` last sent anything, and when it last sent to each channel."""
-        row = self._db.execute(
-            "SELECT last_flush_at, channel_sent FROM alert_groups WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None, {}
-        sent = {ch: _dt_required(ts) for ch, ts in json.loads(row["channel_sent"]).items()}
-        return _dt(row["last_flush_at"]), sent
-
-    def save_group_state(
-        self, key: str, last_flush_at: datetime | None, channel_sent: Mapping[str, datetime]
-    ) -> None:
-        """Remember a group's timing."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO alert_groups (key, last_flush_at, channel_sent)"
-            " VALUES (?, ?, ?)",
-            (
-                key,
-                _ts(last_flush_at) if last_flush_at else None,
-                json.dumps({ch: _ts(at) for ch, at in channel_sent.items()}),
-            ),
-        )
-
-    # --- outbox --------------------------------------------------------------------------------
-    def enqueue(self, notification: Notification) -> None:
-        """Accept a notification for delivery (before anything is sent)."""
-        self._db.execute(
-            "INSERT INTO outbox (id, channel, group_key, payload, created_at, next_attempt_at, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM outbox))",
-            (
-                notification.id,
-                notification.channel,
-                notification.group_key,
-                notification.to_json(),
-                _ts(notification.created_at),
-                _ts(notification.created_at),
-            ),
-        )
-
-    def outbox_heads(self) -> list[OutboxEntry]:
-        """The oldest pending notification of each (channel, group): the next one to deliver."""
-        rows = self._db.execute(
-            "SELECT o.* FROM outbox o JOIN (SELECT channel, group_key, min(seq) AS seq FROM outbox"
-            " WHERE state = 'pending' GROUP BY channel, group_key) h ON o.seq = h.seq"
-            " ORDER BY o.next_attempt_at, o.seq"
-        ).fetchall()
-        return [self._entry(row) for row in rows]
-
-    def pending(
-        self, channel: str | None = None, group_key: str | None = None
-    ) -> list[OutboxEntry]:
-        """Pending notifications, oldest first (optionally of one channel and group)."""
-        query = "SELECT * FROM outbox WHERE state = 'pending'"
-        args: list[Any] = []
-        if channel is not None:
-            query += " AND channel = ?"
-            args.append(channel)
-        if group_key is not None:
-            query += " AND group_key = ?"
-            args.append(group_key)
-        rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
-        return [self._entry(row) for row in rows]
-
-    def count_pending(self) -> int:
-        """How many notifications wait for delivery."""
-        row = self._db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
-        return int(row[0])
-
-    def mark_delivered(self, notification_id: str, at: datetime) -> None:
-        """A receiver accepted it."""
-        self._db.execute(
-            "UPDATE outbox SET state = 'delivered', finished_at = ?, attempts = attempts + 1"
-            " WHERE id = ?",
-            (_ts(at), notification_id),
-        )
-
-    def mark_failed(self, notification_id: str, next_attempt_at: datetime, error: str) -> None:
-        """An attempt failed; try again at `next_attempt_at`."""
-        self._db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-            " WHERE id = ?",
-            (_ts(next_attempt_at), error, notification_id),
-        )
-
-    def mark_dropped(self, notification_id: str, at: datetime, why: str) -> None:
-        """Give up on a notification (its channel is gone, or it is too old to matter)."""
-        self._db.execute(
-            "UPDATE outbox SET state = 'dropped', finished_at = ?, last_error = ? WHERE id = ?",
-            (_ts(at), why, notification_id),
-        )
-
-    def prune(self, before: datetime) -> None:
-        """Forget delivered or dropped notifications and resolved incidents older than `before`."""
-        with self.transaction():
-            self._db.execute(
-                "DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (_ts(before),)
-            )
-            self._db.execute(
-                "DELETE FROM incidents WHERE status = 'resolved' AND notified IS NOT 'firing'"
-                " AND ended_at < ?",
-                (_ts(before),),
-            )
-            self._db.execute("DELETE FROM silences WHERE ends_at < ?", (_ts(before),))
-
-    @staticmethod
-    def _entry(row: sqlite3.Row) -> OutboxEntry:
-        return OutboxEntry(
-            notification=Notification.from_json(row["payload"]),
-            attempts=row["attempts"],
-            next_attempt_at=_dt_required(row["next_attempt_at"]),
-            state=row["state"],
-            last_error=row["last_error"],
-        )
-
-    # --- silences ------------------------------------------------------------------------------
-    def add_silence(self, silence: Silence) -> None:
-        """Store a silence (from `opsmon silence add`)."""
-        created = silence.created_at or silence.starts_at
-        self._db.execute(
-            "INSERT INTO silences (id, matchers, starts_at, ends_at, comment, created_by,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                silence.id,
-                json.dumps(dict(silence.matchers)),
-                _ts(silence.starts_at),
-                _ts(silence.ends_at),
-                silence.comment,
-                silence.created_by,
-                _ts(created),
-            ),
-        )
-
-    def silences(self, since: datetime | None = None) -> list[Silence]:
-        """Stored silences, oldest first; with `since`, only those not ended before it."""
-        query, args = "SELECT * FROM silences", []
-        if since is not None:
-            query += " WHERE ends_at > ?"
-            args.append(_ts(since))
-        rows = self._db.execute(query + " ORDER BY starts_at, id", args).fetchall()
-        return [
-            Silence(
-                id=row["id"],
-                matchers=json.loads(row["matchers"]),
-                starts_at=_dt_required(row["starts_at"]),
-                ends_at=_dt_required(row["ends_at"]),
-                comment=row["comment"],
-                created_by=row["created_by"],
-                created_at=_dt(row["created_at"]),
-            )
-            for row in rows
-        ]
-
-    def expire_silence(self, silence_id: str, at: datetime) -> bool:
-        """End a silence now; False if no unexpired silence has that id."""
-        cursor = self._db.execute(
-            "UPDATE silences SET ends_at = ?, starts_at = min(starts_at, ?)"
-            " WHERE id = ? AND ends_at > ?",
-            (_ts(at), _ts(at), silence_id, _ts(at)),
-        )
-        return cursor.rowcount > 0

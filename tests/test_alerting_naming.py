@@ -9,6 +9,7 @@ import pytest
 
 from monitor.alerting.incidents import IncidentTracker
 from monitor.alerting.naming import describe_failure
+from monitor.alerting.store import AlertingStore
 from monitor.checks.http import HttpSpec
 from monitor.conditions import ConditionResult
 from monitor.core.health import Health
@@ -18,7 +19,6 @@ from monitor.diagnosis import CheckView, Snapshot
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from monitor.runbooks import Catalogue, load_catalogue
-from monitor.store import Store
 
 
 def _http(name: str = "backend-health", url: str = "http://b:4000/api/health") -> HttpSpec:
@@ -115,7 +115,7 @@ def test_a_symptom_is_described_by_its_root_cause(catalogue: Catalogue) -> None:
 
 def test_runbook_links_follow_the_template_or_the_public_url(tmp_path: Path) -> None:
     """Links use runbook_url_template when set, else the opsmon server's /runbooks/ pages."""
-    store = Store.open(tmp_path)
+    store = AlertingStore.open(tmp_path)
     tracker = IncidentTracker(store, Metrics(), Redactor(), "http://opsmon:9110/")
     assert tracker.runbook_link("TLSCertificateExpiring") == (
         "http://opsmon:9110/runbooks/tls-certificate-expiring"

@@ -164,3 +164,8 @@ def test_core_and_net_depend_on_no_subsystem() -> None:
         if module == layer or module.startswith(layer + ".")
     }
     assert not {m: d for m, d in offenders.items() if d}, offenders
+
+
+def test_the_store_plumbing_imports_no_subsystem() -> None:
+    """monitor.store is the SQLite plumbing only: each subsystem's tables live with it."""
+    assert import_graph()["monitor.store"] == set()

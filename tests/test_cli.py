@@ -229,10 +229,6 @@ def test_config_validate_imports_no_heavy_library(tmp_path: Path) -> None:
     assert _imported_by("config", "validate", "--config", str(path), cwd=tmp_path) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runbook catalogue parses its Markdown with markdown_it (issue 11)",
-)
 def test_runbooks_list_imports_no_heavy_library(tmp_path: Path) -> None:
     """`opsmon runbooks list` lists the runbooks without importing markdown_it or the rest."""
     assert _imported_by("runbooks", "list", cwd=tmp_path) == set()

@@ -19,11 +19,14 @@ from monitor.alertnames import EMITTED_ELSEWHERE, AlertName
 from monitor.config import Config
 from monitor.diagnosis import RULES, emitted_alert_names
 from monitor.runbooks import (
+    BUNDLED_DIR,
     REQUIRED_SECTIONS,
     Catalogue,
+    Runbook,
     RunbookError,
     find_runbooks_dir,
     load_catalogue,
+    parse_outline,
     parse_runbook,
     render_html,
     render_text,
@@ -232,6 +235,58 @@ def test_broken_runbook_is_rejected_with_the_reason(text: str, message: str) -> 
     with pytest.raises(RunbookError, match=re.escape(message)) as caught:
         parse_runbook(text, Path("sample.md"))
     assert str(caught.value).startswith("sample.md: ")
+
+
+def _outline_view(runbook: Runbook) -> tuple[object, ...]:
+    commands = tuple(step.command for step in runbook.steps)
+    return (
+        runbook.id,
+        runbook.title,
+        runbook.severity,
+        runbook.alerts,
+        runbook.body,
+        dict(runbook.sections),
+        commands,
+    )
+
+
+TRICKY = [
+    ("closing hashes", GOOD.replace("## Impact\n", "## Impact ##\n")),
+    ("heading in a fence", GOOD.replace("echo first\n", "echo first\n## Impact\n")),
+    ("tilde fence", GOOD.replace("```bash\necho first\n```", "~~~\necho first\n~~~")),
+    ("longer fence", GOOD.replace("```bash\necho first\n```", "````\n```\necho\n````")),
+    ("indented fence", GOOD.replace("```bash\necho first\n```", "  ```\n  echo first\n  ```")),
+    ("h3 is no section", GOOD.replace("## Impact\n\nText.\n", "### Impact\n\nText.\n")),
+    ("twice", GOOD + "\n## Impact\n\nMore.\n"),
+]
+
+
+@pytest.mark.parametrize(
+    "path", RUNBOOK_FILES + sorted(BUNDLED_DIR.glob("*-*.md")), ids=lambda p: p.name
+)
+def test_the_outline_reads_every_shipped_runbook_as_markdown_does(path: Path) -> None:
+    """`runbooks list` (no Markdown parser) sees the same runbook as the daemon does."""
+    text = path.read_text(encoding="utf-8")
+    assert _outline_view(parse_outline(text, path)) == _outline_view(parse_runbook(text, path))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [GOOD] + [t for _, t, _ in BROKEN] + [t for _, t in TRICKY],
+    ids=["good"] + [n for n, *_ in BROKEN] + [n for n, _ in TRICKY],
+)
+def test_the_outline_accepts_and_refuses_what_markdown_does(text: str) -> None:
+    """The outline parser finds the same sections, commands and problems as markdown_it."""
+    path = Path("sample.md")
+    try:
+        expected: object = _outline_view(parse_runbook(text, path))
+    except RunbookError as exc:
+        expected = str(exc)
+    try:
+        found: object = _outline_view(parse_outline(text, path))
+    except RunbookError as exc:
+        found = str(exc)
+    assert found == expected
 
 
 def test_catalogue_skips_invalid_files_and_reports_them(tmp_path: Path) -> None:

@@ -20,13 +20,13 @@ from monitor.alerting.naming import AlertContent, delivery_failing, describe_fai
 from monitor.alerting.notifiers import CHANNEL_TYPES, Notifier, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
+from monitor.alerting.store import AlertingStore
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot, dependency_names
 from monitor.logs import get_logger
-from monitor.store import Store
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -44,7 +44,7 @@ class AlertingComponent:
 
     def __init__(self, ports: ComponentPorts) -> None:
         self._ports = ports
-        self.store: Store | None = None
+        self.store: AlertingStore | None = None
         self.tracker: IncidentTracker | None = None
         self.engine: AlertEngine | None = None
         self.outbox: Outbox | None = None
@@ -79,7 +79,7 @@ class AlertingComponent:
     def _activate(self, config: Config) -> None:
         ports = self._ports
         assert config.alerting is not None
-        self.store = store = Store.open(config.state_dir)
+        self.store = store = AlertingStore.open(config.state_dir)
         self.tracker = IncidentTracker(
             store,
             ports.metrics,

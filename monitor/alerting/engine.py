@@ -15,10 +15,10 @@ from monitor.alerting.inhibition import Dependencies, Inhibitions, inhibit
 from monitor.alerting.model import AlertView, Incident, Notification, Reason, Status
 from monitor.alerting.routing import Route, Router
 from monitor.alerting.silences import Silences, silenced_by
+from monitor.alerting.store import AlertingStore
 from monitor.clock import Clock
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.store import Store
 
 
 @dataclass
@@ -33,7 +33,7 @@ class AlertEngine:
 
     def __init__(
         self,
-        store: Store,
+        store: AlertingStore,
         config: AlertingConfig,
         silences: Silences,
         dependencies: Dependencies,

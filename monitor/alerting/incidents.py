@@ -11,6 +11,7 @@ from datetime import datetime
 from monitor import runbooks
 from monitor.alerting.model import Incident, Status
 from monitor.alerting.naming import AlertContent, describe_failure
+from monitor.alerting.store import AlertingStore
 from monitor.config import Config
 from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
@@ -18,7 +19,6 @@ from monitor.core.spec import CheckSpec
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
-from monitor.store import Store
 
 Describe = Callable[[CheckSpec, CheckResult], AlertContent]
 
@@ -28,7 +28,7 @@ class IncidentTracker:
 
     def __init__(
         self,
-        store: Store,
+        store: AlertingStore,
         metrics: Metrics,
         redactor: Redactor,
         public_url: str,

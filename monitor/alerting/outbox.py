@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from monitor.alerting.config import DeliverySpec
 from monitor.alerting.model import OutboxEntry
 from monitor.alerting.notifiers import ChannelSpec, DeliveryError, Notifier
+from monitor.alerting.store import AlertingStore
 from monitor.clock import Clock
 from monitor.core.aio import wait_for_event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.store import Store
 
 FailingHook = Callable[[str, datetime, str], None]
 RecoveredHook = Callable[[str], None]
@@ -40,7 +40,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: AlertingStore,
         clock: Clock,
         metrics: Metrics,
         *,

@@ -19,9 +19,9 @@ from monitor.alerting.silences import (
     parse_matchers,
     window_occurrence,
 )
+from monitor.alerting.store import AlertingStore
 from monitor.config import Config, load_for_command
 from monitor.core.durations import format_duration, parse_duration
-from monitor.store import Store
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 
@@ -84,7 +84,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
         created_by=args.author or _author(),
         created_at=now,
     )
-    store = Store.open(config.state_dir)
+    store = AlertingStore.open(config.state_dir)
     try:
         store.add_silence(silence)
     finally:
@@ -106,7 +106,9 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _rows(config: Config, store: Store, now: datetime, show_all: bool) -> list[dict[str, Any]]:
+def _rows(
+    config: Config, store: AlertingStore, now: datetime, show_all: bool
+) -> list[dict[str, Any]]:
     silences = from_config(config.silences, now) + store.silences(None if show_all else now)
     rows = [
         {
@@ -144,7 +146,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return EXIT_USAGE
-    store = Store.open(config.state_dir)
+    store = AlertingStore.open(config.state_dir)
     try:
         rows = _rows(config, store, datetime.now(UTC), args.all)
     finally:
@@ -188,7 +190,7 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    store = Store.open(config.state_dir)
+    store = AlertingStore.open(config.state_dir)
     try:
         matches = [s for s in store.silences(now) if s.id.startswith(args.id)]
         if len(matches) > 1:

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from monitor.alerting.config import WEEKDAYS, MaintenanceWindow, SilenceSpec, check_label_names
 from monitor.alerting.model import Silence
+from monitor.alerting.store import AlertingStore
 from monitor.core.durations import format_duration
-from monitor.store import Store
 
 _DAY = 86400.0
 
@@ -101,7 +101,7 @@ class Silences:
 
     def __init__(
         self,
-        store: Store,
+        store: AlertingStore,
         config: Sequence[SilenceSpec],
         maintenance: Sequence[MaintenanceWindow],
         loaded_at: datetime,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitor.conditions import Condition, Facts, PlaceholderTable, evaluate_all
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 
 
@@ -60,7 +60,7 @@ def judge(
         return CheckResult(ok=True, duration=duration, facts=facts, connected=connected)
     return CheckResult(
         ok=False,
-        kind="condition",
+        kind=FailureKind.CONDITION,
         reason="; ".join(r.detail for r in failed),
         duration=duration,
         facts=facts,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from monitor.checks.base import judge
 from monitor.conditions import Facts, Kind, PlaceholderTable
 from monitor.core.durations import PositiveDuration, format_duration
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.docker.access import DockerAccess, DockerUnavailable
 from monitor.docker.events import ContainerEvent
@@ -191,7 +191,7 @@ class ContainerCheck:
             return CheckResult(
                 ok=False,
                 unknown=True,
-                kind="docker_unavailable",
+                kind=FailureKind.DOCKER_UNAVAILABLE,
                 reason=f"container state unknown: {exc.reason}",
                 duration=time.perf_counter() - started,
             )
@@ -199,7 +199,7 @@ class ContainerCheck:
             return CheckResult(
                 ok=False,
                 unknown=True,
-                kind="docker_unavailable",
+                kind=FailureKind.DOCKER_UNAVAILABLE,
                 reason="container state unknown: the Docker engine did not answer within "
                 f"{format_duration(self.spec.timeout)}",
                 duration=time.perf_counter() - started,
@@ -248,7 +248,11 @@ class ContainerCheck:
                 f" (the last one, {removal.name}, was {how} at {removal.at:%Y-%m-%d %H:%M:%S} UTC)"
             )
         return CheckResult.failure(
-            "missing", reason, duration=duration, facts={"STATE": "missing"}, connected=True
+            FailureKind.MISSING,
+            reason,
+            duration=duration,
+            facts={"STATE": "missing"},
+            connected=True,
         )
 
     def _state_explanation(self, view: ContainerView) -> Explanation:
@@ -308,7 +312,9 @@ class ContainerCheck:
             facts["LOG_PATTERN"] = match
 
         def fail(kind: str, reason: str) -> CheckResult:
-            return CheckResult.failure(kind, reason, duration=duration, facts=facts, connected=True)
+            return CheckResult.failure(
+                FailureKind(kind), reason, duration=duration, facts=facts, connected=True
+            )
 
         if missing_env:
             plural = "s" if len(missing_env) > 1 else ""
@@ -341,7 +347,9 @@ class ContainerCheck:
             result = judge(spec.conditions, facts, Facts(facts), duration=duration, connected=True)
             if not result.ok and explanation is not None:
                 result = replace(
-                    result, kind=explanation.kind, reason=f"{explanation.reason}; {result.reason}"
+                    result,
+                    kind=FailureKind(explanation.kind),
+                    reason=f"{explanation.reason}; {result.reason}",
                 )
             return result
         if explanation is not None:

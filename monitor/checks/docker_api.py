@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from monitor.checks.container import docker_access
 from monitor.conditions import PlaceholderTable
 from monitor.core.durations import format_duration
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.docker.access import DockerUnavailable
 
@@ -49,12 +49,12 @@ class DockerApiCheck:
         except DockerUnavailable as exc:
             up.set(0)
             return CheckResult.failure(
-                "docker_unavailable", exc.reason, duration=time.perf_counter() - started
+                FailureKind.DOCKER_UNAVAILABLE, exc.reason, duration=time.perf_counter() - started
             )
         except TimeoutError:
             up.set(0)
             return CheckResult.failure(
-                "docker_unavailable",
+                FailureKind.DOCKER_UNAVAILABLE,
                 f"the Docker engine at {docker.host} did not answer within "
                 f"{format_duration(self.spec.timeout)}",
                 duration=time.perf_counter() - started,
@@ -72,7 +72,7 @@ class DockerApiCheck:
             down_for = (self._context.clock.now() - since).total_seconds()
             if down_for > EVENTS_GRACE:
                 return CheckResult.failure(
-                    "docker_events",
+                    FailureKind.DOCKER_EVENTS,
                     f"the engine answers but its event stream does not ({status.events_error}); "
                     "container changes are seen only at each check's interval",
                     duration=duration,

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from monitor.checks.base import judge
 from monitor.conditions import Facts, Kind, PlaceholderTable
 from monitor.core.durations import format_duration
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.net.errors import describe_transport_error
 from monitor.secrets import SECRET
@@ -155,7 +155,7 @@ class HttpCheck:
                     await response.aclose()
         except BodyTooLarge:
             return CheckResult.failure(
-                "body_too_large",
+                FailureKind.BODY_TOO_LARGE,
                 f"response body larger than {spec.max_body_bytes} bytes (reading stopped there)",
                 duration=time.perf_counter() - started,
                 connected=True,
@@ -168,7 +168,7 @@ class HttpCheck:
             elif phase == "connecting" and isinstance(exc, httpx.ReadTimeout):
                 phase = "waiting for the response"
             return CheckResult.failure(
-                "timeout",
+                FailureKind.TIMEOUT,
                 f"timed out after {format_duration(spec.timeout)} {phase}"
                 f" ({self._host}:{self._port})",
                 duration=time.perf_counter() - started,
@@ -176,7 +176,9 @@ class HttpCheck:
             )
         except httpx.HTTPError as exc:
             kind, reason = describe_transport_error(exc, self._host, self._port)
-            return CheckResult.failure(kind, reason, duration=time.perf_counter() - started)
+            return CheckResult.failure(
+                FailureKind(kind), reason, duration=time.perf_counter() - started
+            )
         elapsed = time.perf_counter() - started
         facts: dict[str, Any] = {
             "STATUS": response.status_code,
@@ -196,7 +198,7 @@ class HttpCheck:
         if 200 <= response.status_code < 300:
             return CheckResult(ok=True, duration=elapsed, facts=facts, connected=True)
         return CheckResult.failure(
-            "condition",
+            FailureKind.CONDITION,
             f"[STATUS] ({response.status_code}) is not 2xx",
             duration=elapsed,
             facts=facts,

@@ -25,7 +25,7 @@ from pydantic import ConfigDict, Field, field_validator
 from monitor.checks.base import judge
 from monitor.conditions import Facts, Kind, PlaceholderTable, show
 from monitor.core.durations import format_duration
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.redaction import Redactor
 from monitor.secrets import Secret
@@ -76,23 +76,23 @@ PLACEHOLDERS: PlaceholderTable = {
 
 # Failure kinds, bounded: they label `opsmon_postgres_failures_total{check,kind}`.
 FAILURE_KINDS = (
-    "connection_refused",
-    "host_not_found",
-    "timeout",
-    "auth_failed",
-    "database_missing",
-    "too_many_connections",
-    "shutting_down",
-    "starting_up",
-    "ssl_required",
-    "ssl_unsupported",
-    "ssl_failed",
-    "connection_lost",
-    "connect_failed",
-    "query_error",
-    "unexpected_result",
-    "condition",
-    "config",
+    FailureKind.CONNECTION_REFUSED,
+    FailureKind.HOST_NOT_FOUND,
+    FailureKind.TIMEOUT,
+    FailureKind.AUTH_FAILED,
+    FailureKind.DATABASE_MISSING,
+    FailureKind.TOO_MANY_CONNECTIONS,
+    FailureKind.SHUTTING_DOWN,
+    FailureKind.STARTING_UP,
+    FailureKind.SSL_REQUIRED,
+    FailureKind.SSL_UNSUPPORTED,
+    FailureKind.SSL_FAILED,
+    FailureKind.CONNECTION_LOST,
+    FailureKind.CONNECT_FAILED,
+    FailureKind.QUERY_ERROR,
+    FailureKind.UNEXPECTED_RESULT,
+    FailureKind.CONDITION,
+    FailureKind.CONFIG,
 )
 
 
@@ -194,11 +194,11 @@ class _Failure:
     """How one libpq/server message maps to a kind and a reason."""
 
     pattern: re.Pattern[str]
-    kind: str
+    kind: FailureKind
     reason: str  # format fields: {target}, {host}, {user}, {database}, {detail}, {sslmode}
 
 
-def _rule(pattern: str, kind: str, reason: str) -> _Failure:
+def _rule(pattern: str, kind: FailureKind, reason: str) -> _Failure:
     return _Failure(re.compile(pattern, re.IGNORECASE), kind, reason)
 
 
@@ -210,67 +210,67 @@ def _rule(pattern: str, kind: str, reason: str) -> _Failure:
 CONNECT_FAILURES: tuple[_Failure, ...] = (
     _rule(
         r"server does not support SSL",
-        "ssl_unsupported",
+        FailureKind.SSL_UNSUPPORTED,
         "SSL is required (sslmode={sslmode}) but the server at {target} does not support SSL",
     ),
     _rule(
         r"password authentication failed|authentication failed for user|no password (was )?supplied"
         r"|fe_sendauth|password is required|role \".*\" is not permitted to log in",
-        "auth_failed",
+        FailureKind.AUTH_FAILED,
         "authentication failed for user {user} on {target}: {detail}",
     ),
     _rule(
         r"database \".*\" does not exist",
-        "database_missing",
+        FailureKind.DATABASE_MISSING,
         "database {database} does not exist on {target}",
     ),
     _rule(
         r"too many clients|too many connections|remaining connection slots are reserved",
-        "too_many_connections",
+        FailureKind.TOO_MANY_CONNECTIONS,
         "too many connections: {target} refused a new connection ({detail})",
     ),
     _rule(
         r"shutting down",
-        "shutting_down",
+        FailureKind.SHUTTING_DOWN,
         "the server at {target} is shutting down and refuses new connections",
     ),
     _rule(
         r"starting up|not yet accepting connections|not accepting connections|in recovery mode",
-        "starting_up",
+        FailureKind.STARTING_UP,
         "the server at {target} is starting up or recovering, not accepting connections yet"
         " ({detail})",
     ),
     _rule(
         r"certificate|SSL error|SSL SYSCALL|sslrootcert|tlsv1 alert|handshake",
-        "ssl_failed",
+        FailureKind.SSL_FAILED,
         "SSL with {target} failed: {detail}",
     ),
-    _rule(r"Connection refused", "connection_refused", "connection refused by {target}"),
+    _rule(r"Connection refused", FailureKind.CONNECTION_REFUSED, "connection refused by {target}"),
     _rule(
         r"failed to resolve host|could not translate host name|Name or service not known"
         r"|nodename nor servname|Temporary failure in name resolution|No address associated",
-        "host_not_found",
+        FailureKind.HOST_NOT_FOUND,
         "host not found: cannot resolve {host} ({detail})",
     ),
     _rule(
         r"(?s)^(?!.*SSL encryption).*no pg_hba\.conf entry[^\n]*no encryption",
-        "ssl_required",
+        FailureKind.SSL_REQUIRED,
         "the server requires SSL for this connection but the check connects without it"
         " (sslmode={sslmode}): {detail}",
     ),
     _rule(
         r"pg_hba\.conf rejects|no pg_hba\.conf entry",
-        "auth_failed",
+        FailureKind.AUTH_FAILED,
         "authentication failed for user {user} on {target}: {detail}",
     ),
     _rule(
         r"connection timeout expired|timeout expired",
-        "timeout",
+        FailureKind.TIMEOUT,
         "timed out connecting to {target}",
     ),
     _rule(
         r"server closed the connection unexpectedly|terminating connection|consuming input failed",
-        "connection_lost",
+        FailureKind.CONNECTION_LOST,
         "{target} closed the connection while it was being set up ({detail})",
     ),
 )
@@ -395,7 +395,7 @@ class PostgresCheck:
             # the socket closes now, not at the task's next cancellation.
             _drop_tracebacks(exc)
             return self._failure(
-                "timeout",
+                FailureKind.TIMEOUT,
                 f"timed out after {format_duration(spec.timeout)} {phase} {self._target}"
                 + (" (no answer from the server)" if phase == "connecting to" else ""),
                 started,
@@ -416,7 +416,7 @@ class PostgresCheck:
             if spec.expect is not None and not (row and _same(row[0], spec.expect)):
                 shown = show(facts["RESULT"]) if row else "no rows"
                 return CheckResult.failure(
-                    "unexpected_result",
+                    FailureKind.UNEXPECTED_RESULT,
                     f"query returned {shown}, expected {show(spec.expect)}",
                     duration=elapsed,
                     facts=facts,
@@ -465,23 +465,25 @@ class PostgresCheck:
             raise _StatementTimeout(budget_ms) from None
         return await cursor.fetchone() if cursor.description else None
 
-    def _describe(self, exc: psycopg.Error | _StatementTimeout, connected: bool) -> tuple[str, str]:
+    def _describe(
+        self, exc: psycopg.Error | _StatementTimeout, connected: bool
+    ) -> tuple[FailureKind, str]:
         """A bounded kind and a scrubbed, readable reason for a psycopg error."""
         import psycopg
 
         scrub = self._redactor.text
         if isinstance(exc, _StatementTimeout):
-            return "timeout", (
+            return FailureKind.TIMEOUT, (
                 f"query did not finish within {exc.budget_ms} ms"
                 " (canceled by statement_timeout, derived from the check's timeout)"
             )
         if isinstance(exc, psycopg.ProgrammingError) and not connected:
-            return "config", scrub(f"cannot use this DSN: {_server_detail(str(exc))}")
+            return FailureKind.CONFIG, scrub(f"cannot use this DSN: {_server_detail(str(exc))}")
         message = str(exc)
         detail = scrub(_server_detail(message))
         if connected:
             if isinstance(exc, psycopg.errors.QueryCanceled):
-                return "timeout", (
+                return FailureKind.TIMEOUT, (
                     "server facts query canceled by statement_timeout"
                     f" (timeout {format_duration(self.spec.timeout)}): {detail}"
                 )
@@ -490,9 +492,12 @@ class PostgresCheck:
             if isinstance(exc, psycopg.OperationalError) and (
                 exc.sqlstate is None or exc.sqlstate.startswith("57P")
             ):
-                return "connection_lost", f"lost the connection to {self._target}: {detail}"
+                return (
+                    FailureKind.CONNECTION_LOST,
+                    f"lost the connection to {self._target}: {detail}",
+                )
             state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-            return "query_error", f"query failed: {detail}{state}"
+            return FailureKind.QUERY_ERROR, f"query failed: {detail}{state}"
         fields = {
             "target": self._target,
             "host": self._host,
@@ -510,10 +515,10 @@ class PostgresCheck:
                 line = message[line_start : line_end if line_end >= 0 else len(message)]
                 fields["detail"] = scrub(_server_detail(line))
                 return rule.kind, scrub(rule.reason.format(**fields))
-        return "connect_failed", scrub(f"cannot connect to {self._target}: {detail}")
+        return FailureKind.CONNECT_FAILED, scrub(f"cannot connect to {self._target}: {detail}")
 
     def _failure(
-        self, kind: str, reason: str, started: float, facts: dict[str, Any]
+        self, kind: FailureKind, reason: str, started: float, facts: dict[str, Any]
     ) -> CheckResult:
         elapsed = time.perf_counter() - started
         facts["RESPONSE_TIME"] = _milliseconds(elapsed)

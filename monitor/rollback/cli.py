@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.alerting.incidents import IncidentTracker
+from monitor.alerting.store import AlertingStore
 from monitor.checks.context import CheckContext
 from monitor.clock import SystemClock
 from monitor.config import LoadedConfig, load_for_command
@@ -42,7 +43,6 @@ from monitor.rollback.status import render_status, status_document
 from monitor.rollback.store import open_store
 from monitor.rollback.tracker import DeployTracker
 from monitor.runner import build_runner
-from monitor.store import Store
 
 EXIT_OK, EXIT_NOT_DONE, EXIT_USAGE = 0, 1, 2
 # Pause between verification rounds of the service's checks.
@@ -134,10 +134,10 @@ class _Session:
         self.context = CheckContext(self.metrics, HttpClients(), self.clock)
         if needs_docker(config):
             self.context.docker = self.access
-        self.alert_store: Store | None = None
+        self.alert_store: AlertingStore | None = None
         sink: AlertSink = LogSink()
         if config.alerting is not None:
-            self.alert_store = Store.open(config.state_dir)
+            self.alert_store = AlertingStore.open(config.state_dir)
             tracker = IncidentTracker(
                 self.alert_store,
                 self.metrics,

@@ -1,10 +1,12 @@
-"""Rollback's durable state, in the daemon's SQLite file (same WAL, 0600 and migration rules):
-deploys per service, the last known good image with its snapshot, bad images, freezes, and
-the rollback journal (monitor/rollback/journal.py)."""
+"""Rollback's durable state, in the daemon's SQLite file (monitor/store.py: same WAL, 0600 and
+migration rules): deploys per service, the last known good image with its snapshot, bad
+images, freezes, and the rollback journal (monitor/rollback/journal.py). Rollback owns these
+tables and their schema steps; `RollbackStore` wraps the plumbing's `Store`."""
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,8 +164,25 @@ class Freeze:
     since: datetime
 
 
-class RollbackStore(Store):
-    """The SQLite file with rollback's tables; explicit methods per kind of record."""
+class RollbackStore:
+    """Rollback's tables on a `Store` (the SQLite file); explicit methods per kind of record."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._db = store.connection
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._store.path
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._store.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything inside commits together or not at all (see `Store.transaction`)."""
+        return self._store.transaction()
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -352,6 +371,4 @@ class RollbackStore(Store):
 
 def open_store(state_dir: Path) -> RollbackStore:
     """Open rollback's store in `state_dir` (creating the file 0600 if needed)."""
-    store = RollbackStore.open(state_dir, ROLLBACK_TABLES)
-    assert isinstance(store, RollbackStore)
-    return store
+    return RollbackStore(Store.open(state_dir, ROLLBACK_TABLES))

@@ -16,6 +16,7 @@ from monitor.alerting.naming import delivery_failing
 from monitor.alerting.notifiers import CHANNEL_TYPES, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
+from monitor.alerting.store import AlertingStore
 from monitor.checks.http import HttpSpec
 from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
@@ -23,7 +24,6 @@ from monitor.core.spec import CheckSpec
 from monitor.metrics import Metrics
 from monitor.net.clients import HttpClients
 from monitor.redaction import Redactor
-from monitor.store import Store
 
 PUBLIC_URL = "http://opsmon.test:9110"
 
@@ -91,7 +91,7 @@ class Harness:
 
     def open(self) -> None:
         """Build the pipeline on the state dir (again, after `crash`)."""
-        self.store = Store.open(self.state_dir)
+        self.store = AlertingStore.open(self.state_dir)
         self.tracker = IncidentTracker(self.store, self.metrics, self.redactor, PUBLIC_URL)
         self.outbox = Outbox(
             self.store,
