@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from monitor.runbooks import Catalogue
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
+EXIT_NOT_FOUND = 1  # the README's exit code for an unknown runbook id
 
 
 def _load(args: argparse.Namespace, err: TextIO) -> LoadedConfig | None:
@@ -209,7 +210,7 @@ def cmd_runbooks_show(args: argparse.Namespace) -> int:
     if runbook is None:
         known = ", ".join(r.id for r in catalogue)
         print(f"no runbook named {args.id} (known: {known})", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_NOT_FOUND
     print(render_text(runbook), end="")
     return EXIT_OK
 
@@ -244,7 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """`opsmon demo`: a sample backend plus the daemon on the demo config."""
     from monitor.demo import run_demo
 
-    return run_demo()
+    return run_demo(args.backend_port, args.listen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,7 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate = config_commands.add_parser("validate", help="validate the config file")
     validate.set_defaults(func=cmd_config_validate)
     with_config(validate)
-    command("demo", cmd_demo, "start a sample service and the daemon watching it")
+    demo = command("demo", cmd_demo, "start a sample service and the daemon watching it")
+    demo.add_argument(
+        "--backend-port",
+        type=int,
+        metavar="PORT",
+        help="port of the sample backend (default 4000, or a free one if 4000 is taken)",
+    )
+    demo.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="opsmon's address, e.g. [::1]:9110 (default $OPSMON_LISTEN, else 127.0.0.1:9110,"
+        " or a free port if that is taken)",
+    )
     explain = command("explain", cmd_explain, "run every check once and explain each problem")
     with_config(explain)
     explain.add_argument("check", nargs="?", help="only the problems this check is part of")

@@ -374,7 +374,7 @@ def test_cli_lists_and_shows_runbooks() -> None:
     assert "    docker compose exec db pg_isready -h db -U postgres" in shown.stdout
     assert "```" not in shown.stdout
     unknown = run_opsmon("runbooks", "show", "nope")
-    assert unknown.returncode == 2
+    assert unknown.returncode == 1
     assert "no runbook named nope (known: alert-delivery-failing," in unknown.stderr
 
 

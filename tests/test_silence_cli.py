@@ -32,7 +32,10 @@ def opsmon(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
 
     def run(*args: str) -> Ran:
         capsys.readouterr()
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors, as the real process sees them
+            code = int(exc.code or 0)
         out = capsys.readouterr()
         return Ran(code, out.out, out.err)
 
@@ -132,6 +135,8 @@ def test_add_list_expire_without_a_daemon(tmp_path: Path, opsmon: Callable[..., 
             ["--match", "service=a", "--until", "2020-01-01T00:00:00Z", "--comment", "c"],
             "in the past",
         ),
+        (["--match", "service=a"], "the following arguments are required: --comment"),
+        (["--match", "service=a", "--comment", " "], "--comment must say why"),
     ],
 )
 def test_bad_silences_are_refused_with_a_reason(

@@ -72,6 +72,8 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
             ends = starts + timedelta(seconds=_duration(args.duration))
         if ends <= max(starts, now):
             raise ValueError("the silence would end before it starts (or in the past)")
+        if not args.comment.strip():
+            raise ValueError("--comment must say why (it is shown to whoever the silence affects)")
     except ValueError as exc:
         print(f"opsmon silence add: {exc}", file=sys.stderr)
         return EXIT_USAGE

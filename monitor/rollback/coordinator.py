@@ -122,9 +122,12 @@ class Outcome:
             lines += ["", "Plan:", *(f"  {n}. {s}" for n, s in enumerate(self.plan, 1))]
         if self.diff:
             lines += ["", "Changes (running -> restored):", *(f"  {d}" for d in self.diff)]
-        if self.rollback is not None and self.rollback.outcome:
-            lines += ["", self.rollback.outcome]
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        # A dry run's or a skip's journal record keeps a copy of this very text as its outcome:
+        # print it once.
+        if self.rollback is not None and self.rollback.outcome and self.rollback.outcome != text:
+            text += "\n\n" + self.rollback.outcome
+        return text
 
 
 @dataclass(frozen=True)

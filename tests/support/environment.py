@@ -25,3 +25,21 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def ipv6_loopback() -> str:
+    """`::1` if this machine can listen on the IPv6 loopback (else skip, or fail in CI)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        missing("IPv6 loopback (::1)")
+    return "::1"
+
+
+def free_port_v6() -> int:
+    """A TCP port on ::1 that is free right now."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind((ipv6_loopback(), 0))
+        port: int = sock.getsockname()[1]
+        return port
