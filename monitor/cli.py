@@ -31,9 +31,15 @@ EXIT_NOT_FOUND = 1  # the README's exit code for an unknown runbook id
 
 
 def _load(args: argparse.Namespace, err: TextIO) -> LoadedConfig | None:
+    """The command's config (problems printed to `err`); warnings always go to stderr."""
     from monitor.config import load_for_command
+    from monitor.config_warnings import config_warnings
 
-    return load_for_command(args.config, err)
+    loaded = load_for_command(args.config, err)
+    if loaded is not None:
+        for warning in config_warnings(loaded.config):
+            print(f"{loaded.path}: warning: {warning}", file=sys.stderr)
+    return loaded
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -9,10 +9,13 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.support.cli import run_opsmon
+from tests.support.cli import run_opsmon, running_daemon
+from tests.support.environment import free_port_v6, ipv6_loopback
 from tests.support.http_target import Answer, Target, serve
+from tests.support.waiting import wait_until
 
 CANARY = "canary-header-token-7f3a"
 
@@ -232,3 +235,63 @@ def test_config_validate_imports_no_heavy_library(tmp_path: Path) -> None:
 def test_runbooks_list_imports_no_heavy_library(tmp_path: Path) -> None:
     """`opsmon runbooks list` lists the runbooks without importing markdown_it or the rest."""
     assert _imported_by("runbooks", "list", cwd=tmp_path) == set()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "checks: []\n"])
+def test_config_that_watches_nothing_is_valid_with_a_warning(tmp_path: Path, text: str) -> None:
+    """An empty config or `checks: []` still validates (exit 0), but stderr says that nothing
+    will be watched; `check` says the same."""
+    path = tmp_path / "opsmon.yml"
+    path.write_text(text)
+    validated = run_opsmon("config", "validate", "--config", str(path))
+    assert validated.returncode == 0, validated.stderr
+    assert "valid (0 checks)" in validated.stdout
+    warning = f"{path}: warning: no checks and no container discovery: nothing will be watched"
+    assert warning in validated.stderr
+    assert "warning" not in validated.stdout
+    checked = run_opsmon("check", "--config", str(path))
+    assert checked.returncode == 0 and warning in checked.stderr
+
+
+def test_config_with_checks_gives_no_warning(tmp_path: Path, backend: Target) -> None:
+    """A config that watches something validates without any warning."""
+    path = write_config(tmp_path, backend)
+    validated = run_opsmon("config", "validate", "--config", str(path), env={"API_TOKEN": CANARY})
+    assert validated.returncode == 0 and validated.stderr == ""
+
+
+def test_ipv6_listen_address_validates(tmp_path: Path) -> None:
+    """`listen: "[::1]:9110"` is valid; an unbracketed IPv6 host is refused, saying how to write
+    it, with file, line and key."""
+    path = tmp_path / "opsmon.yml"
+    path.write_text('listen: "[::1]:9110"\n')
+    ok = run_opsmon("config", "validate", "--config", str(path))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    path.write_text("state_dir: ./state\nlisten: ::1:9110\n")
+    bad = run_opsmon("config", "validate", "--config", str(path))
+    assert bad.returncode == 2
+    assert f"{path}:2: listen: an IPv6 host goes in brackets, as in [::1]:9110" in bad.stdout
+
+
+def test_run_serves_on_ipv6_loopback(tmp_path: Path, backend: Target) -> None:
+    """With `listen: "[::1]:PORT"` the daemon answers /healthz and /api/status over IPv6 and
+    logs the bracketed address."""
+    ipv6_loopback()
+    port = free_port_v6()
+    path = write_config(tmp_path, backend)
+    path.write_text(f'listen: "[::1]:{port}"\nstate_dir: {tmp_path / "state"}\n' + path.read_text())
+    env = {"API_TOKEN": CANARY, "OPSMON_LISTEN": ""}
+    with running_daemon(path, port, env=env, ready=False) as process:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://[::1]:{port}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return process.poll() is not None
+
+        wait_until(answers, timeout=20)
+        assert process.poll() is None, process.stdout.read()  # type: ignore[union-attr]
+        status = httpx.get(f"http://[::1]:{port}/api/status", timeout=2).json()
+        assert {c["name"] for c in status["checks"]} == {"backend-health", "backend-ready"}
+    log = process.stdout.read()  # type: ignore[union-attr]
+    assert f'"listen": "[::1]:{port}"' in log
