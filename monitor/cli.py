@@ -15,6 +15,7 @@ from monitor import __version__
 from monitor.alerting.silence_args import add_silence_commands
 from monitor.gatus_import import add_import_commands
 from monitor.rollback.cli_args import add_rollback_commands
+from monitor.runbook_index import add_index_command
 from monitor.settings import SettingsError, load_settings
 
 # Everything else is imported by the command that needs it: `opsmon --help` and
@@ -314,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = runbook_commands.add_parser("show", help="print one runbook")
     show.add_argument("id", help="runbook id (or alert name)")
     show.set_defaults(func=cmd_runbooks_show)
+    add_index_command(runbook_commands)
     add_silence_commands(commands, with_config)
     add_rollback_commands(commands, with_config)
     add_import_commands(commands, with_config)
