@@ -108,7 +108,7 @@ wait_for_apt_lock() {
 }
 
 APT_PKGS=(docker.io busybox-static prometheus prometheus-alertmanager
-          prometheus-blackbox-exporter docker-compose debootstrap haproxy)
+          prometheus-blackbox-exporter docker-compose debootstrap haproxy curl)
 
 pkg_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -145,7 +145,7 @@ step_apt() {
     # The binaries the tests call, in case a package is "installed" but broken.
     local c
     for c in dockerd busybox prometheus promtool prometheus-alertmanager \
-             prometheus-blackbox-exporter docker-compose debootstrap haproxy; do
+             prometheus-blackbox-exporter docker-compose debootstrap haproxy curl; do
         command -v "$c" >/dev/null 2>&1 || missing+=("$c")
     done
     if (( ${#missing[@]} )); then
@@ -153,7 +153,7 @@ step_apt() {
         apt_install "${APT_PKGS[@]}"
     fi
     for c in dockerd busybox prometheus promtool prometheus-alertmanager \
-             prometheus-blackbox-exporter docker-compose debootstrap haproxy; do
+             prometheus-blackbox-exporter docker-compose debootstrap haproxy curl; do
         command -v "$c" >/dev/null 2>&1 || { echo "still missing after install: $c" >&2; return 1; }
     done
 }
