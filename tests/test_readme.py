@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from monitor.cli import build_parser
 from monitor.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +56,42 @@ def test_quickstart_commands() -> None:
     assert "opsmon demo" in readme
     assert "bash scripts/test.sh" in readme
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def _subcommand(parser: argparse.ArgumentParser, words: list[str]) -> tuple[Any, list[str]]:
+    """The parser of the longest command prefix of `words`, and the words left over."""
+    while words:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers or words[0] not in subparsers[0].choices:
+            break
+        parser, words = subparsers[0].choices[words[0]], words[1:]
+    return parser, words
+
+
+def readme_usages() -> list[str]:
+    """Each usage in the README's command table (`list` after `opsmon silence add ...` is
+    `opsmon silence list`)."""
+    section = (ROOT / "README.md").read_text().split("## Command line")[1].split("\n## ")[0]
+    usages = []
+    for row in section.splitlines():
+        if row.startswith("| `opsmon"):
+            spans = re.findall(r"`([^`]+)`", row.split(" | ")[0])
+            parent = " ".join(spans[0].split()[:2])
+            usages += [s if s.startswith("opsmon ") else f"{parent} {s}" for s in spans]
+    return usages
+
+
+@pytest.mark.parametrize("usage", readme_usages())
+def test_readme_usage_agrees_with_the_cli(usage: str) -> None:
+    """Every option the README's command table shows exists, is optional exactly when shown in
+    [brackets], and every required option of the command is shown."""
+    parser, _ = _subcommand(build_parser(), usage.split()[1:])
+    shown = dict.fromkeys(re.findall(r"--[a-z-]+", usage), True)
+    for group in re.findall(r"\[[^\]]*\]", usage):
+        shown.update(dict.fromkeys(re.findall(r"--[a-z-]+", group), False))
+    actions = {o: a for a in parser._actions for o in a.option_strings}
+    for option, required in shown.items():
+        assert option in actions, f"{usage}: the command has no {option}"
+        assert actions[option].required == required, f"{usage}: {option} required={required}"
+    missing = {a.option_strings[0] for a in parser._actions if a.required and a.option_strings}
+    assert missing <= set(shown), f"{usage}: required {missing - set(shown)} not shown"
