@@ -263,7 +263,8 @@ def _running(out: str, page: Page) -> None:
 
 def _observed(out: str, page: Page) -> None:
     assert '"name": "frontend"' in out or '"name":"frontend"' in out, out
-    assert re.search(r'^opsmon_check_healthy\{[^}]*check="frontend"[^}]*\} 1\.0$', out, re.M), out
+    # (the JSON has no newline at its end, so the first metric line follows it directly)
+    assert re.search(r'opsmon_check_healthy\{[^}]*check="frontend"[^}]*\} 1\.0$', out, re.M), out
 
 
 def _nothing(out: str, page: Page) -> None:
@@ -416,6 +417,9 @@ def test_getting_started_page_works_as_written(tmp_path: Path, page: Page) -> No
                 out = shell.run(script)
             outputs.append(out)
             expect(out, page)
+            if needle == "pip install":  # the page's opsmon is the one just installed
+                where = shell.run("command -v opsmon").strip()
+                assert where == env["HOME"] + "/.opsmon/bin/opsmon", where
     finally:
         shell.close()
     expected = {f"port {p}" for p in ports} | {"/path/to/your/stack", SLACK_URL, "pip install -q ."}
