@@ -217,7 +217,8 @@ def run_demo(backend_port: int | None = None, listen: str | None = None) -> int:
     try:
         addresses = DemoAddresses.choose(backend_port, listen, os.environ)
     except ValueError as exc:
-        print(f"opsmon demo: --listen: {exc}", file=sys.stderr)
+        source = "--listen" if listen else "OPSMON_LISTEN"
+        print(f"opsmon demo: {source}: {exc}", file=sys.stderr)
         return 2
     if settings.state_dir:
         return asyncio.run(_demo(addresses, settings.state_dir, temporary=False))

@@ -194,3 +194,11 @@ def test_demo_on_ipv6_loopback() -> None:
         assert f"curl -s {status}" in banner
         wait_until(lambda: backend_health(status) == "healthy", timeout=15)
         assert run.stop() == 0, run.text
+
+
+def test_demo_explains_a_malformed_listen_address() -> None:
+    """`--listen ::1:9110` (no brackets) exits 2 saying how to write it; nothing starts."""
+    with demo("--listen", "::1:9110") as run:
+        assert run.process.wait(timeout=30) == 2
+    assert "--listen: an IPv6 host goes in brackets, as in [::1]:9110" in run.text
+    assert "opsmon demo\n" not in run.text
