@@ -263,8 +263,7 @@ def _running(out: str, page: Page) -> None:
 
 def _observed(out: str, page: Page) -> None:
     assert '"name": "frontend"' in out or '"name":"frontend"' in out, out
-    # (the JSON has no newline at its end, so the first metric line follows it directly)
-    assert re.search(r'opsmon_check_healthy\{[^}]*check="frontend"[^}]*\} 1\.0$', out, re.M), out
+    assert re.search(r'^opsmon_check_healthy\{[^}]*check="frontend"[^}]*\} 1\.0$', out, re.M), out
 
 
 def _nothing(out: str, page: Page) -> None:
