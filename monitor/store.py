@@ -125,6 +125,11 @@ class Store:
         store._migrate(tables)
         return store
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection (for a subsystem's own store on this file)."""
+        return self._db
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()

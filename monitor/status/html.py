@@ -26,7 +26,6 @@ from monitor.status.view import (
     day_state,
 )
 
-REFRESH_SECONDS = 60
 _BAR_W, _BAR_GAP, _BAR_H = 3, 1, 24
 
 _STATE_WORDS = {"healthy": "Up", "unhealthy": "Down", "unknown": "Unknown"}
@@ -141,10 +140,9 @@ def _page(title: str, body: str, now: datetime) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>{body}"
-        f'<footer class="meta">Generated {_time(now)} by opsmon. Refreshes every'
-        f" {REFRESH_SECONDS} s. Times are UTC; days are UTC days.</footer></body></html>"
+        f'<footer class="meta">Generated {_time(now)} by opsmon; reload for newer figures.'
+        " Times are UTC; days are UTC days.</footer></body></html>"
     )
 
 

@@ -12,9 +12,10 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from pathlib import Path
 
 from monitor.status.rollup import Period, Rollup, Sample, fold, retention_cutoffs
+from monitor.store import Store
 
 HISTORY_TABLES: dict[str, tuple[str, ...]] = {
     "history_rollups": (
@@ -40,15 +41,6 @@ def encode_histogram(histogram: Mapping[int, int]) -> str:
 def decode_histogram(text: str) -> dict[int, int]:
     """The inverse of `encode_histogram`."""
     return {int(index): int(count) for index, count in json.loads(text)}
-
-
-@dataclass(frozen=True)
-class Uptimes:
-    """One check's day rows without histograms: what the overview page needs."""
-
-    check: str
-    days: tuple[Rollup, ...]
-    hours: tuple[Rollup, ...]
 
 
 class HistoryStore:
@@ -192,3 +184,9 @@ class HistoryRecorder:
         self._store.add(rows)
         self._pending.clear()
         return len(rows)
+
+
+def open_history(state_dir: Path) -> tuple[HistoryStore, Callable[[], None]]:
+    """The history store on the daemon's SQLite file in `state_dir`, and how to close it."""
+    store = Store.open(state_dir, HISTORY_TABLES)
+    return HistoryStore(store.connection, store.transaction), store.close
