@@ -8,10 +8,28 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 from monitor.status.html import format_ms, format_uptime, render_check, render_status
-from monitor.status.rollup import Period, Sample, fold
-from monitor.status.view import CheckInfo, IncidentRecord, check_view, status_view
+from monitor.status.rollup import Period, Sample, daily_bars, fold, windows
+from monitor.status.view import (
+    CheckInfo,
+    CheckOverview,
+    IncidentRecord,
+    check_view,
+    status_view,
+)
 
 NOW = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)
+
+
+def _overview(checks: dict[str, list[bool]]) -> dict[str, CheckOverview]:
+    """The overview of checks with one result per day (today last)."""
+    days, hours = _history(checks)
+    at = NOW.timestamp()
+    return {
+        name: CheckOverview(
+            tuple(daily_bars(days[name], at)), windows(hours.get(name, []), days[name], at)
+        )
+        for name in days
+    }
 
 
 def _history(checks: dict[str, list[bool]]) -> tuple[dict, dict]:
@@ -67,13 +85,13 @@ def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
 
 def test_every_check_has_90_bars_each_with_a_dated_tooltip() -> None:
     """Each check shows 90 day bars; each bar's tooltip names its date and uptime."""
-    days, hours = _history({"api": [True] * 89 + [False], "web": [True] * 3})
+    history = _overview({"api": [True] * 89 + [False], "web": [True] * 3})
     view = status_view(
-        "Acme", [_info("api", "backend"), _info("web", "frontend")], days, hours, [], (), NOW
+        "Acme", [_info("api", "backend"), _info("web", "frontend")], history, [], (), NOW
     )
     html = render_status(view)
-    assert html.count('<svg class="bars"') == 2
-    assert len(re.findall(r"<rect [^>]*><title>", html)) == 180
+    assert html.count('<div class="bars" role="img"') == 2
+    assert len(re.findall(r'<i class="\w" title="', html)) == 180
     assert "2026-11-28: 0.00% up, down" in html
     assert "2026-11-27: 100% up, up" in html
     assert "2026-08-31: no data" in html  # web has only three days of history
@@ -81,19 +99,19 @@ def test_every_check_has_90_bars_each_with_a_dated_tooltip() -> None:
 
 def test_bar_state_has_a_shape_and_words_not_only_a_colour() -> None:
     """Up, degraded, down and no-data bars differ in height, and the strip has a text summary."""
-    days, hours = _history({"api": [True, False, True]})
-    html = render_status(status_view("Acme", [_info("api", None)], days, hours, [], (), NOW))
-    heights = {m.group(2): m.group(1) for m in re.finditer(r'height="(\d+)" class="(\w)"', html)}
-    assert len(set(heights.values())) == len(heights) >= 3
+    history = _overview({"api": [True, False, True]})
+    html = render_status(status_view("Acme", [_info("api", None)], history, [], (), NOW))
+    heights = dict(re.findall(r"\.(\w)\{height:(\d+)px", html))
+    assert len(set(heights.values())) == len(heights) == 4  # up, degraded, down, no data
     assert 'aria-label="api, last 90 days: 2 up, 0 degraded, 1 down, 87 without data"' in html
     assert "up all day" in html and "no data" in html  # the legend says it in words
 
 
 def test_state_and_uptime_figures_are_shown_in_words() -> None:
     """A down check says Down with an icon and its error; uptime windows are listed."""
-    days, hours = _history({"api": [True] * 6 + [False]})
+    history = _overview({"api": [True] * 6 + [False]})
     info = _info("api", "backend", "unhealthy", "status 503: [STATUS] == 200 failed")
-    html = render_status(status_view("Acme", [info], days, hours, [], (), NOW))
+    html = render_status(status_view("Acme", [info], history, [], (), NOW))
     assert "\u2715</span> Down" in html
     assert "Some checks are down" in html
     assert "status 503: [STATUS] == 200 failed" in html
@@ -105,7 +123,7 @@ def test_state_and_uptime_figures_are_shown_in_words() -> None:
 def test_services_filter_and_order() -> None:
     """`services` shows only those services' checks, in the given order."""
     checks = [_info("a", "zeta"), _info("b", "alpha"), _info("c", "hidden")]
-    html = render_status(status_view("Acme", checks, {}, {}, [], ("zeta", "alpha"), NOW))
+    html = render_status(status_view("Acme", checks, {}, [], ("zeta", "alpha"), NOW))
     assert html.index("zeta") < html.index("alpha")
     assert "<h3>hidden" not in html and 'id="check-c"' not in html
 
@@ -113,7 +131,7 @@ def test_services_filter_and_order() -> None:
 def test_text_is_escaped() -> None:
     """Titles, names and errors cannot inject markup."""
     info = _info("api", "backend", "unhealthy", "<script>alert(1)</script>")
-    html = render_status(status_view("<b>Acme</b>", [info], {}, {}, [], (), NOW))
+    html = render_status(status_view("<b>Acme</b>", [info], {}, [], (), NOW))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<b>Acme</b>" not in html
     assert not [t for t, _ in _tags(html) if t == "script"]
@@ -126,7 +144,7 @@ def test_incident_timeline_shows_cause_runbook_ack_and_rollback() -> None:
         _incident("web", ended=True, rolled_back=True),
     ]
     view = status_view(
-        "Acme", [_info("api", "backend"), _info("web", "backend")], {}, {}, incidents, (), NOW
+        "Acme", [_info("api", "backend"), _info("web", "backend")], {}, incidents, (), NOW
     )
     html = render_status(view)
     assert "HealthCheckFailing on api" in html and "HealthCheckFailing on web" in html
@@ -139,7 +157,7 @@ def test_incident_timeline_shows_cause_runbook_ack_and_rollback() -> None:
 
 def test_page_has_no_scripts_and_is_a_complete_document() -> None:
     """No JavaScript, a language, a viewport for phones and a title."""
-    html = render_status(status_view("Acme", [_info("api", None)], {}, {}, [], (), NOW))
+    html = render_status(status_view("Acme", [_info("api", None)], {}, [], (), NOW))
     tags = _tags(html)
     names = [t for t, _ in tags]
     assert "script" not in names

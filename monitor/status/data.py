@@ -12,9 +12,20 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.clock import Clock
-from monitor.status.rollup import DAY, HOUR, Period, Rollup, Windows, period_start, windows
+from monitor.status.rollup import (
+    DAY,
+    HOUR,
+    DayBar,
+    Period,
+    Rollup,
+    Windows,
+    daily_bars,
+    period_start,
+    uptime,
+    windows,
+)
 from monitor.status.store import HistoryRecorder, HistoryStore
-from monitor.status.view import CheckInfo, IncidentRecord
+from monitor.status.view import CheckInfo, CheckOverview, IncidentRecord
 
 
 class CheckSource(Protocol):
@@ -70,24 +81,39 @@ class NoIncidents:
 
 
 def _merged(stored: Iterable[Rollup], pending: Iterable[Rollup]) -> dict[str, list[Rollup]]:
-    rows: dict[tuple[str, float], Rollup] = {}
-    for row in stored:
-        rows[(row.check, row.start)] = row
-    for row in pending:
-        key = (row.check, row.start)
-        existing = rows.get(key)
-        if existing is None:
-            rows[key] = Rollup(row.check, row.period, row.start)
-            existing = rows[key]
-        existing.merge(row)
+    """Stored rows by check (in start order), with the pending rows added in."""
     grouped: dict[str, list[Rollup]] = {}
-    for row in sorted(rows.values(), key=lambda r: (r.check, r.start)):
-        grouped.setdefault(row.check, []).append(row)
+    for row in stored:
+        rows = grouped.get(row.check)
+        if rows is None:
+            rows = grouped[row.check] = []
+        rows.append(row)
+    for row in pending:
+        rows = grouped.setdefault(row.check, [])
+        same = next((r for r in reversed(rows) if r.start == row.start), None)
+        if same is None:
+            rows.append(Rollup(row.check, row.period, row.start))
+            rows.sort(key=lambda r: r.start)
+            same = next(r for r in rows if r.start == row.start)
+        same.merge(row)
     return grouped
 
 
+@dataclass
+class _PastDays:
+    """Day bars before today and their counts per uptime window, for every check."""
+
+    key: tuple[object, ...]
+    bars: dict[str, list[DayBar]]
+    sums: dict[str, tuple[Rollup, Rollup, Rollup]]  # 6, 29 and 89 days before today
+
+
 class StatusData:
-    """History (stored plus not yet written), checks and incidents, read together."""
+    """History (stored plus not yet written), checks and incidents, read together.
+
+    The overview page reads 90 days of every check; the days before today only change when
+    the store says so (its `generation`), so their bars and sums are kept between requests.
+    """
 
     def __init__(
         self,
@@ -102,6 +128,7 @@ class StatusData:
         self.recorder = recorder
         self.incidents = incidents
         self.clock = clock
+        self._past: _PastDays | None = None
 
     def rows(
         self, period: Period, since: float, check: str | None = None, histograms: bool = False
@@ -130,6 +157,68 @@ class StatusData:
             Period.HOUR, period_start(now, Period.HOUR) - 47 * HOUR, check, histograms
         )
         return days, hours
+
+    def _past_days(self, today: float) -> _PastDays:
+        pending = tuple(
+            (r.check, r.start, r.total)
+            for r in self.recorder.pending()
+            if r.period is Period.DAY and r.start < today
+        )
+        key = (today, self.store.generation, pending)
+        if self._past is not None and self._past.key == key:
+            return self._past
+        first = today - 89 * DAY
+        stored = self.store.rollups(Period.DAY, first, with_histograms=False, before=today)
+        late = [
+            Rollup(r.check, r.period, r.start, r.total, r.ok, r.unknown)
+            for r in self.recorder.pending()
+            if r.period is Period.DAY and first <= r.start < today
+        ]
+        bars: dict[str, list[DayBar]] = {}
+        sums: dict[str, tuple[Rollup, Rollup, Rollup]] = {}
+        floors = (today - 6 * DAY, today - 29 * DAY, first)
+        for check, rows in _merged(stored, late).items():
+            bars[check] = daily_bars(rows, today - DAY, 89, with_percentiles=False)
+            windows_ = tuple(Rollup(check, Period.DAY, floor) for floor in floors)
+            for row in rows:
+                for window, floor in zip(windows_, floors, strict=True):
+                    if row.start >= floor:
+                        window.merge(row)
+            sums[check] = (windows_[0], windows_[1], windows_[2])
+        self._past = _PastDays(key, bars, sums)
+        return self._past
+
+    @property
+    def past_key(self) -> object:
+        """What the bars of past days last given by `overview` depend on (equal keys: the
+        same bars)."""
+        return self._past.key if self._past is not None else None
+
+    def overview(self, now: float) -> dict[str, CheckOverview]:
+        """Every check with history: its 90 day bars and uptime windows."""
+        today = period_start(now, Period.DAY)
+        past = self._past_days(today)
+        current = self.rows(Period.DAY, today)
+        hour_floor = period_start(now, Period.HOUR) - 23 * HOUR
+        hours = self.store.sums(Period.HOUR, hour_floor)
+        for row in self.recorder.pending():
+            if row.period is Period.HOUR and row.start >= hour_floor:
+                total = hours.setdefault(row.check, Rollup(row.check, Period.HOUR, hour_floor))
+                total.merge(
+                    Rollup(row.check, row.period, row.start, row.total, row.ok, row.unknown)
+                )
+        result = {}
+        for check in set(past.bars) | set(current) | set(hours):
+            today_rows = current.get(check, [])
+            bars = past.bars.get(check) or daily_bars([], today - DAY, 89)
+            bars = [*bars, *daily_bars(today_rows, now, 1, with_percentiles=False)]
+            week, month, quarter = (
+                uptime([window, *today_rows])
+                for window in past.sums.get(check, (Rollup(check, Period.DAY, 0),) * 3)
+            )
+            day = uptime([hours[check]]) if check in hours else None
+            result[check] = CheckOverview(tuple(bars), Windows(day, week, month, quarter))
+        return result
 
     def uptime(self, check: str, now: float) -> Windows:
         """The uptime windows of one check."""

@@ -10,7 +10,7 @@ state (full: up, two thirds: degraded, one third: down, a thin line: no data) an
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
@@ -26,8 +26,6 @@ from monitor.status.view import (
     day_state,
 )
 
-_BAR_W, _BAR_GAP, _BAR_H = 3, 1, 24
-
 _STATE_WORDS = {"healthy": "Up", "unhealthy": "Down", "unknown": "Unknown"}
 _STATE_ICONS = {"healthy": "\u2713", "unhealthy": "\u2715", "unknown": "?"}
 _OVERALL = {
@@ -35,13 +33,10 @@ _OVERALL = {
     "unhealthy": "Some checks are down",
     "unknown": "Some checks cannot be observed",
 }
-# Class, height (of _BAR_H) per day state: the height is the shape cue beside the colour.
-_DAY_SHAPES = {
-    DayState.UP: ("u", _BAR_H),
-    DayState.DEGRADED: ("g", 16),
-    DayState.DOWN: ("d", 8),
-    DayState.NO_DATA: ("n", 2),
-}
+# The CSS class per day state; the class sets the colour *and* the bar's height (the shape
+# cue: full for up, two thirds degraded, one third down, a thin line for no data).
+_DAY_CLASS = {DayState.UP: "u", DayState.DEGRADED: "g", DayState.DOWN: "d", DayState.NO_DATA: "n"}
+_DAY_ORDER = {DayState.UP: 0, DayState.DEGRADED: 1, DayState.DOWN: 2, DayState.NO_DATA: 3}
 
 CSS = """
 :root{--up:#1a7f37;--deg:#8a5a00;--down:#b42318;--none:#767676;--fg:#1f2328;--muted:#57606a;
@@ -64,8 +59,12 @@ ul.checks,ol.timeline{list-style:none;margin:0;padding:0}
 li.check{padding:.5rem 0;border-bottom:1px solid var(--line)}
 .head{display:flex;flex-wrap:wrap;gap:.25rem .75rem;align-items:baseline}
 .name{font-weight:600}
-svg.bars{display:block;width:100%;height:24px;margin:.25rem 0 0}
-.u{fill:var(--up)}.g{fill:var(--deg)}.d{fill:var(--down)}.n{fill:var(--none)}
+.bars{display:flex;align-items:flex-end;gap:1px;height:24px;margin:.25rem 0 0}
+.bars i{flex:1 1 0;min-width:1px}
+.u{height:24px;background:var(--up)}.g{height:16px;background:var(--deg)}
+.d{height:8px;background:var(--down)}.n{height:2px;background:var(--none)}
+.swatch{display:inline-flex;align-items:flex-end;height:24px;width:6px;vertical-align:middle}
+.swatch i{width:6px}
 .axis{display:flex;justify-content:space-between}
 dl.uptime{display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;margin:.25rem 0 0}
 dl.uptime div{display:flex;gap:.35rem}dt{color:var(--muted)}dd{margin:0;font-weight:600}
@@ -146,50 +145,70 @@ def _page(title: str, body: str, now: datetime) -> str:
     )
 
 
-def bar_strip(name: str, bars: Sequence[DayBar]) -> str:
-    """The daily bars of one check as inline SVG, each with a tooltip; a summary as its label."""
-    counts = dict.fromkeys(DayState, 0)
+Cells = tuple[str, tuple[int, int, int, int]]  # the bars' HTML, and how many up/deg/down/none
+
+
+def bar_cells(bars: Sequence[DayBar]) -> Cells:
+    """The HTML of some daily bars, each with a tooltip (date, uptime and state in words), and
+    how many are up, degraded, down and without data."""
+    counts = [0, 0, 0, 0]
     parts = []
-    step = _BAR_W + _BAR_GAP
-    for index, bar in enumerate(bars):
+    for bar in bars:
         state = day_state(bar)
-        counts[state] += 1
-        css, height = _DAY_SHAPES[state]
+        counts[_DAY_ORDER[state]] += 1
         if bar.uptime is None:
-            tip = f"{bar.day.isoformat()}: no data"
+            parts.append(f'<i class="n" title="{bar.day.isoformat()}: no data"></i>')
         else:
-            tip = f"{bar.day.isoformat()}: {format_uptime(bar.uptime)} up, {state.value}"
-        parts.append(
-            f'<rect x="{index * step}" y="{_BAR_H - height}" width="{_BAR_W}"'
-            f' height="{height}" class="{css}"><title>{tip}</title></rect>'
-        )
+            parts.append(
+                f'<i class="{_DAY_CLASS[state]}" title="{bar.day.isoformat()}:'
+                f' {format_uptime(bar.uptime)} up, {state.value}"></i>'
+            )
+    return "".join(parts), (counts[0], counts[1], counts[2], counts[3])
+
+
+def join_cells(first: Cells, second: Cells) -> Cells:
+    """Two runs of bars as one."""
+    a, b = first[1], second[1]
+    return first[0] + second[0], (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+def strip_html(name: str, cells: Cells) -> str:
+    """The strip of bars with a summary of them as its label (for screen readers)."""
+    up, degraded, down, none = cells[1]
     summary = (
-        f"{escape(name)}, last {len(bars)} days: {counts[DayState.UP]} up,"
-        f" {counts[DayState.DEGRADED]} degraded, {counts[DayState.DOWN]} down,"
-        f" {counts[DayState.NO_DATA]} without data"
+        f"{escape(name)}, last {up + degraded + down + none} days: {up} up,"
+        f" {degraded} degraded, {down} down, {none} without data"
     )
-    width = len(bars) * step - _BAR_GAP
-    return (
-        f'<svg class="bars" viewBox="0 0 {width} {_BAR_H}" preserveAspectRatio="none"'
-        f' role="img" aria-label="{summary}">{"".join(parts)}</svg>'
-    )
+    return f'<div class="bars" role="img" aria-label="{summary}">{cells[0]}</div>'
+
+
+def bar_strip(name: str, bars: Sequence[DayBar]) -> str:
+    """The daily bars of one check as a labelled strip."""
+    return strip_html(name, bar_cells(bars))
+
+
+Strip = Callable[[CheckRow], str]
+
+
+def plain_strip(row: CheckRow) -> str:
+    """A check row's strip, rendered afresh."""
+    return bar_strip(row.info.name, row.bars)
 
 
 def legend() -> str:
     """What the bar shapes and colours mean."""
-    items = []
-    for state, (css, height) in _DAY_SHAPES.items():
-        words = {
-            DayState.UP: "up all day",
-            DayState.DEGRADED: "degraded (99% or more)",
-            DayState.DOWN: "down (below 99%)",
-            DayState.NO_DATA: "no data",
-        }[state]
-        items.append(
-            f'<span><svg width="6" height="{_BAR_H}" aria-hidden="true"><rect y="{_BAR_H - height}"'
-            f' width="6" height="{height}" class="{css}"/></svg> {words}</span>'
-        )
-    return f'<p class="legend">Each bar is one day: {"".join(items)}</p>'
+    words = {
+        DayState.UP: "up all day",
+        DayState.DEGRADED: "degraded (99% or more)",
+        DayState.DOWN: "down (below 99%)",
+        DayState.NO_DATA: "no data",
+    }
+    items = "".join(
+        f'<span><span class="swatch" aria-hidden="true"><i class="{_DAY_CLASS[state]}"></i>'
+        f"</span> {text}</span>"
+        for state, text in words.items()
+    )
+    return f'<p class="legend">Each bar is one day: {items}</p>'
 
 
 def uptime_list(uptime: Windows) -> str:
@@ -206,7 +225,7 @@ def uptime_list(uptime: Windows) -> str:
     return f'<dl class="uptime" aria-label="uptime">{cells}</dl>'
 
 
-def _check_item(row: CheckRow) -> str:
+def _check_item(row: CheckRow, strip: Strip) -> str:
     info = row.info
     name = escape(info.name)
     error = ""
@@ -216,14 +235,14 @@ def _check_item(row: CheckRow) -> str:
         f'<li class="check" id="check-{name}"><div class="head">'
         f'<a class="name" href="/status/{quote(info.name)}">{name}</a>{state_pill(info.state)}'
         f'<span class="since">since {_time(info.since)}</span></div>{error}'
-        f"{bar_strip(info.name, row.bars)}"
+        f"{strip(row)}"
         f'<div class="axis" aria-hidden="true"><span>{len(row.bars)} days ago</span>'
         f"<span>today</span></div>{uptime_list(row.uptime)}</li>"
     )
 
 
-def _service(group: ServiceGroup) -> str:
-    items = "".join(_check_item(row) for row in group.checks)
+def _service(group: ServiceGroup, strip: Strip) -> str:
+    items = "".join(_check_item(row, strip) for row in group.checks)
     return (
         f'<section class="service"><h3>{escape(group.name)} {state_pill(group.state)}</h3>'
         f'<ul class="checks">{items}</ul></section>'
@@ -263,9 +282,10 @@ def _timeline(incidents: Sequence[IncidentRecord], now: datetime) -> str:
     return '<ol class="timeline">' + "".join(incident_item(i, now) for i in incidents) + "</ol>"
 
 
-def render_status(view: StatusView) -> str:
-    """`GET /status`."""
-    services = "".join(_service(group) for group in view.services) or "<p>No checks.</p>"
+def render_status(view: StatusView, strip: Strip = plain_strip) -> str:
+    """`GET /status`; `strip` draws each check's bars (the server passes one that reuses the
+    bars of past days between requests)."""
+    services = "".join(_service(group, strip) for group in view.services) or "<p>No checks.</p>"
     body = (
         f"<header><h1>{escape(view.title)}</h1>"
         f'<p class="overall pill s-{view.state}"><span aria-hidden="true">'

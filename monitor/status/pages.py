@@ -19,8 +19,17 @@ from monitor.api.config import Scope
 from monitor.status.badges import health_badge, uptime_badge
 from monitor.status.config import StatusPageConfig
 from monitor.status.data import StatusData
-from monitor.status.html import render_check, render_not_found, render_status
-from monitor.status.view import check_view, status_view
+from monitor.status.html import (
+    Cells,
+    Strip,
+    bar_cells,
+    join_cells,
+    render_check,
+    render_not_found,
+    render_status,
+    strip_html,
+)
+from monitor.status.view import CheckRow, check_view, status_view
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self';"
@@ -58,6 +67,8 @@ class StatusPages:
         self._data = data
         self._config = config
         self._tokens = tokens
+        self._strips_key: object = None
+        self._strips: dict[str, Cells] = {}
 
     def routes(self) -> Sequence[BaseRoute]:
         """The routes (templates are what the request metrics count by)."""
@@ -98,17 +109,31 @@ class StatusPages:
             return refused
         config = self._config()
         now = self._data.clock.now()
-        days, hours = self._data.history(now.timestamp())
         view = status_view(
             config.title,
             self._data.checks.checks(),
-            days,
-            hours,
+            self._data.overview(now.timestamp()),
             self._data.recent_incidents(),
             config.services,
             now,
         )
-        return HTMLResponse(render_status(view), headers=SECURITY_HEADERS)
+        return HTMLResponse(render_status(view, self._strip()), headers=SECURITY_HEADERS)
+
+    def _strip(self) -> Strip:
+        """Draws a check's bars, reusing the HTML of the days before today while the store's
+        past is unchanged (the same key under which `StatusData` keeps those days' bars)."""
+        key = self._data.past_key
+        if key != self._strips_key:
+            self._strips_key, self._strips = key, {}
+        cache = self._strips
+
+        def strip(row: CheckRow) -> str:
+            past = cache.get(row.info.name)
+            if past is None or len(row.bars) != 90:
+                past = cache[row.info.name] = bar_cells(row.bars[:-1])
+            return strip_html(row.info.name, join_cells(past, bar_cells(row.bars[-1:])))
+
+        return strip
 
     async def check_page(self, request: Request) -> Response:
         """`GET /status/<check>`."""

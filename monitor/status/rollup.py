@@ -15,6 +15,7 @@ above the last bound as that bound.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class Sample:
     unknown: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Rollup:
     """The runs of one check in one hour or day (the start is Unix seconds, UTC aligned)."""
 
@@ -175,18 +176,22 @@ class Windows:
 def windows(hours: Sequence[Rollup], days: Sequence[Rollup], now: float) -> Windows:
     """Uptime over 24 h, 7 d, 30 d and 90 d from one check's hour and day rows."""
     hour_floor = period_start(now, Period.HOUR) - 23 * HOUR
+    ok = judged = 0
+    for row in hours:
+        if row.start >= hour_floor:
+            ok += row.ok
+            judged += row.total - row.unknown
+    day = ok / judged if judged else None
     today = period_start(now, Period.DAY)
-
-    def since(n: int) -> float | None:
-        first = today - (n - 1) * DAY
-        return uptime(r for r in days if r.start >= first)
-
-    return Windows(
-        day=uptime(r for r in hours if r.start >= hour_floor),
-        week=since(7),
-        month=since(30),
-        quarter=since(90),
-    )
+    floors = (today - 6 * DAY, today - 29 * DAY, today - 89 * DAY)
+    oks, judgeds = [0, 0, 0], [0, 0, 0]
+    for row in days:
+        for i, floor in enumerate(floors):
+            if row.start >= floor:
+                oks[i] += row.ok
+                judgeds[i] += row.total - row.unknown
+    week, month, quarter = (o / j if j else None for o, j in zip(oks, judgeds, strict=True))
+    return Windows(day=day, week=week, month=month, quarter=quarter)
 
 
 @dataclass(frozen=True)
@@ -201,26 +206,34 @@ class DayBar:
     p95_ms: float | None
 
 
-def daily_bars(days: Sequence[Rollup], now: float, count: int = 90) -> list[DayBar]:
+@functools.lru_cache(maxsize=4)
+def day_axis(today: float, count: int) -> tuple[tuple[float, date], ...]:
+    """The start and date of the `count` UTC days ending with the one starting at `today`."""
+    starts = [today - back * DAY for back in range(count - 1, -1, -1)]
+    return tuple((start, datetime.fromtimestamp(start, UTC).date()) for start in starts)
+
+
+def daily_bars(
+    days: Sequence[Rollup], now: float, count: int = 90, with_percentiles: bool = True
+) -> list[DayBar]:
     """`count` bars, oldest first, ending today (UTC); days without runs have no uptime."""
     by_start = {row.start: row for row in days}
-    today = period_start(now, Period.DAY)
     bars = []
-    for back in range(count - 1, -1, -1):
-        start = today - back * DAY
+    for start, day in day_axis(period_start(now, Period.DAY), count):
         row = by_start.get(start)
-        day = datetime.fromtimestamp(start, UTC).date()
         if row is None:
             bars.append(DayBar(day, 0, 0, None, None, None))
             continue
+        judged = row.total - row.unknown
+        histogram = row.histogram if with_percentiles else None
         bars.append(
             DayBar(
                 day,
                 row.total,
                 row.ok,
-                uptime([row]),
-                percentile(row.histogram, 0.5),
-                percentile(row.histogram, 0.95),
+                row.ok / judged if judged else None,
+                percentile(histogram, 0.5) if histogram else None,
+                percentile(histogram, 0.95) if histogram else None,
             )
         )
     return bars

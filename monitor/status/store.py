@@ -53,9 +53,25 @@ class HistoryStore:
     ) -> None:
         self._db = connection
         self._transaction = transaction
+        # Bumped whenever a write changes a row older than the newest of its period (or rows
+        # are pruned), so readers may cache what they derive from the past.
+        self.generation = 0
+        self._latest: dict[Period, float] = {}
+
+    def _note_writes(self, rows: Sequence[Rollup]) -> None:
+        for period in Period:
+            starts = [r.start for r in rows if r.period is period]
+            if not starts:
+                continue
+            latest = max(self._latest.get(period, starts[0]), *starts)
+            if min(starts) < latest:
+                self.generation += 1
+            self._latest[period] = latest
 
     def add(self, rows: Iterable[Rollup]) -> None:
         """Merge `rows` into the stored ones, all in one transaction."""
+        rows = list(rows)
+        self._note_writes(rows)
         with self._transaction():
             for row in rows:
                 stored = self._db.execute(
@@ -101,13 +117,18 @@ class HistoryStore:
         since: float,
         checks: Sequence[str] | None = None,
         with_histograms: bool = True,
+        before: float | None = None,
     ) -> list[Rollup]:
-        """Rows of `period` starting at or after `since` (optionally only of `checks`)."""
+        """Rows of `period` starting at or after `since` and before `before` (optionally only of
+        `checks`), by check and start."""
         columns = "check_name, start, total, ok, unknown" + (
             ", histogram" if with_histograms else ""
         )
         query = f"SELECT {columns} FROM history_rollups WHERE period = ? AND start >= ?"
         args: list[object] = [period.value, since]
+        if before is not None:
+            query += " AND start < ?"
+            args.append(before)
         if checks is not None:
             query += f" AND check_name IN ({','.join('?' * len(checks))})"
             args.extend(checks)
@@ -124,14 +145,17 @@ class HistoryStore:
             for row in self._db.execute(query + " ORDER BY check_name, start", args)
         ]
 
-    def by_check(
-        self, period: Period, since: float, with_histograms: bool = False
-    ) -> dict[str, list[Rollup]]:
-        """Rows of `period` since `since`, grouped by check."""
-        grouped: dict[str, list[Rollup]] = {}
-        for row in self.rollups(period, since, with_histograms=with_histograms):
-            grouped.setdefault(row.check, []).append(row)
-        return grouped
+    def sums(self, period: Period, since: float) -> dict[str, Rollup]:
+        """Per check, one row with the counts of every row of `period` since `since` (summed by
+        SQLite; no histograms)."""
+        return {
+            row[0]: Rollup(row[0], period, since, row[1], row[2], row[3])
+            for row in self._db.execute(
+                "SELECT check_name, sum(total), sum(ok), sum(unknown) FROM history_rollups"
+                " WHERE period = ? AND start >= ? GROUP BY check_name",
+                (period.value, since),
+            )
+        }
 
     def prune(self, now: float) -> int:
         """Drop hour rows older than 48 h and day rows older than 90 d; return how many."""
@@ -143,6 +167,8 @@ class HistoryStore:
                     (period.value, cutoff),
                 )
                 removed += cursor.rowcount
+        if removed:
+            self.generation += 1
         return removed
 
     def checks(self) -> list[str]:

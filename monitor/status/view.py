@@ -82,6 +82,14 @@ class IncidentRecord:
 
 
 @dataclass(frozen=True)
+class CheckOverview:
+    """A check's 90 day bars and uptime windows, as the overview page shows them."""
+
+    bars: tuple[DayBar, ...]
+    uptime: Windows
+
+
+@dataclass(frozen=True)
 class CheckRow:
     """One check on the page: its state, daily bars and uptime figures."""
 
@@ -151,8 +159,7 @@ def check_row(
 def status_view(
     title: str,
     checks: Sequence[CheckInfo],
-    days: Mapping[str, Sequence[Rollup]],
-    hours: Mapping[str, Sequence[Rollup]],
+    history: Mapping[str, CheckOverview],
     incidents: Sequence[IncidentRecord],
     services: Sequence[str],
     now: datetime,
@@ -165,9 +172,10 @@ def status_view(
         key = info.service or NO_SERVICE
         if services and key not in services:
             continue
-        grouped.setdefault(key, []).append(
-            check_row(info, days.get(info.name, ()), hours.get(info.name, ()), at)
-        )
+        overview = history.get(info.name)
+        if overview is None:
+            overview = CheckOverview(tuple(daily_bars([], at)), windows([], [], at))
+        grouped.setdefault(key, []).append(CheckRow(info, overview.bars, overview.uptime))
     order = [s for s in services if s in grouped] if services else sorted(grouped)
     groups: list[ServiceGroup] = []
     for name in order:
