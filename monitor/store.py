@@ -42,6 +42,9 @@ TABLES: dict[str, tuple[str, ...]] = {
         );
         CREATE INDEX incidents_by_status ON incidents (status, notified);
         CREATE INDEX incidents_by_source ON incidents (source, status);""",
+        """ALTER TABLE incidents ADD COLUMN acked_by TEXT;
+        ALTER TABLE incidents ADD COLUMN acked_at REAL;
+        CREATE INDEX incidents_by_start ON incidents (started_at, id);""",
     ),
     "alert_groups": (
         """CREATE TABLE alert_groups (
@@ -248,6 +251,31 @@ class Store:
         ).fetchall()
         return [self._incident(row) for row in rows]
 
+    def incidents_page(
+        self, limit: int, before: tuple[float, str] | None = None, status: Status | None = None
+    ) -> list[Incident]:
+        """Up to `limit` incidents, newest first, older than `before` (start time, id)."""
+        query, args = "SELECT * FROM incidents WHERE 1 = 1", []
+        if before is not None:
+            query += " AND (started_at < ? OR (started_at = ? AND id < ?))"
+            args.extend([before[0], before[0], before[1]])
+        if status is not None:
+            query += " AND status = ?"
+            args.append(status.value)
+        rows = self._db.execute(
+            query + " ORDER BY started_at DESC, id DESC LIMIT ?", [*args, limit]
+        ).fetchall()
+        return [self._incident(row) for row in rows]
+
+    def acknowledge(self, incident_id: str, by: str, at: datetime) -> bool:
+        """Record who acknowledged a firing incident (the first one wins)."""
+        cursor = self._db.execute(
+            "UPDATE incidents SET acked_by = ?, acked_at = ?"
+            " WHERE id = ? AND status = 'firing' AND acked_by IS NULL",
+            (by, _ts(at), incident_id),
+        )
+        return cursor.rowcount > 0
+
     def count_firing(self) -> int:
         """How many incidents are firing."""
         row = self._db.execute("SELECT count(*) FROM incidents WHERE status = 'firing'").fetchone()
@@ -269,6 +297,8 @@ class Store:
             ended_at=_dt(row["ended_at"]),
             notified=Status(row["notified"]) if row["notified"] else None,
             suppressed=row["suppressed"],
+            acked_by=row["acked_by"],
+            acked_at=_dt(row["acked_at"]),
         )
 
     # --- alert groups ----------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_a_new_table_step_migrates_only_that_table(tmp_path: Path) -> None:
     }
     store = Store.open(tmp_path, tables)
     assert store.schema_version("deploys") == 2
-    assert store.schema_version("incidents") == 1
+    assert store.schema_version("incidents") == len(TABLES["incidents"])
     store.close()
     # Opening again applies nothing twice.
     Store.open(tmp_path, tables).close()
