@@ -267,6 +267,14 @@ class Store:
         ).fetchall()
         return [self._incident(row) for row in rows]
 
+    def incidents_named(self, alertname: str, since: datetime) -> list[Incident]:
+        """Incidents of one alert name that started at or after `since`."""
+        rows = self._db.execute(
+            "SELECT * FROM incidents WHERE alertname = ? AND started_at >= ? ORDER BY started_at",
+            (alertname, _ts(since)),
+        ).fetchall()
+        return [self._incident(row) for row in rows]
+
     def acknowledge(self, incident_id: str, by: str, at: datetime) -> bool:
         """Record who acknowledged a firing incident (the first one wins)."""
         cursor = self._db.execute(

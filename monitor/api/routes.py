@@ -25,7 +25,7 @@ from monitor.alerting.model import Silence
 from monitor.alerting.silences import new_silence_id
 from monitor.api.auth import Outcome, Principal, TokenTable, authorize
 from monitor.api.openapi import PREFIX, ROUTES, Operation, openapi_document
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 from monitor.logs import get_logger
 from monitor.status.data import Cursor, StatusData
 from monitor.status.rollup import PERCENTILE_ERROR, Period, Windows, percentile, windows

@@ -66,7 +66,7 @@ class Sample:
     check: str
     at: float  # Unix seconds
     ok: bool
-    duration_ms: float
+    duration_ms: float | None  # None: pushed by an event, no response time
     unknown: bool = False
 
 
@@ -100,6 +100,8 @@ class Rollup:
             return
         if sample.ok:
             self.ok += 1
+        if sample.duration_ms is None:
+            return
         index = bucket_index(sample.duration_ms)
         self.histogram[index] = self.histogram.get(index, 0) + 1
 
