@@ -69,7 +69,7 @@ li.check{padding:.5rem 0;border-bottom:1px solid var(--line)}
 dl.uptime{display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;margin:.25rem 0 0}
 dl.uptime div{display:flex;gap:.35rem}dt{color:var(--muted)}dd{margin:0;font-weight:600}
 .legend svg{vertical-align:middle}
-.legend span{margin-right:1rem;white-space:nowrap}
+.legend>span{margin-right:1rem;white-space:nowrap}
 ol.timeline li{border-left:4px solid var(--line);padding:.25rem 0 .5rem .75rem;margin:.5rem 0}
 ol.timeline li.ongoing{border-left-color:var(--down)}
 .tag{display:inline-block;border:1px solid var(--muted);border-radius:.25rem;padding:0 .35rem;
