@@ -59,6 +59,10 @@ def test_overview_matches_a_fresh_computation_as_history_changes(tmp_path: Path)
     same()
     recorder.record(Sample("api", at - DAY, False, 10.0))  # a pending row for yesterday
     same()
+    recorder.record(Sample("api", at - 2 * HOUR, False, 10.0))  # and for an earlier hour
+    same()
+    recorder.flush()
+    same()
     assert data.overview(at)["api"].bars[-2].total == 2
     close()
 

@@ -108,6 +108,14 @@ class _PastDays:
     sums: dict[str, tuple[Rollup, Rollup, Rollup]]  # 6, 29 and 89 days before today
 
 
+@dataclass
+class _PastHours:
+    """Per check, the counts of the 23 hours before the current one."""
+
+    key: tuple[object, ...]
+    sums: dict[str, Rollup]
+
+
 class StatusData:
     """History (stored plus not yet written), checks and incidents, read together.
 
@@ -129,6 +137,7 @@ class StatusData:
         self.incidents = incidents
         self.clock = clock
         self._past: _PastDays | None = None
+        self._past_hours: _PastHours | None = None
 
     def rows(
         self, period: Period, since: float, check: str | None = None, histograms: bool = False
@@ -188,6 +197,15 @@ class StatusData:
         self._past = _PastDays(key, bars, sums)
         return self._past
 
+    def _hours_before(self, this_hour: float) -> dict[str, Rollup]:
+        """Stored counts of the 23 hours before `this_hour`, kept while the store's past and
+        the hour are unchanged."""
+        key = (this_hour, self.store.generation)
+        if self._past_hours is None or self._past_hours.key != key:
+            floor = this_hour - 23 * HOUR
+            self._past_hours = _PastHours(key, self.store.sums(Period.HOUR, floor, this_hour))
+        return self._past_hours.sums
+
     @property
     def past_key(self) -> object:
         """What the bars of past days last given by `overview` depend on (equal keys: the
@@ -199,10 +217,20 @@ class StatusData:
         today = period_start(now, Period.DAY)
         past = self._past_days(today)
         current = self.rows(Period.DAY, today)
-        hour_floor = period_start(now, Period.HOUR) - 23 * HOUR
-        hours = self.store.sums(Period.HOUR, hour_floor)
-        for row in self.recorder.pending():
-            if row.period is Period.HOUR and row.start >= hour_floor:
+        this_hour = period_start(now, Period.HOUR)
+        hour_floor = this_hour - 23 * HOUR
+        hours = {
+            check: Rollup(check, Period.HOUR, hour_floor, r.total, r.ok, r.unknown)
+            for check, r in self._hours_before(this_hour).items()
+        }
+        # This hour's rows, stored and pending, and pending rows of earlier hours.
+        late = [
+            r
+            for r in self.recorder.pending()
+            if r.period is Period.HOUR and hour_floor <= r.start < this_hour
+        ]
+        for rows in [*self.rows(Period.HOUR, this_hour).values(), late]:
+            for row in rows:
                 total = hours.setdefault(row.check, Rollup(row.check, Period.HOUR, hour_floor))
                 total.merge(
                     Rollup(row.check, row.period, row.start, row.total, row.ok, row.unknown)

@@ -28,7 +28,8 @@ HISTORY_TABLES: dict[str, tuple[str, ...]] = {
             unknown INTEGER NOT NULL,
             histogram TEXT NOT NULL,
             PRIMARY KEY (period, check_name, start)
-        ) WITHOUT ROWID;""",
+        ) WITHOUT ROWID;
+        CREATE INDEX history_rollups_by_start ON history_rollups (period, start);""",
     ),
 }
 
@@ -145,15 +146,15 @@ class HistoryStore:
             for row in self._db.execute(query + " ORDER BY check_name, start", args)
         ]
 
-    def sums(self, period: Period, since: float) -> dict[str, Rollup]:
-        """Per check, one row with the counts of every row of `period` since `since` (summed by
-        SQLite; no histograms)."""
+    def sums(self, period: Period, since: float, before: float) -> dict[str, Rollup]:
+        """Per check, one row with the counts of every row of `period` from `since` to before
+        `before` (summed by SQLite; no histograms)."""
         return {
             row[0]: Rollup(row[0], period, since, row[1], row[2], row[3])
             for row in self._db.execute(
                 "SELECT check_name, sum(total), sum(ok), sum(unknown) FROM history_rollups"
-                " WHERE period = ? AND start >= ? GROUP BY check_name",
-                (period.value, since),
+                " WHERE period = ? AND start >= ? AND start < ? GROUP BY check_name",
+                (period.value, since, before),
             )
         }
 
