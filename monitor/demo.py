@@ -106,6 +106,7 @@ async def _demo() -> int:
 opsmon demo
   sample backend   {base}/api/health   {base}/api/ready
   opsmon status    http://{listen}/api/status
+  status page      http://{listen}/status
   opsmon metrics   http://{listen}/metrics
 
 Break a component and watch backend-health turn unhealthy within ~10 s, then fix it:
