@@ -104,7 +104,7 @@ def test_page_shows_every_check_with_bars_uptime_and_the_incident(
         assert heights["u"] > heights["g"] > heights["d"] > 0  # a shape cue beside the colour
         assert any("down" in title for _, title, _ in bars)
         timeline = browser.text("ol.timeline")
-        assert "on frontend-health" in timeline or "on backend-health" in timeline
+        assert any(f"on {name}\n" in timeline for name in CHECKS)
         assert "resolved" in timeline
         desktop = browser.screenshot("status-page-desktop", DESKTOP)
         phone = browser.screenshot("status-page-phone", PHONE)
