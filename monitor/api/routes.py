@@ -262,10 +262,12 @@ class ApiRoutes:
     async def status(self, request: Request, who: Principal | None) -> Response:
         """Every check with its state and uptime."""
         now = self._data.clock.now()
-        days, hours = self._data.history(now.timestamp())
+        overview = self._data.overview(now.timestamp())
+        none = Windows(None, None, None, None)
         checks = []
         for info in sorted(self._data.checks.checks(), key=lambda c: c.name):
-            uptime = windows(hours.get(info.name, []), days.get(info.name, []), now.timestamp())
+            known = overview.get(info.name)
+            uptime = known.uptime if known is not None else none
             checks.append(
                 {
                     "name": info.name,
