@@ -9,12 +9,14 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checks.base import CheckResult
 from monitor.clock import SystemClock
 from monitor.config import Config
+from monitor.core.result import CheckResult
 from monitor.logs import configure_logging
 from monitor.metrics import Metrics
+from monitor.ports import ComponentPorts
 from monitor.redaction import Redactor
+from monitor.settings import Settings
 from monitor.status.component import StatusComponent
 from monitor.status.rollup import Period
 from monitor.store import DB_FILE
@@ -49,13 +51,21 @@ def test_history_is_kept_across_a_restart(tmp_path: Path, target: FlipTarget) ->
         wait_until(lambda: _runs(daemon)[0] >= total + 3)
 
 
+class _NoChecks:
+    """A check registry with no checks (the component only reads `runners`)."""
+
+    runners: dict[str, object] = {}
+
+
 def test_a_failed_history_write_is_counted_logged_and_retried(tmp_path: Path) -> None:
     """While the state file is locked, flushing fails visibly; the next flush writes it all."""
     stream = io.StringIO()
     configure_logging(Redactor(), "DEBUG", "json", stream=stream)
     metrics = Metrics()
     component = StatusComponent(
-        Config(state_dir=tmp_path), metrics, SystemClock(), Redactor(), lambda: {}
+        ComponentPorts(
+            Config(state_dir=tmp_path), Settings(), metrics, SystemClock(), Redactor(), _NoChecks()
+        )
     )
     now = datetime.now(UTC)
     component.record("api", CheckResult(ok=True, duration=0.02), 0.02, now)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.alerting.model import Incident, Silence, Status
-from monitor.checks.base import CheckResult
 from monitor.config import Config
+from monitor.core.result import CheckResult
 from monitor.redaction import Redactor
 from monitor.state import CheckState
 from monitor.status.data import Cursor
