@@ -402,8 +402,9 @@ class Store:
             (_ts(at), why, notification_id),
         )
 
-    def prune(self, before: datetime) -> None:
-        """Forget delivered or dropped notifications and resolved incidents older than `before`."""
+    def prune(self, before: datetime, incidents_before: datetime | None = None) -> None:
+        """Forget delivered or dropped notifications and silences that ended before `before`,
+        and resolved incidents that ended before `incidents_before` (default: `before`)."""
         with self.transaction():
             self._db.execute(
                 "DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (_ts(before),)
@@ -411,7 +412,7 @@ class Store:
             self._db.execute(
                 "DELETE FROM incidents WHERE status = 'resolved' AND notified IS NOT 'firing'"
                 " AND ended_at < ?",
-                (_ts(before),),
+                (_ts(incidents_before or before),),
             )
             self._db.execute("DELETE FROM silences WHERE ends_at < ?", (_ts(before),))
 
