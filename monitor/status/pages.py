@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
+from html import escape
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -196,5 +197,5 @@ class StatusPages:
 
 def _not_found(html: bool, message: str) -> Response:
     if html:
-        return HTMLResponse(f"<!doctype html><title>Not found</title><p>{message}</p>", 404)
+        return HTMLResponse(f"<!doctype html><title>Not found</title><p>{escape(message)}</p>", 404)
     return JSONResponse({"error": message}, status_code=404)
