@@ -14,8 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAn
 
 from monitor.addresses import check_listen
 from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSpec
-from monitor.bounded_yaml import YamlInputError, YamlLimits, load_yaml, read_utf8
 from monitor.api.config import ApiConfig
+from monitor.bounded_yaml import YamlInputError, YamlLimits, load_yaml, read_utf8
 from monitor.checks import CHECK_TYPES
 from monitor.core.durations import PositiveDuration, format_duration, parse_duration
 from monitor.core.spec import CheckSpec

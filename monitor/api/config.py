@@ -14,8 +14,11 @@ keeps only its SHA-256 digest once the config is loaded (`monitor.api.auth`).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.secrets import SECRET
 
 MIN_TOKEN_LENGTH = 16
 
@@ -35,7 +38,7 @@ class ApiToken(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=63)
-    token: str = Field(repr=False)
+    token: Annotated[str, SECRET] = Field(repr=False)
     scopes: tuple[Scope, ...] = Field(min_length=1)
 
     @field_validator("token")
