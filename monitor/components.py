@@ -14,6 +14,7 @@ from monitor import runbook_pages
 from monitor.alerting.component import AlertingComponent
 from monitor.docker.watcher import DockerWatcher
 from monitor.rollback.component import RollbackComponent
+from monitor.status.component import StatusComponent
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -50,4 +51,5 @@ def build_components(ports: ComponentPorts) -> list[Component]:
         alerting,
         DockerWatcher(ports),
         RollbackComponent(ports, alerting),
+        StatusComponent(ports),
     ]

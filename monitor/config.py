@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAn
 
 from monitor.addresses import check_listen
 from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSpec
+from monitor.api.config import ApiConfig
 from monitor.bounded_yaml import YamlInputError, YamlLimits, load_yaml, read_utf8
 from monitor.checks import CHECK_TYPES
 from monitor.core.durations import PositiveDuration, format_duration, parse_duration
@@ -24,6 +25,7 @@ from monitor.rollback.config import RollbackConfig
 from monitor.rollback.config import cross_check as rollback_cross_check
 from monitor.secrets import MIN_SECRET_LENGTH, secret_values
 from monitor.settings import Settings
+from monitor.status.config import StatusPageConfig
 
 KeyPath = tuple[str | int, ...]
 # The shortest interval a check may have (OPSMON_MIN_INTERVAL lowers it, e.g. in tests).
@@ -62,6 +64,8 @@ class Config(BaseModel):
     silences: tuple[SilenceSpec, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     rollback: RollbackConfig | None = None
+    status_page: StatusPageConfig = StatusPageConfig()
+    api: ApiConfig = ApiConfig()
 
     def check(self, name: str) -> CheckSpec:
         """The check called `name`."""

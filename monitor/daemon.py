@@ -19,7 +19,7 @@ from monitor.metrics import Metrics
 from monitor.net.clients import HttpClients
 from monitor.ports import ComponentPorts
 from monitor.redaction import Redactor
-from monitor.runner import CheckRunner, TransitionListener, build_runner
+from monitor.runner import CheckRunner, ResultListener, TransitionListener, build_runner
 from monitor.scheduler import Scheduler
 from monitor.server import HttpServer, bind, build_app
 from monitor.settings import Settings
@@ -52,6 +52,7 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.redactor = redactor or Redactor(loaded.secrets)
         self.listeners: list[TransitionListener] = []
+        self.result_listeners: list[ResultListener] = []
         self.runners: dict[str, CheckRunner] = {}
         self.scheduler = Scheduler(self.metrics, self.clock)
         self.started_at = self.clock.now()
@@ -175,9 +176,13 @@ class Daemon:
         """Call `listener` with every transition of every check (present and future)."""
         self.listeners.append(listener)
 
+    def subscribe_results(self, listener: ResultListener) -> None:
+        """Call `listener` with every result of every check (present and future)."""
+        self.result_listeners.append(listener)
+
     def build_runner(self, spec: CheckSpec, *, discovered: bool = False) -> CheckRunner:
-        """A runner for `spec` that reports to every transition listener."""
-        return build_runner(spec, self.context, self.listeners, discovered)
+        """A runner for `spec` that reports to every transition and result listener."""
+        return build_runner(spec, self.context, self.listeners, discovered, self.result_listeners)
 
     def add_runner(self, runner: CheckRunner) -> None:
         """Start scheduling `runner` (config checks and discovered ones alike)."""

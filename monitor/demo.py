@@ -147,6 +147,7 @@ def banner(backend: Bound, listen: Bound, state_dir: str, temporary: bool) -> st
         "",
         f"  sample backend   {base}/api/health   {base}/api/ready",
         f"  opsmon status    {opsmon}/api/status",
+        f"  status page      {opsmon}/status",
         f"  opsmon metrics   {opsmon}/metrics",
         f"  state folder     {state_dir} ({where})",
         "",

@@ -162,6 +162,20 @@ class Metrics:
             registry=r,
         )
 
+        # status page and API: route is the route's template, never the requested path
+        self.http_requests = Counter(
+            "opsmon_http_requests_total",
+            "Status page and /api/v1/ requests by route template, method and status code",
+            ("route", "method", "code"),
+            registry=r,
+        )
+        self.history_write_failures = Counter(
+            "opsmon_history_write_failures_total",
+            "Failed writes of check history to the state store (the results are kept in memory"
+            " and written with the next flush)",
+            registry=r,
+        )
+
     def forget_check(self, check: str, check_type: str, service: str) -> None:
         """Drop the series of a check that left the config, so dashboards do not show ghosts."""
         with contextlib.suppress(KeyError):

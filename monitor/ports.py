@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from monitor.core.spec import CheckSpec
     from monitor.metrics import Metrics
     from monitor.redaction import Redactor
-    from monitor.runner import CheckRunner, TransitionListener
+    from monitor.runner import CheckRunner, ResultListener, TransitionListener
     from monitor.settings import Settings
 
 
@@ -59,6 +59,10 @@ class CheckRegistry(Protocol):
 
     def subscribe(self, listener: TransitionListener) -> None:
         """Call `listener` with every state transition of every check."""
+        ...
+
+    def subscribe_results(self, listener: ResultListener) -> None:
+        """Call `listener` with every result of every check (history); it must not block."""
         ...
 
     def liveness(self) -> tuple[bool, str]:

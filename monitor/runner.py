@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from monitor.checks import CHECK_TYPES
@@ -21,6 +22,8 @@ from monitor.metrics import Metrics
 from monitor.state import CheckState
 
 TransitionListener = Callable[[Transition], Awaitable[None]]
+# Told about every result (check name, result, measured duration or None, time); must not block.
+ResultListener = Callable[[str, CheckResult, float | None, datetime], None]
 # A check enforces its own timeout with a precise reason; this is the runner's backstop.
 _BACKSTOP = 1.0
 
@@ -35,6 +38,7 @@ class CheckRunner:
         clock: Clock,
         listeners: list[TransitionListener],
         discovered: bool = False,
+        result_listeners: list[ResultListener] | None = None,
     ) -> None:
         self.check = check
         self.spec = check.spec
@@ -48,6 +52,7 @@ class CheckRunner:
         self._metrics = metrics
         self._clock = clock
         self._listeners = listeners
+        self._result_listeners = result_listeners if result_listeners is not None else []
         self._log = get_logger("checks", check=self.spec.name)
         self._labels = (self.spec.name, self.spec.type, self.spec.service or "")
         # Labelled series, looked up once: a label lookup per run adds up with thousands of checks.
@@ -89,7 +94,13 @@ class CheckRunner:
         if isinstance(expires_in_ms, int | float):
             expires_at = self._clock.now().timestamp() + expires_in_ms / 1000
             self._metrics.tls_certificate_expiry.labels(check).set(expires_at)
-        change = self.state.record(result, self._clock.now())
+        now = self._clock.now()
+        change = self.state.record(result, now)
+        for listen in self._result_listeners:
+            try:
+                listen(self.spec.name, result, duration, now)
+            except Exception:
+                self._log.exception("result_listener_failed")
         healthy = self.state.health is Health.HEALTHY
         self._series(metrics.check_healthy, *self._labels).set(1 if healthy else 0)
         if change is None:
@@ -153,7 +164,10 @@ def build_runner(
     context: CheckContext,
     listeners: list[TransitionListener],
     discovered: bool = False,
+    result_listeners: list[ResultListener] | None = None,
 ) -> CheckRunner:
     """A runner for `spec`, with the check built by its type's registry entry."""
     check = CHECK_TYPES[spec.type].build(spec, context)
-    return CheckRunner(check, context.metrics, context.clock, listeners, discovered=discovered)
+    return CheckRunner(
+        check, context.metrics, context.clock, listeners, discovered, result_listeners
+    )

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Prepare everything the opsmon test suite needs on a fresh Debian 12 machine:
-#   1. apt packages (docker engine, busybox, Prometheus tools, compose, debootstrap)
-#      and a check that the PostgreSQL 15 server binaries exist;
-#   2. a Python virtualenv with the project installed (`pip install -e '.[test]'`);
+#   1. apt packages (docker engine, busybox, Prometheus tools, compose, debootstrap,
+#      headless Chromium and chromedriver for the browser tests) and a check that the
+#      PostgreSQL 15 server binaries exist;
+#   2. a Python virtualenv with the project installed (`pip install -e '.[test]'`), and the
+#      browser tests' npm packages (tests/browser/package-lock.json) in $OPSMON_NPM_DIR;
 #   3. a running Docker engine on unix:///var/run/docker.sock;
 #   4. the local image local/busybox:1 (nothing can be pulled here);
 #   5. the end-to-end suite's images (scripts/e2e-images.sh: built once, cached by a hash
@@ -18,6 +20,8 @@
 #   OPSMON_DOCKER_STORAGE_DRIVER   force a dockerd storage driver (default: overlay2
 #                                  when the kernel supports it, else vfs)
 #   OPSMON_APT_LOCK_TIMEOUT        seconds to wait for another apt/dpkg (default: 600)
+#   OPSMON_NPM_DIR                 where the browser tests' npm packages go
+#                                  (default: /var/cache/opsmon-npm)
 #
 # A dockerd started here has its pid in /tmp/opsmon-dockerd.pid; scripts/stop-test-env.sh
 # stops it (and only it).
@@ -108,7 +112,8 @@ wait_for_apt_lock() {
 }
 
 APT_PKGS=(docker.io busybox-static prometheus prometheus-alertmanager
-          prometheus-blackbox-exporter docker-compose debootstrap haproxy curl)
+          prometheus-blackbox-exporter docker-compose debootstrap haproxy curl
+          chromium chromium-driver)
 
 pkg_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -145,7 +150,8 @@ step_apt() {
     # The binaries the tests call, in case a package is "installed" but broken.
     local c
     for c in dockerd busybox prometheus promtool prometheus-alertmanager \
-             prometheus-blackbox-exporter docker-compose debootstrap haproxy curl; do
+             prometheus-blackbox-exporter docker-compose debootstrap haproxy curl \
+             chromium chromedriver; do
         command -v "$c" >/dev/null 2>&1 || missing+=("$c")
     done
     if (( ${#missing[@]} )); then
@@ -153,7 +159,8 @@ step_apt() {
         apt_install "${APT_PKGS[@]}"
     fi
     for c in dockerd busybox prometheus promtool prometheus-alertmanager \
-             prometheus-blackbox-exporter docker-compose debootstrap haproxy curl; do
+             prometheus-blackbox-exporter docker-compose debootstrap haproxy curl \
+             chromium chromedriver; do
         command -v "$c" >/dev/null 2>&1 || { echo "still missing after install: $c" >&2; return 1; }
     done
 }
@@ -231,6 +238,26 @@ step_venv() {
         "$PYTHON" -m venv "$VENV"
     fi
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+}
+
+# ---------------------------------------------------------------- npm ------
+
+# The browser tests' npm packages (axe-core), installed outside the repo from the committed
+# tests/browser/package-lock.json, so a clean clone gets exactly the locked versions.
+NPM_DIR="${OPSMON_NPM_DIR:-/var/cache/opsmon-npm}"
+
+step_npm() {
+    local lock=tests/browser/package-lock.json
+    [[ -f $lock ]] || { note "skipped: no $lock"; return 0; }
+    command -v npm >/dev/null 2>&1 || { echo "npm not found (Node 20 is expected on the machine)" >&2; return 1; }
+    mkdir -p "$NPM_DIR"
+    # Only when the lock file changed since the last install.
+    if cmp -s "$lock" "$NPM_DIR/package-lock.json" && [[ -d $NPM_DIR/node_modules ]]; then
+        return 0
+    fi
+    cp tests/browser/package.json "$lock" "$NPM_DIR/"
+    npm ci --prefix "$NPM_DIR" --no-audit --no-fund --ignore-scripts --loglevel=error
+    note "installed npm packages into $NPM_DIR"
 }
 
 # ---------------------------------------------------------------- docker ---
@@ -336,6 +363,7 @@ step "apt packages"        step_apt
 step "default services"    step_stop_default_services
 step "postgresql 15"       step_postgres
 step "python venv"         step_venv
+step "npm packages"        step_npm
 step "docker engine"       step_dockerd
 step "image $BUSYBOX_IMAGE" step_busybox_image
 step "docker run smoke"    step_smoke

@@ -127,6 +127,32 @@ async def test_a_group_still_firing_repeats_after_repeat_interval(
         await h.close()
 
 
+async def test_an_acknowledged_alert_stops_reminders_and_the_next_message_names_who(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """After an ack no reminder goes out; the RESOLVED that follows says who acknowledged it."""
+    config = alerting_config(**_config(receiver, group_wait="0s", repeat_interval="30m"))
+    h = Harness(tmp_path, config, [http_check("frontend", "frontend")])
+    try:
+        h.fail("frontend")
+        await h.run_for(35 * 60, tick=60)
+        [incident] = h.store.live_incidents()
+        assert h.store.acknowledge(incident.id, "alice", h.clock.now())
+        assert not h.store.acknowledge(incident.id, "bob", h.clock.now())  # the first ack wins
+        await h.run_for(95 * 60, tick=60)
+        h.recover("frontend")
+        await h.run_for(120, tick=10)
+        sent = [r.json for r in receiver.accepted()]
+        assert [(p["status"], p["reason"]) for p in sent] == [
+            ("firing", "new"),
+            ("firing", "reminder"),
+            ("resolved", "new"),
+        ]
+        assert sent[-1]["alerts"][0]["annotations"]["acknowledged_by"] == "alice"
+    finally:
+        await h.close()
+
+
 async def test_send_resolved_false_keeps_resolves_off_a_channel(
     tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -54,3 +54,15 @@ def test_expiring_a_silence_ends_it_now(tmp_path: Path) -> None:
     assert not store.expire_silence("nope", now)
     assert [s.state(now) for s in store.silences()] == ["expired", "expired"]
     store.close()
+
+
+def test_resolved_incidents_can_be_kept_longer_than_notifications(tmp_path: Path) -> None:
+    """`prune` keeps resolved incidents until their own cutoff (the status page shows 90 days)."""
+    store = AlertingStore.open(tmp_path)
+    store.add_incident(_incident())
+    store.resolve_incident("i1", T0)
+    store.prune(T0.replace(day=20), incidents_before=T0.replace(day=1))
+    assert store.incident("i1") is not None
+    store.prune(T0.replace(day=20))
+    assert store.incident("i1") is None
+    store.close()

@@ -3,6 +3,7 @@ button, posted to a local stand-in for the incoming webhook."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -93,6 +94,13 @@ async def test_resolved_message_is_green(slack: Receiver, http: HttpClients) -> 
     assert body["text"].startswith("[RESOLVED] DatabaseConnectionFailing: database (backend)")
     assert body["attachments"][0]["color"] == GREEN
     assert "*Resolved*\n2026-03-02 09:05:00 UTC" in _texts(body["attachments"][0]["blocks"])
+
+
+async def test_an_acknowledged_alert_says_who(slack: Receiver, http: HttpClients) -> None:
+    """An alert acknowledged through the API names who acknowledged it."""
+    alert = dataclasses.replace(_alert("database"), acked_by="alice", acked_at=T0)
+    body = await _post(slack, http, alert)
+    assert "*Acknowledged by*\nalice" in _texts(body["attachments"][0]["blocks"])
 
 
 async def test_a_group_lists_each_alert_under_one_header(

@@ -37,6 +37,8 @@ CHANNEL_SOURCE = "channel:"
 _ENGINE_POLL = 1.0
 _PRUNE_EVERY = 3600.0
 _KEEP_HISTORY = timedelta(days=14)
+# Incidents stay as long as the status page's history (its 90 daily bars and timeline).
+_KEEP_INCIDENTS = timedelta(days=90)
 
 
 class AlertingComponent:
@@ -285,7 +287,8 @@ class AlertingComponent:
     async def _prune_loop(self) -> None:
         while True:
             if self.store is not None:
-                self.store.prune(self._ports.clock.now() - _KEEP_HISTORY)
+                now = self._ports.clock.now()
+                self.store.prune(now - _KEEP_HISTORY, now - _KEEP_INCIDENTS)
             await asyncio.sleep(_PRUNE_EVERY)
 
     # --- HTTP ----------------------------------------------------------------------------------

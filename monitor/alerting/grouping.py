@@ -5,7 +5,8 @@ a group speaks in one message per channel. A new group waits `group_wait` so tha
 the same outage arrive together (and one that resolves meanwhile is never sent); after any
 message, the group's next change waits until `group_interval` has passed, which bounds a
 flapping target to one message per interval; while nothing changes and something fires, the
-group repeats itself every `repeat_interval` per channel. A RESOLVED is only ever sent for an
+group repeats itself every `repeat_interval` per channel, unless every firing alert has been
+acknowledged (`POST /api/v1/incidents/<id>/ack`). A RESOLVED is only ever sent for an
 alert whose FIRING went out.
 """
 
@@ -99,7 +100,8 @@ def plan(
         return Plan(firing, resolving, flush, (), new, None if flush else change_at)
     reminders: list[str] = []
     next_at: datetime | None = None
-    if firing:
+    # Reminders stop once every firing alert of the group is acknowledged.
+    if any(i.acked_by is None for i in firing):
         for channel in channels:
             sent = state.channel_sent.get(channel)
             when = _at(sent, timing.repeat.get(channel, 0.0)) if sent is not None else now

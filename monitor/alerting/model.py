@@ -66,6 +66,8 @@ class Incident:
     ended_at: datetime | None = None
     notified: Status | None = None
     suppressed: str | None = None
+    acked_by: str | None = None  # who acknowledged it (API token name): no more reminders
+    acked_at: datetime | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -94,6 +96,8 @@ class AlertView:
     starts_at: datetime
     ends_at: datetime | None = None
     affected: tuple[str, ...] = ()  # dependents inhibited because of this alert
+    acked_by: str | None = None
+    acked_at: datetime | None = None
 
     @classmethod
     def of(cls, incident: Incident, affected: tuple[str, ...] = ()) -> AlertView:
@@ -111,6 +115,8 @@ class AlertView:
             starts_at=incident.started_at,
             ends_at=incident.ended_at,
             affected=affected,
+            acked_by=incident.acked_by,
+            acked_at=incident.acked_at,
         )
 
     @property
@@ -138,6 +144,8 @@ class AlertView:
             "starts_at": _time(self.starts_at),
             "ends_at": _time(self.ends_at),
             "affected": list(self.affected),
+            "acked_by": self.acked_by,
+            "acked_at": _time(self.acked_at),
         }
 
     @classmethod
@@ -158,6 +166,8 @@ class AlertView:
             starts_at=starts_at,
             ends_at=_parse_time(data.get("ends_at")),
             affected=tuple(data.get("affected", ())),
+            acked_by=data.get("acked_by"),
+            acked_at=_parse_time(data.get("acked_at")),
         )
 
 

@@ -108,9 +108,10 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _rows(
+def silence_rows(
     config: Config, store: AlertingStore, now: datetime, show_all: bool
 ) -> list[dict[str, Any]]:
+    """Every silence and maintenance window as `silence list --json` (and the API) shows it."""
     silences = from_config(config.silences, now) + store.silences(None if show_all else now)
     rows = [
         {
@@ -150,7 +151,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = AlertingStore.open(config.state_dir)
     try:
-        rows = _rows(config, store, datetime.now(UTC), args.all)
+        rows = silence_rows(config, store, datetime.now(UTC), args.all)
     finally:
         store.close()
     if args.json:

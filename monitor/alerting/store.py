@@ -33,6 +33,9 @@ TABLES: dict[str, tuple[str, ...]] = {
         );
         CREATE INDEX incidents_by_status ON incidents (status, notified);
         CREATE INDEX incidents_by_source ON incidents (source, status);""",
+        """ALTER TABLE incidents ADD COLUMN acked_by TEXT;
+        ALTER TABLE incidents ADD COLUMN acked_at REAL;
+        CREATE INDEX incidents_by_start ON incidents (started_at, id);""",
     ),
     "alert_groups": (
         """CREATE TABLE alert_groups (
@@ -180,6 +183,39 @@ class AlertingStore:
         ).fetchall()
         return [self._incident(row) for row in rows]
 
+    def incidents_page(
+        self, limit: int, before: tuple[float, str] | None = None, status: Status | None = None
+    ) -> list[Incident]:
+        """Up to `limit` incidents, newest first, older than `before` (start time, id)."""
+        query, args = "SELECT * FROM incidents WHERE 1 = 1", []
+        if before is not None:
+            query += " AND (started_at < ? OR (started_at = ? AND id < ?))"
+            args.extend([before[0], before[0], before[1]])
+        if status is not None:
+            query += " AND status = ?"
+            args.append(status.value)
+        rows = self._db.execute(
+            query + " ORDER BY started_at DESC, id DESC LIMIT ?", [*args, limit]
+        ).fetchall()
+        return [self._incident(row) for row in rows]
+
+    def incidents_named(self, alertname: str, since: datetime) -> list[Incident]:
+        """Incidents of one alert name that started at or after `since`."""
+        rows = self._db.execute(
+            "SELECT * FROM incidents WHERE alertname = ? AND started_at >= ? ORDER BY started_at",
+            (alertname, _ts(since)),
+        ).fetchall()
+        return [self._incident(row) for row in rows]
+
+    def acknowledge(self, incident_id: str, by: str, at: datetime) -> bool:
+        """Record who acknowledged a firing incident (the first one wins)."""
+        cursor = self._db.execute(
+            "UPDATE incidents SET acked_by = ?, acked_at = ?"
+            " WHERE id = ? AND status = 'firing' AND acked_by IS NULL",
+            (by, _ts(at), incident_id),
+        )
+        return cursor.rowcount > 0
+
     def count_firing(self) -> int:
         """How many incidents are firing."""
         row = self._db.execute("SELECT count(*) FROM incidents WHERE status = 'firing'").fetchone()
@@ -201,6 +237,8 @@ class AlertingStore:
             ended_at=_dt(row["ended_at"]),
             notified=Status(row["notified"]) if row["notified"] else None,
             suppressed=row["suppressed"],
+            acked_by=row["acked_by"],
+            acked_at=_dt(row["acked_at"]),
         )
 
     # --- alert groups ----------------------------------------------------------------------------
@@ -296,8 +334,9 @@ class AlertingStore:
             (_ts(at), why, notification_id),
         )
 
-    def prune(self, before: datetime) -> None:
-        """Forget delivered or dropped notifications and resolved incidents older than `before`."""
+    def prune(self, before: datetime, incidents_before: datetime | None = None) -> None:
+        """Forget delivered or dropped notifications and silences that ended before `before`,
+        and resolved incidents that ended before `incidents_before` (default: `before`)."""
         with self.transaction():
             self._db.execute(
                 "DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (_ts(before),)
@@ -305,7 +344,7 @@ class AlertingStore:
             self._db.execute(
                 "DELETE FROM incidents WHERE status = 'resolved' AND notified IS NOT 'firing'"
                 " AND ended_at < ?",
-                (_ts(before),),
+                (_ts(incidents_before or before),),
             )
             self._db.execute("DELETE FROM silences WHERE ends_at < ?", (_ts(before),))
 

@@ -56,6 +56,9 @@ def alert_lines(alert: AlertView) -> list[str]:
         lines.append(f"Resolved: {timestamp(alert.ends_at)}")
     if alert.affected:
         lines.append(f"Affected (inhibited): {', '.join(alert.affected)}")
+    if alert.acked_by:
+        when = f" at {timestamp(alert.acked_at)}" if alert.acked_at else ""
+        lines.append(f"Acknowledged: by {alert.acked_by}{when}")
     lines.append(f"Runbook: {alert.runbook_url}")
     return lines
 

@@ -79,6 +79,8 @@ def _html_alert(alert: AlertView) -> str:
         rows.append(("Resolved", timestamp(alert.ends_at)))
     if alert.affected:
         rows.append(("Affected (held back)", ", ".join(alert.affected)))
+    if alert.acked_by:
+        rows.append(("Acknowledged by", alert.acked_by))
     cells = "".join(
         f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
     )

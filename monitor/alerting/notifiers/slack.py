@@ -53,6 +53,8 @@ def _alert_blocks(alert: AlertView) -> list[dict[str, Any]]:
     ]
     if not firing and alert.ends_at is not None:
         fields.append(f"*Resolved*\n{timestamp(alert.ends_at)}")
+    if alert.acked_by:
+        fields.append(f"*Acknowledged by*\n{escape(alert.acked_by)}")
     mark = ":red_circle:" if firing else ":large_green_circle:"
     blocks: list[dict[str, Any]] = [
         {

@@ -27,7 +27,8 @@ def rfc3339(value: datetime | None) -> str:
 
 
 def alert_annotations(alert: AlertView) -> dict[str, str]:
-    """summary, description, runbook_url (and the inhibited dependents, if any)."""
+    """summary, description, runbook_url (and the inhibited dependents and who acknowledged
+    it, if any)."""
     result = {
         "summary": alert.summary,
         "description": alert.description,
@@ -35,6 +36,8 @@ def alert_annotations(alert: AlertView) -> dict[str, str]:
     }
     if alert.affected:
         result["affected"] = ", ".join(alert.affected)
+    if alert.acked_by:
+        result["acknowledged_by"] = alert.acked_by
     return result
 
 

@@ -1,0 +1,1 @@
+"""The token-protected HTTP API under /api/v1/ (status, history, incidents, acks, silences)."""

@@ -1,0 +1,219 @@
+"""History's durable state: the hour and day rollups of every check, in the daemon's SQLite file.
+
+Results are folded in memory (`HistoryRecorder`) and written in one transaction every few
+seconds, so a busy daemon pays one small write per flush, not one per result. Writing merges
+with what the row already holds, so a restart (or a second writer) adds to the day instead
+of replacing it. Hour rows are kept 48 hours, day rows 90 days (`prune`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from monitor.status.rollup import Period, Rollup, Sample, fold, retention_cutoffs
+from monitor.store import Store
+
+HISTORY_TABLES: dict[str, tuple[str, ...]] = {
+    "history_rollups": (
+        """CREATE TABLE history_rollups (
+            check_name TEXT NOT NULL,
+            period TEXT NOT NULL,
+            start REAL NOT NULL,
+            total INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            unknown INTEGER NOT NULL,
+            histogram TEXT NOT NULL,
+            PRIMARY KEY (period, check_name, start)
+        ) WITHOUT ROWID;
+        CREATE INDEX history_rollups_by_start ON history_rollups (period, start);""",
+    ),
+}
+
+
+def encode_histogram(histogram: Mapping[int, int]) -> str:
+    """A histogram as stored: compact JSON of [index, count] pairs."""
+    return json.dumps(sorted(histogram.items()), separators=(",", ":"))
+
+
+def decode_histogram(text: str) -> dict[int, int]:
+    """The inverse of `encode_histogram`."""
+    return {int(index): int(count) for index, count in json.loads(text)}
+
+
+class HistoryStore:
+    """Reads and writes the rollup rows (explicit methods; the connection is shared)."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        transaction: Callable[[], AbstractContextManager[None]],
+    ) -> None:
+        self._db = connection
+        self._transaction = transaction
+        # Bumped whenever a write changes a row older than the newest of its period (or rows
+        # are pruned), so readers may cache what they derive from the past.
+        self.generation = 0
+        self._latest: dict[Period, float] = {}
+
+    def _note_writes(self, rows: Sequence[Rollup]) -> None:
+        for period in Period:
+            starts = [r.start for r in rows if r.period is period]
+            if not starts:
+                continue
+            latest = max(self._latest.get(period, starts[0]), *starts)
+            if min(starts) < latest:
+                self.generation += 1
+            self._latest[period] = latest
+
+    def add(self, rows: Iterable[Rollup]) -> None:
+        """Merge `rows` into the stored ones, all in one transaction."""
+        rows = list(rows)
+        self._note_writes(rows)
+        with self._transaction():
+            for row in rows:
+                stored = self._db.execute(
+                    "SELECT total, ok, unknown, histogram FROM history_rollups"
+                    " WHERE period = ? AND check_name = ? AND start = ?",
+                    (row.period.value, row.check, row.start),
+                ).fetchone()
+                merged = Rollup(row.check, row.period, row.start)
+                merged.merge(row)
+                if stored is not None:
+                    merged.merge(
+                        Rollup(
+                            row.check,
+                            row.period,
+                            row.start,
+                            stored[0],
+                            stored[1],
+                            stored[2],
+                            decode_histogram(stored[3]),
+                        )
+                    )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO history_rollups (check_name, period, start, total,"
+                    " ok, unknown, histogram) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        merged.check,
+                        merged.period.value,
+                        merged.start,
+                        merged.total,
+                        merged.ok,
+                        merged.unknown,
+                        encode_histogram(merged.histogram),
+                    ),
+                )
+
+    def add_samples(self, samples: Iterable[Sample]) -> None:
+        """Fold results into hour and day rows and store them (seeding, tests, benchmarks)."""
+        self.add(fold(samples).values())
+
+    def rollups(
+        self,
+        period: Period,
+        since: float,
+        checks: Sequence[str] | None = None,
+        with_histograms: bool = True,
+        before: float | None = None,
+    ) -> list[Rollup]:
+        """Rows of `period` starting at or after `since` and before `before` (optionally only of
+        `checks`), by check and start."""
+        columns = "check_name, start, total, ok, unknown" + (
+            ", histogram" if with_histograms else ""
+        )
+        query = f"SELECT {columns} FROM history_rollups WHERE period = ? AND start >= ?"
+        args: list[object] = [period.value, since]
+        if before is not None:
+            query += " AND start < ?"
+            args.append(before)
+        if checks is not None:
+            query += f" AND check_name IN ({','.join('?' * len(checks))})"
+            args.extend(checks)
+        return [
+            Rollup(
+                row[0],
+                period,
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                decode_histogram(row[5]) if with_histograms else {},
+            )
+            for row in self._db.execute(query + " ORDER BY check_name, start", args)
+        ]
+
+    def sums(self, period: Period, since: float, before: float) -> dict[str, Rollup]:
+        """Per check, one row with the counts of every row of `period` from `since` to before
+        `before` (summed by SQLite; no histograms)."""
+        return {
+            row[0]: Rollup(row[0], period, since, row[1], row[2], row[3])
+            for row in self._db.execute(
+                "SELECT check_name, sum(total), sum(ok), sum(unknown) FROM history_rollups"
+                " WHERE period = ? AND start >= ? AND start < ? GROUP BY check_name",
+                (period.value, since, before),
+            )
+        }
+
+    def prune(self, now: float) -> int:
+        """Drop hour rows older than 48 h and day rows older than 90 d; return how many."""
+        removed = 0
+        with self._transaction():
+            for period, cutoff in retention_cutoffs(now).items():
+                cursor = self._db.execute(
+                    "DELETE FROM history_rollups WHERE period = ? AND start < ?",
+                    (period.value, cutoff),
+                )
+                removed += cursor.rowcount
+        if removed:
+            self.generation += 1
+        return removed
+
+    def checks(self) -> list[str]:
+        """Every check with any stored history."""
+        return [
+            row[0]
+            for row in self._db.execute(
+                "SELECT DISTINCT check_name FROM history_rollups ORDER BY check_name"
+            )
+        ]
+
+
+class HistoryRecorder:
+    """Folds results in memory until `flush` writes them (the daemon flushes every few
+    seconds and at stop)."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self._store = store
+        self._pending: dict[tuple[str, Period, float], Rollup] = {}
+
+    def record(self, sample: Sample) -> None:
+        """Count one result."""
+        for key, row in fold([sample]).items():
+            pending = self._pending.get(key)
+            if pending is None:
+                self._pending[key] = row
+            else:
+                pending.merge(row)
+
+    def pending(self) -> Iterator[Rollup]:
+        """What has not been written yet (the page adds it to the stored rows)."""
+        return iter(list(self._pending.values()))
+
+    def flush(self) -> int:
+        """Write what is pending; on failure it stays pending (nothing is lost) and raises."""
+        if not self._pending:
+            return 0
+        rows = list(self._pending.values())
+        self._store.add(rows)
+        self._pending.clear()
+        return len(rows)
+
+
+def open_history(state_dir: Path) -> tuple[HistoryStore, Callable[[], None]]:
+    """The history store on the daemon's SQLite file in `state_dir`, and how to close it."""
+    store = Store.open(state_dir, HISTORY_TABLES)
+    return HistoryStore(store.connection, store.transaction), store.close
