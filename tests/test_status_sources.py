@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.alerting.model import Incident, Silence, Status
+from monitor.alerting.store import AlertingStore
 from monitor.config import Config
 from monitor.core.result import CheckResult
 from monitor.redaction import Redactor
@@ -18,7 +19,6 @@ from monitor.status.sources import (
     StoreSilences,
     rolled_back,
 )
-from monitor.store import Store
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -57,7 +57,7 @@ def test_rolled_back_when_a_rollback_of_the_service_happened_during_the_incident
 
 def test_store_incidents_page_ack_and_flag(tmp_path: Path) -> None:
     """Incidents come newest first, page by cursor, carry the ack and the rollback flag."""
-    store = Store.open(tmp_path)
+    store = AlertingStore.open(tmp_path)
     for n in range(3):
         store.add_incident(_incident(f"i{n}", started_at=T0 + timedelta(hours=n)))
     store.add_incident(
@@ -101,7 +101,7 @@ def test_runner_checks_mask_secrets_in_errors() -> None:
 def test_store_silences_expire_returns_the_ended_silence(tmp_path: Path) -> None:
     """Expiring through the API ends the stored silence and gives it back; unknown ids give
     None."""
-    store = Store.open(tmp_path)
+    store = AlertingStore.open(tmp_path)
     store.add_silence(Silence("s1", {"service": "a"}, T0, T0 + timedelta(hours=2)))
     source = StoreSilences(store, lambda: Config(state_dir=tmp_path))
     now = T0 + timedelta(minutes=5)

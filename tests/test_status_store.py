@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.status.rollup import DAY, HOUR, Period, Sample, period_start
-from monitor.status.store import HistoryRecorder, open_history
+from monitor.status.store import HISTORY_TABLES, HistoryRecorder, open_history
 from monitor.store import DB_FILE, Store
 
 NOW = datetime(2026, 11, 28, 15, 30, tzinfo=UTC).timestamp()
@@ -85,6 +85,6 @@ def test_history_has_its_own_versioned_table(tmp_path: Path) -> None:
     """The rollup table is migrated on its own (schema_versions), beside the other tables."""
     _, close = open_history(tmp_path)
     close()
-    store = Store.open(tmp_path)
+    store = Store.open(tmp_path, HISTORY_TABLES)
     assert store.schema_version("history_rollups") == 1
     store.close()

@@ -103,6 +103,11 @@ class AlertingStore:
         """The database file."""
         return self._store.path
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection it shares with the other stores on the same `Store`."""
+        return self._store.connection
+
     def close(self) -> None:
         """Close the connection."""
         self._store.close()
