@@ -43,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import configure_logging, get_logger
     from monitor.redaction import Redactor
     from monitor.settings import Settings
+    from monitor.statelock import hold_state_dir
 
     settings = Settings()
     redactor = Redactor()
@@ -54,8 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     redactor.update(loaded.secrets)
     init_sentry(settings.sentry_dsn, settings.environment, redactor)
+    lock = hold_state_dir(loaded.config.state_dir, sys.stderr)
+    if lock is None:
+        return EXIT_CONFIG
     daemon = Daemon(loaded, settings, redactor=redactor)
-    return asyncio.run(_run_with_signals(daemon))
+    with lock:
+        return asyncio.run(_run_with_signals(daemon))
 
 
 async def _run_with_signals(daemon: Daemon) -> int:
