@@ -54,7 +54,7 @@ class ServerLimits:
             nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         if nofile == resource.RLIM_INFINITY or nofile <= 0:
             return self.max_connections
-        return max(8, min(self.max_connections, nofile // _FD_SHARE))
+        return min(self.max_connections, max(8, nofile // _FD_SHARE))
 
 
 @dataclass
