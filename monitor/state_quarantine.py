@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.logs import get_logger
+from monitor.resilient_db import is_write_fault
 
 DB_FILE = "opsmon.db"
 # What each table held, for the "what was lost" line (tables a build does not have are skipped).
@@ -121,8 +122,13 @@ def quarantine_if_corrupt(
 
 
 def unreadable_state_line(exc: BaseException) -> str:
-    """One line for a CLI command whose state database could not be read."""
+    """One line for a CLI command whose state database could not be used."""
+    if is_write_fault(exc):
+        return (
+            f"opsmon: cannot use the state database ({exc}); free space on the state_dir "
+            "volume or make it writable, then try again"
+        )
     return (
-        f"opsmon: cannot read the state database ({exc}); `opsmon run` moves a corrupt "
+        f"opsmon: cannot use the state database ({exc}); `opsmon run` moves a corrupt "
         "opsmon.db aside at its next start and starts fresh (or move it away yourself)"
     )

@@ -74,7 +74,7 @@ def test_cli_prints_one_line_for_corrupt_state(
         done = run_opsmon(*argv, env={"API_TOKEN": CANARY})
         assert done.returncode == 2, done
         lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("opsmon: cannot read the state database")
+        assert len(lines) == 1 and lines[0].startswith("opsmon: cannot use the state database")
         assert "Traceback" not in done.stderr + done.stdout
     assert db.exists()
 
