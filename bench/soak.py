@@ -333,40 +333,47 @@ def main() -> int:
             f" fault cycle {args.cycle:g}s, folder {folder}",
             flush=True,
         )
-        first: Sample | None = None
-        window_start: Sample | None = None
-        lag_start = float("nan")
-        previous = sample(daemon.pid, base, folder / "state")
+        # Figures are taken in the quiet part of each cycle (no fault in flight), so a hanging
+        # delivery or a stopped database does not count as growth.
+        samples: list[Sample] = []
+        next_sample = args.cycle * 0.9
+        while next_sample < args.warmup:
+            next_sample += args.cycle
         while (elapsed := time.monotonic() - started) < total:
             if daemon.poll() is not None:
                 raise SystemExit(f"opsmon run exited with {daemon.returncode} (log: {folder})")
             faults.tick(elapsed)
-            if first is None and elapsed >= args.warmup:
-                first = sample(daemon.pid, base, folder / "state")
-                lag_start = lag_p99(previous.lag, first.lag)
+            if elapsed >= next_sample:
+                samples.append(sample(daemon.pid, base, folder / "state"))
+                now = samples[-1]
                 print(
-                    f"  start: RSS {first.rss_mb:.1f} MiB, fds {first.fds},"
-                    f" SQLite {first.sqlite_bytes / 1024:.0f} KiB,"
-                    f" lag p99 {lag_start * 1000:.0f} ms (warm-up window)",
+                    f"  [{elapsed:7.1f}s] RSS {now.rss_mb:.1f} MiB, fds {now.fds},"
+                    f" SQLite {now.sqlite_bytes / 1024:.0f} KiB",
                     flush=True,
                 )
-            if window_start is None and elapsed >= total - args.warmup:
-                window_start = sample(daemon.pid, base, folder / "state")
+                next_sample += args.cycle
             time.sleep(1.0)
         faults.end()
-        last = sample(daemon.pid, base, folder / "state")
-        assert first is not None and window_start is not None
-        lag_end = lag_p99(window_start.lag, last.lag)
+        if len(samples) < 3:
+            raise SystemExit("too short for figures: run at least three fault cycles")
+        first, last = samples[0], samples[-1]
+        lag_start = lag_p99(samples[0].lag, samples[1].lag)
+        lag_end = lag_p99(samples[-2].lag, samples[-1].lag)
+        print(
+            f"  start: RSS {first.rss_mb:.1f} MiB, fds {first.fds},"
+            f" SQLite {first.sqlite_bytes / 1024:.0f} KiB, lag p99 {lag_start * 1000:.0f} ms"
+            " (first full cycle)"
+        )
         health = httpx.get(base + "/healthz", timeout=10)
         runs = sum(last.lag.runs.values()) if last.lag.runs else 0
         print(
             f"  end:   RSS {last.rss_mb:.1f} MiB, fds {last.fds},"
             f" SQLite {last.sqlite_bytes / 1024:.0f} KiB,"
-            f" lag p99 {lag_end * 1000:.0f} ms (last {args.warmup:g}s)"
+            f" lag p99 {lag_end * 1000:.0f} ms (last full cycle)"
         )
         growth = (last.rss_mb - first.rss_mb) / first.rss_mb * 100
         print(
-            f"soak result: {(last.at - started) / 60:.1f} min, RSS {first.rss_mb:.1f} ->"
+            f"soak result: {(time.monotonic() - started) / 60:.1f} min, RSS {first.rss_mb:.1f} ->"
             f" {last.rss_mb:.1f} MiB ({growth:+.1f} %), fds {first.fds} -> {last.fds},"
             f" SQLite {first.sqlite_bytes / 1024:.0f} -> {last.sqlite_bytes / 1024:.0f} KiB,"
             f" lag p99 {lag_start * 1000:.0f} -> {lag_end * 1000:.0f} ms, check runs {runs:.0f},"

@@ -106,6 +106,8 @@ class ResilientConnection:
         self._memory: sqlite3.Connection | None = None
         self.path = path
         self._tables = ("schema_versions", *tables)
+        # Without a health registry (the CLI) a disk fault raises as it always did.
+        self._fallback = health is not None
         self._health = health or StoreHealth()
         self._health.register(self)
         # The statements of the open disk transaction, to replay them on the memory copy.
@@ -117,11 +119,6 @@ class ResilientConnection:
     def in_transaction(self) -> bool:
         """Whether a transaction is open on the connection in use."""
         return self._active.in_transaction
-
-    @property
-    def row_factory(self) -> Any:
-        """The row factory of the connection in use."""
-        return self._active.row_factory
 
     def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
         """Run one statement (on the disk, or on the memory copy once the disk failed)."""
@@ -151,7 +148,7 @@ class ResilientConnection:
         try:
             cursor = _call(self._disk, sql, parameters, many)
         except sqlite3.Error as exc:
-            if not is_write_fault(exc):
+            if not self._fallback or not is_write_fault(exc):
                 raise
             return self._fail_over(exc, (sql, parameters, many))
         if verb.startswith("BEGIN"):
@@ -173,12 +170,13 @@ class ResilientConnection:
         self._disk.backup(memory)
         self._memory = memory
         self.fault = StoreFault(self.path, str(exc))
-        self._health._write_failed()
-        self._health._failing(self.fault)
         cursor: sqlite3.Cursor | None = None
         for sql, parameters, many in replay:
             cursor = _call(memory, sql, parameters, many)
         assert cursor is not None
+        # After the replay: a hook may write (an incident), and must not join this transaction.
+        self._health._write_failed()
+        self._health._failing(self.fault)
         return cursor
 
     def try_recover(self) -> bool:
