@@ -130,6 +130,27 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_kinds(pid: int, names: dict[str, str]) -> str:
+    """What the open descriptors are: sockets by peer port (ss), and other kinds."""
+    kinds: dict[str, int] = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        kind = target.split(":", 1)[0] if ":" in target else "file"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    peers: dict[str, int] = {}
+    listing = subprocess.run(["ss", "-tanpH"], capture_output=True, text=True, check=False).stdout
+    for line in listing.splitlines():
+        if f"pid={pid}," in line:
+            fields = line.split()
+            state, peer = fields[0], fields[4].rsplit(":", 1)[-1]
+            key = f"{state}->{names.get(peer, peer)}"
+            peers[key] = peers.get(key, 0) + 1
+    return f"{kinds} tcp {peers}"
+
+
 def sqlite_bytes(state_dir: Path) -> int:
     return sum(p.stat().st_size for p in state_dir.glob("opsmon.db*") if p.is_file())
 
@@ -335,6 +356,10 @@ def main() -> int:
         )
         # Figures are taken in the quiet part of each cycle (no fault in flight), so a hanging
         # delivery or a stopped database does not count as growth.
+        peers = {str(p): "targets" for p in targets.ports}
+        peers[str(receiver.port)] = "receiver"
+        if cluster is not None:
+            peers[str(cluster.port)] = "postgres"
         samples: list[Sample] = []
         next_sample = args.cycle * 0.9
         while next_sample < args.warmup:
@@ -348,7 +373,7 @@ def main() -> int:
                 now = samples[-1]
                 print(
                     f"  [{elapsed:7.1f}s] RSS {now.rss_mb:.1f} MiB, fds {now.fds},"
-                    f" SQLite {now.sqlite_bytes / 1024:.0f} KiB",
+                    f" SQLite {now.sqlite_bytes / 1024:.0f} KiB; {fd_kinds(daemon.pid, peers)}",
                     flush=True,
                 )
                 next_sample += args.cycle
