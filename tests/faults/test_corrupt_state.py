@@ -61,15 +61,17 @@ def test_cli_prints_one_line_for_corrupt_state(
     receiver: Receiver,
     write_config: Callable[[str], Path],
 ) -> None:
-    """`silence list` and `silence add` on a corrupt state file exit 2 with one clear line
-    on stderr and no traceback; the file is left where it is for the daemon to handle."""
+    """`silence list`, `silence add` and `rollback status` on a corrupt state file exit 2
+    with one clear line on stderr and no traceback; the file is left for the daemon."""
     state = tmp_path / "state"
-    config = write_config(config_text(target.url, state, receiver.url()))
+    rollback = "rollback:\n  mode: dry_run\n  services: {backend: {strategy: recreate}}\n"
+    config = write_config(config_text(target.url, state, receiver.url()) + rollback)
     db = _state_with_a_silence(config, state)
     CORRUPTIONS[corruption](db)
     for argv in (
         ("silence", "list", "--config", str(config)),
         ("silence", "add", "--config", str(config), "--match", "service=x", "--comment", "c"),
+        ("rollback", "status", "--config", str(config)),
     ):
         done = run_opsmon(*argv, env={"API_TOKEN": CANARY})
         assert done.returncode == 2, done
