@@ -186,6 +186,7 @@ class Daemon:
         return False
 
     async def _shutdown(self, server_task: asyncio.Task[None]) -> None:
+        self.tasks.stopping()
         self.scheduler.shutdown()
         tasks = [*self._inflight, *self._background]
         for task in tasks:

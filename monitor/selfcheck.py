@@ -73,13 +73,14 @@ class TaskWatch:
     def __init__(self, on_death: Callable[[str], None] | None = None) -> None:
         self._dead: dict[str, str] = {}
         self._on_death = on_death
+        self._stopping = False
         self._log = get_logger("daemon")
 
     def watch(self, task: asyncio.Task[Any], forever: bool = True) -> None:
         """Watch `task`; with `forever`, ending without an error counts as dying too."""
 
         def done(finished: asyncio.Task[Any]) -> None:
-            if finished.cancelled():
+            if finished.cancelled() or self._stopping:
                 return
             exc = finished.exception()
             if exc is None and not forever:
@@ -92,6 +93,10 @@ class TaskWatch:
                 self._on_death(name)
 
         task.add_done_callback(done)
+
+    def stopping(self) -> None:
+        """The daemon is shutting down: tasks ending from now on are expected to."""
+        self._stopping = True
 
     def dead(self) -> dict[str, str]:
         """Task name -> why it died."""

@@ -69,3 +69,18 @@ def test_liveness_lists_every_problem() -> None:
         "check silent has not run for 40s",
     ]
     assert liveness_problems({}, [], []) == []
+
+
+async def test_tasks_ending_during_shutdown_are_not_deaths() -> None:
+    """Once the daemon is stopping, a forever-task that ends is expected, not reported."""
+    watch = TaskWatch()
+
+    async def serve() -> None:
+        return None
+
+    watch.stopping()
+    task = asyncio.create_task(serve(), name="http-server")
+    watch.watch(task)
+    await task
+    await asyncio.sleep(0)
+    assert watch.dead() == {}

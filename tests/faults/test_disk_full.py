@@ -54,6 +54,7 @@ def test_full_disk_loses_no_page(
     assert daemon.wait_event("state_store_recovered")
     assert _metric(daemon, "opsmon_state_degraded") == 0
     assert daemon.stop() == 0
+    assert not daemon.events("internal_task_died")  # a clean stop is not a death
     counts = collections.Counter(delivered_alerts(receiver))
     assert counts == {
         ("firing", "HealthCheckFailing"): 1,
