@@ -171,9 +171,18 @@ class GuardedProtocol(H11Protocol):
 
 
 class GuardedListener(socket.socket):
-    """A listening socket whose accept() ends a burst after the first resource failure."""
+    """A listening socket whose accept() takes at most `burst` connections per loop iteration
+    and ends a burst after the first resource failure.
+
+    asyncio accepts up to `backlog` (2,048 with uvicorn) connections in one callback, before
+    any of them reaches the connection limit (that happens in the next iteration). A flood
+    would take every descriptor first, and a check opening a socket at that moment would fail
+    with EMFILE. With a burst cap the limit evicts as connections arrive.
+    """
 
     _paused = False
+    _accepted = 0
+    burst = 64
 
     def accept(self) -> tuple[socket.socket, object]:
         if self._paused:
@@ -181,18 +190,29 @@ class GuardedListener(socket.socket):
             # connections now" ends that loop; its one scheduled retry comes a second later.
             self._paused = False
             raise BlockingIOError(errno.EAGAIN, "accept paused after a resource failure")
+        if self._accepted >= self.burst:
+            # The rest waits one loop iteration, while the guard makes room.
+            raise BlockingIOError(errno.EAGAIN, "accept burst done")
         try:
-            return super().accept()
+            accepted = super().accept()
         except OSError as exc:
             if exc.errno in _RESOURCE_ERRORS:
                 self._paused = True
             raise
+        if self._accepted == 0:
+            asyncio.get_running_loop().call_soon(self._next_burst)
+        self._accepted += 1
+        return accepted
+
+    def _next_burst(self) -> None:
+        self._accepted = 0
 
 
-def guarded_listener(sock: socket.socket) -> GuardedListener:
+def guarded_listener(sock: socket.socket, burst: int = 64) -> GuardedListener:
     """The same listening socket (the descriptor moves over) with a guarded accept()."""
     listener = GuardedListener(sock.family, sock.type, sock.proto, fileno=sock.detach())
     listener.setblocking(False)
+    listener.burst = max(1, burst)
     return listener
 
 

@@ -126,7 +126,8 @@ class HttpServer:
             http=guarded_protocol(self.guard),
         )
         self._server = _QuietServer(config)
-        self._socket = guarded_listener(sock)
+        # Half the limit per loop iteration: evictions keep pace with a flood.
+        self._socket = guarded_listener(sock, self.guard.limit // 2)
         self._on_accept_error = on_accept_error
 
     @property

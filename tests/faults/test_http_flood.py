@@ -53,15 +53,19 @@ def test_half_open_flood_leaves_healthz_answering(
     daemons: Callable[..., DaemonProcess],
 ) -> None:
     """1,100 connections that send nothing, against a daemon limited to 256 descriptors:
-    /healthz still answers, the daemon keeps running, and the log has no flood of lines."""
+    /healthz still answers, checks keep passing, the daemon never runs out of descriptors
+    and the log has no flood of lines."""
     daemon = daemons(write_config(config_text(target.url, tmp_path / "state")), nofile=256)
     daemon.wait_ready()
     with half_open(daemon.port, FLOOD):
         assert healthz(daemon) == 200
-        assert daemon.get("/api/status").json()["checks"][0]["name"] == "backend-health"
+        first = daemon.status()["backend-health"]["last_run"]
+        # The checks keep running and passing: the flood took no descriptor they needed.
+        wait_until(lambda: daemon.status()["backend-health"]["last_run"] != first, timeout=10)
+        assert daemon.status()["backend-health"]["state"] == "healthy"
     assert daemon.alive()
     log = daemon.log_text()
-    assert len(daemon.events("http_accept_failed")) <= 2
+    assert daemon.events("http_accept_failed") == []  # never out of descriptors
     assert len(log.splitlines()) < 50 and CANARY not in log
 
 
