@@ -5,6 +5,7 @@ and an internal task that died both flip /healthz to 503 with the reason, show i
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -34,7 +35,8 @@ async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitabl
         path.write_text(text)
         port = free_port()
         daemon = Daemon(
-            load_config(path, {"API_TOKEN": CANARY}), Settings(listen=f"127.0.0.1:{port}")
+            load_config(path, {**os.environ, "API_TOKEN": CANARY}),
+            Settings(listen=f"127.0.0.1:{port}"),
         )
         running.append((daemon, asyncio.create_task(daemon.run())))
         client.base_url = httpx.URL(f"http://127.0.0.1:{port}")
