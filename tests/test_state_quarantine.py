@@ -6,14 +6,14 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.alerting.store import AlertingStore
 from monitor.state_quarantine import quarantine_if_corrupt, state_problem, unreadable_state_line
-from monitor.store import Store
 
 NOW = datetime(2026, 11, 29, 0, 30, tzinfo=UTC)
 
 
 def _store(state: Path) -> Path:
-    Store.open(state).close()
+    AlertingStore.open(state).close()
     return state / "opsmon.db"
 
 
