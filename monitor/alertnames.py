@@ -39,6 +39,7 @@ class AlertName(StrEnum):
     ROLLBACK_FAILED = "RollbackFailed"
     ROLLBACK_SKIPPED = "RollbackSkipped"
     BAD_IMAGE_REDEPLOYED = "BadImageRedeployed"
+    STATE_STORE_FAILING = "StateStoreFailing"
 
 
 # Who raises the alerts that diagnosis does not: the alerting pipeline itself, the rollback
@@ -50,4 +51,5 @@ EMITTED_ELSEWHERE: dict[AlertName, str] = {
     AlertName.ROLLBACK_FAILED: "rollback (when an automatic rollback did not work)",
     AlertName.ROLLBACK_SKIPPED: "rollback (warranted, but dry_run or a guard stopped it)",
     AlertName.BAD_IMAGE_REDEPLOYED: "rollback (an image that was rolled back is deployed again)",
+    AlertName.STATE_STORE_FAILING: "alerting (the SQLite state cannot be written)",
 }

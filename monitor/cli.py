@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -51,6 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import configure_logging, get_logger
     from monitor.redaction import Redactor
     from monitor.settings import Settings
+    from monitor.state_quarantine import quarantine_if_corrupt
+    from monitor.statelock import hold_state_dir
 
     settings = Settings()
     redactor = Redactor()
@@ -62,8 +65,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     redactor.update(loaded.secrets)
     init_sentry(settings.sentry_dsn, settings.environment, redactor)
+    lock = hold_state_dir(loaded.config.state_dir, sys.stderr)
+    if lock is None:
+        return EXIT_CONFIG
+    try:
+        quarantine_if_corrupt(loaded.config.state_dir)
+    except OSError as exc:
+        log.error("state_quarantine_failed", state_dir=str(loaded.config.state_dir), error=str(exc))
     daemon = Daemon(loaded, settings, redactor=redactor)
-    return asyncio.run(_run_with_signals(daemon))
+    with lock:
+        return asyncio.run(_run_with_signals(daemon))
 
 
 async def _run_with_signals(daemon: Daemon) -> int:
@@ -330,5 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except sqlite3.DatabaseError as exc:
+        # A command that reads state found the file unreadable: one line, not a traceback.
+        from monitor.state_quarantine import unreadable_state_line
+
+        print(unreadable_state_line(exc), file=sys.stderr)
+        return EXIT_CONFIG
     return code

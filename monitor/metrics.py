@@ -161,6 +161,39 @@ class Metrics:
             ("service", "image"),
             registry=r,
         )
+        # the daemon's own faults (monitor.selfcheck, monitor.resilient_db, monitor.http_guard)
+        self.state_write_failures = Counter(
+            "opsmon_state_write_failures_total",
+            "Writes the state store could not make (disk full, read-only, I/O error)",
+            registry=r,
+        )
+        self.state_degraded = Gauge(
+            "opsmon_state_degraded",
+            "1 while the state store runs from memory because the disk cannot be written",
+            registry=r,
+        )
+        self.internal_task_failures = Counter(
+            "opsmon_internal_task_failures_total",
+            "Internal tasks of the daemon that died",
+            registry=r,
+        )
+        self.check_stale = Gauge(
+            "opsmon_check_stale",
+            "1 while a check has not run for two intervals",
+            ("check",),
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "opsmon_config_reloads_total",
+            "Config reloads (SIGHUP) by result",
+            ("result",),
+            registry=r,
+        )
+        self.http_accept_failures = Counter(
+            "opsmon_http_accept_failures_total",
+            "Connections the HTTP server could not accept (out of descriptors or memory)",
+            registry=r,
+        )
 
         # status page and API: route is the route's template, never the requested path
         self.http_requests = Counter(
@@ -194,6 +227,8 @@ class Metrics:
                     self.check_failures.remove(*labels)
         with contextlib.suppress(KeyError):
             self.tls_certificate_expiry.remove(check)
+        with contextlib.suppress(KeyError):
+            self.check_stale.remove(check)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

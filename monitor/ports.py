@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+
+from monitor.resilient_db import StoreHealth
+from monitor.selfcheck import TaskWatch
 
 if TYPE_CHECKING:
     from monitor.alerting.incidents import IncidentTracker
@@ -93,3 +96,6 @@ class ComponentPorts:
     clock: Clock
     redactor: Redactor
     checks: CheckRegistry
+    # The daemon's own health: stores that fail over to memory, tasks that must not die.
+    store_health: StoreHealth = field(default_factory=StoreHealth)
+    tasks: TaskWatch = field(default_factory=TaskWatch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobEvent
@@ -42,6 +43,14 @@ def phase_offset(name: str, interval: float) -> float:
     return (zlib.crc32(name.encode()) % 10_000) / 10_000 * interval
 
 
+@dataclass(frozen=True)
+class Timing:
+    """A checked trigger and misfire grace for one job (see `Scheduler.prepare`)."""
+
+    trigger: IntervalTrigger
+    misfire_grace: int
+
+
 class Scheduler:
     """Runs each check's job every `interval` seconds and records how late each run starts."""
 
@@ -65,19 +74,34 @@ class Scheduler:
         """Start dispatching jobs on the running event loop."""
         self._scheduler.start()
 
-    def schedule(self, name: str, interval: float, job: Job, first_run: datetime) -> None:
-        """Run `job` every `interval` seconds from `first_run`; replaces a job of the same name."""
+    def prepare(self, name: str, interval: float, first_run: datetime | None = None) -> Timing:
+        """The trigger for a job every `interval` seconds (from its spread start), computed
+        far enough to fail now, not in the scheduler's loop: an interval that overflows a
+        date (`.inf`, 99999999999d) raises OverflowError or ValueError here."""
+        if first_run is None:
+            first_run = self.spread_start(name, interval)
         trigger = IntervalTrigger(seconds=interval, start_date=first_run, timezone="UTC")
+        first = trigger.get_next_fire_time(None, first_run)
+        # The run after the first is where APScheduler would overflow inside its own loop.
+        trigger.get_next_fire_time(first, first)
+        return Timing(trigger, max(1, int(interval)))
+
+    def schedule(self, name: str, interval: float, job: Job, first_run: datetime | Timing) -> None:
+        """Run `job` every `interval` seconds from `first_run` (or by a prepared timing);
+        replaces a job of the same name."""
+        timing = (
+            first_run if isinstance(first_run, Timing) else self.prepare(name, interval, first_run)
+        )
         self._scheduler.add_job(
             self._timed,
-            trigger,
+            timing.trigger,
             args=(name, job),
             id=name,
             name=name,
             replace_existing=True,
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=max(1, int(interval)),
+            misfire_grace_time=timing.misfire_grace,
         )
 
     def spread_start(self, name: str, interval: float) -> datetime:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
 
 import uvicorn
@@ -13,6 +15,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from monitor.http_guard import (
+    AcceptErrorLog,
+    ConnectionGuard,
+    GuardStats,
+    ServerLimits,
+    guarded_listener,
+    guarded_protocol,
+)
 
 
 class DaemonView(Protocol):
@@ -90,12 +101,39 @@ def bind(listen: str) -> socket.socket:
 
 
 class HttpServer:
-    """Serves an ASGI app on an already-bound socket inside the daemon's event loop."""
+    """Serves an ASGI app on an already-bound socket inside the daemon's event loop.
 
-    def __init__(self, app: Starlette, sock: socket.socket) -> None:
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    The connections are guarded (monitor.http_guard): a request-head deadline, a connection
+    limit that closes idle connections first, and accept failures logged once per interval.
+    """
+
+    def __init__(
+        self,
+        app: Starlette,
+        sock: socket.socket,
+        limits: ServerLimits | None = None,
+        on_accept_error: Callable[[], None] | None = None,
+    ) -> None:
+        self.limits = limits or ServerLimits()
+        self.guard = ConnectionGuard(
+            self.limits.connection_limit(), self.limits.header_timeout, time.monotonic
+        )
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http=guarded_protocol(self.guard),
+        )
         self._server = _QuietServer(config)
-        self._socket = sock
+        # Half the limit per loop iteration: evictions keep pace with a flood.
+        self._socket = guarded_listener(sock, self.guard.limit // 2)
+        self._on_accept_error = on_accept_error
+
+    @property
+    def stats(self) -> GuardStats:
+        """What the connection guards did so far."""
+        return self.guard.stats
 
     @property
     def port(self) -> int:
@@ -105,6 +143,10 @@ class HttpServer:
 
     async def serve(self) -> None:
         """Serve until `stop` is called."""
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(
+            AcceptErrorLog(self.guard, self.limits.accept_log_interval, self._on_accept_error)
+        )
         await self._server.serve(sockets=[self._socket])
 
     def stop(self) -> None:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeAlias
 
+from monitor.resilient_db import ResilientConnection, StoreHealth
+
 DB_FILE = "opsmon.db"
 _BUSY_TIMEOUT_MS = 5000
 
@@ -31,13 +33,18 @@ Tables: TypeAlias = Mapping[str, Sequence[str]]
 class Store:
     """The SQLite file: one connection, its transactions and its migrations (no records)."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, connection: ResilientConnection, path: Path) -> None:
         self._db = connection
         self.path = path
 
     @classmethod
-    def open(cls, state_dir: Path, tables: Tables) -> Store:
-        """Open (creating if needed) `state_dir/opsmon.db` and bring `tables` up to date."""
+    def open(cls, state_dir: Path, tables: Tables, health: StoreHealth | None = None) -> Store:
+        """Open (creating if needed) `state_dir/opsmon.db` and bring `tables` up to date.
+
+        With `health` (the daemon), a disk that cannot be written moves the store onto an
+        in-memory copy instead of failing writes (monitor.resilient_db); without it (the
+        CLI), such a write raises, so a command never reports success for a lost write.
+        """
         state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / DB_FILE
         # Create the file ourselves so it is 0600 from the first byte; SQLite gives its -wal
@@ -57,12 +64,12 @@ class Store:
         # FULL: a notification the outbox accepted survives a power cut, not only a SIGKILL.
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        store = cls(connection, path)
+        store = cls(ResilientConnection(connection, path, tables, health), path)
         store._migrate(tables)
         return store
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> ResilientConnection:
         """The connection (for a subsystem's own store on this file)."""
         return self._db
 

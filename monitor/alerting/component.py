@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -16,23 +17,31 @@ from monitor.alerting.config import AlertingConfig
 from monitor.alerting.engine import AlertEngine
 from monitor.alerting.heartbeat import Heartbeat
 from monitor.alerting.incidents import IncidentTracker
-from monitor.alerting.naming import AlertContent, delivery_failing, describe_failure
+from monitor.alerting.naming import (
+    AlertContent,
+    delivery_failing,
+    describe_failure,
+    state_store_failing,
+)
 from monitor.alerting.notifiers import CHANNEL_TYPES, Notifier, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
 from monitor.alerting.store import AlertingStore
+from monitor.alertnames import AlertName
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot, dependency_names
 from monitor.logs import get_logger
+from monitor.resilient_db import StoreFault
 
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.ports import ComponentPorts
 
 CHANNEL_SOURCE = "channel:"
+STORE_SOURCE = "store:"
 # The engine looks again at least this often (new CLI silences, maintenance windows).
 _ENGINE_POLL = 1.0
 _PRUNE_EVERY = 3600.0
@@ -57,7 +66,10 @@ class AlertingComponent:
 
     # --- Component -----------------------------------------------------------------------------
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._ports.checks.subscribe(self._on_transition)
+        self._ports.store_health.on_failing.append(self._store_failing)
+        self._ports.store_health.on_recovered.append(self._store_recovered)
         if self._ports.config.alerting is not None:
             self._activate(self._ports.config)
 
@@ -81,7 +93,7 @@ class AlertingComponent:
     def _activate(self, config: Config) -> None:
         ports = self._ports
         assert config.alerting is not None
-        self.store = store = AlertingStore.open(config.state_dir)
+        self.store = store = AlertingStore.open(config.state_dir, ports.store_health)
         self.tracker = IncidentTracker(
             store,
             ports.metrics,
@@ -110,15 +122,20 @@ class AlertingComponent:
         self._configure(config)
         # Load the runbook catalogue now rather than while the first alert waits for it.
         self.tracker.runbook_link("HealthCheckFailing")
+        for fault in ports.store_health.faults():
+            self._store_failing(fault)
         for incident in store.live_incidents():
+            if incident.source.startswith(STORE_SOURCE) and not ports.store_health.faults():
+                # Left firing by a daemon that stopped before its store recovered.
+                self.tracker.resolve(incident.source, ports.clock.now())
             if incident.source.startswith(CHANNEL_SOURCE) and incident.status.value == "firing":
                 # Still reported from before a restart: the next success resolves it.
                 channel = incident.source.removeprefix(CHANNEL_SOURCE)
                 self.outbox.restore_failing(channel, incident.started_at)
-        self._spawn(self._engine_loop(), "alerting-engine")
-        self._spawn(self.outbox.run(), "alerting-outbox")
+        self._spawn(self._engine_loop(), "alerting-engine", forever=True)
+        self._spawn(self.outbox.run(), "alerting-outbox", forever=True)
         self._spawn(self._resolve_removed_checks(), "alerting-reconcile")
-        self._spawn(self._prune_loop(), "alerting-prune")
+        self._spawn(self._prune_loop(), "alerting-prune", forever=True)
         self._log.info(
             "alerting_started",
             channels=[c.name for c in config.alerting.channels],
@@ -178,11 +195,12 @@ class AlertingComponent:
         return Silences(self.store, config.silences, config.maintenance, self._ports.clock.now())
 
     def _spawn(
-        self, coroutine: Coroutine[object, object, object], name: str
+        self, coroutine: Coroutine[object, object, object], name: str, forever: bool = False
     ) -> asyncio.Task[object]:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.append(task)
         task.add_done_callback(self._forget_task)
+        self._ports.tasks.watch(task, forever)
         return task
 
     def _forget_task(self, task: asyncio.Task[object]) -> None:
@@ -212,6 +230,31 @@ class AlertingComponent:
         if runner is None:
             return ()
         return dependency_names(runner.spec, (r.spec for r in runners.values()))
+
+    def _store_failing(self, fault: StoreFault) -> None:
+        # Called from inside a store write: open the incident once that write is done.
+        self._loop.call_soon_threadsafe(self._open_store_incident, fault)
+
+    def _open_store_incident(self, fault: StoreFault) -> None:
+        if self.tracker is None:
+            return
+        labels = {
+            "alertname": AlertName.STATE_STORE_FAILING.value,
+            "severity": "critical",
+            "service": "opsmon",
+        }
+        now = self._ports.clock.now()
+        content = state_store_failing(str(fault.path), now, fault.error)
+        if self.tracker.open(STORE_SOURCE + str(fault.path), content, labels, now):
+            self.wake()
+
+    def _store_recovered(self, path: Path) -> None:
+        if self.tracker is None:
+            return
+        if any(f.path == path for f in self._ports.store_health.faults()):
+            return
+        if self.tracker.resolve(STORE_SOURCE + str(path), self._ports.clock.now()):
+            self.wake()
 
     def _channel_failing(self, channel: str, since: datetime, error: str) -> None:
         assert self.tracker is not None

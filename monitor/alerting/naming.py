@@ -66,6 +66,18 @@ def describe_failure(
     return AlertContent(problem.alert.value, problem.severity.value, summary, "\n".join(lines))
 
 
+def state_store_failing(path: str, since: datetime, error: str) -> AlertContent:
+    """opsmon's own alert: its SQLite state cannot be written; it runs from memory."""
+    return AlertContent(
+        AlertName.STATE_STORE_FAILING.value,
+        Severity.CRITICAL.value,
+        f"opsmon cannot write its state ({path}); it keeps alerting from memory.",
+        f"Writing {path} fails since {since.strftime('%Y-%m-%d %H:%M:%S UTC')}: {error}. "
+        "Checks and notifications continue from memory and are written back when the disk "
+        "recovers; a restart before then forgets what happened since.",
+    )
+
+
 def delivery_failing(channel: str, since: datetime, error: str) -> AlertContent:
     """opsmon's own alert: a channel has not accepted notifications for a while."""
     return AlertContent(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.alerting.model import Incident, Notification, OutboxEntry, Silence, Status
+from monitor.resilient_db import ResilientConnection, StoreHealth
 from monitor.store import Store
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -94,9 +95,10 @@ class AlertingStore:
         self._db = store.connection
 
     @classmethod
-    def open(cls, state_dir: Path) -> AlertingStore:
-        """Open (creating if needed) the state file in `state_dir` with alerting's tables."""
-        return cls(Store.open(state_dir, TABLES))
+    def open(cls, state_dir: Path, health: StoreHealth | None = None) -> AlertingStore:
+        """Open (creating if needed) the state file in `state_dir` with alerting's tables;
+        with `health` (the daemon) it keeps working from memory on disk faults."""
+        return cls(Store.open(state_dir, TABLES, health))
 
     @property
     def path(self) -> Path:
@@ -104,7 +106,7 @@ class AlertingStore:
         return self._store.path
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> ResilientConnection:
         """The SQLite connection it shares with the other stores on the same `Store`."""
         return self._store.connection
 

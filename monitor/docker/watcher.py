@@ -136,7 +136,7 @@ class DockerWatcher:
         if config.docker.discovery:
             if self._discovery is None:
                 self._discovery = Discovery(self._defaults())
-                self._spawn(self._discovery_loop())
+                self._spawn(self._discovery_loop(), "docker-discovery", forever=True)
             self._discovery.update_defaults(self._defaults())
         else:
             self._drop_discovered()
@@ -159,7 +159,7 @@ class DockerWatcher:
         self._stream.start()
         if self._config.docker.discovery:
             self._discovery = Discovery(self._defaults())
-            self._spawn(self._discovery_loop())
+            self._spawn(self._discovery_loop(), "docker-discovery", forever=True)
         self._log.info(
             "docker_watching",
             host=self._access.host,
@@ -220,10 +220,13 @@ class DockerWatcher:
         self._checks.add_runner(runner)
 
     # --- tasks ------------------------------------------------------------------------------
-    def _spawn(self, coroutine: Coroutine[object, object, object]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+    def _spawn(
+        self, coroutine: Coroutine[object, object, object], name: str, forever: bool = False
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._ports.tasks.watch(task, forever)
 
     def _container_runners(self) -> list[CheckRunner]:
         return [r for r in self._checks.runners.values() if isinstance(r.check, ContainerCheck)]
@@ -328,7 +331,7 @@ class DockerWatcher:
         if self._discovery is None or self._discovery_pending:
             return
         self._discovery_pending = True
-        self._spawn(self._discover())
+        self._spawn(self._discover(), "docker-discover")
 
     async def _discovery_loop(self) -> None:
         while True:

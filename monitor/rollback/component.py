@@ -153,7 +153,7 @@ class RollbackComponent:
         assert config.rollback is not None
         ports = self.ports
         self.config = config.rollback
-        self.store = open_store(config.state_dir)
+        self.store = open_store(config.state_dir, ports.store_health)
         access = ports.checks.context.docker
         self._own_access = access is None
         if access is None:
@@ -182,7 +182,7 @@ class RollbackComponent:
         )
         self._stream.start()
         self._spawn(self._resume_orphans(), "rollback-resume")
-        self._spawn(self._loop(), "rollback-loop")
+        self._spawn(self._loop(), "rollback-loop", forever=True)
         self._log.info(
             "rollback_started_watching",
             mode=config.rollback.mode.value,
@@ -215,11 +215,12 @@ class RollbackComponent:
         self.config = None
 
     def _spawn(
-        self, coroutine: Coroutine[object, object, object], name: str
+        self, coroutine: Coroutine[object, object, object], name: str, forever: bool = False
     ) -> asyncio.Task[object]:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.ports.tasks.watch(task, forever)
         return task
 
     def _sink(self) -> AlertSink:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.resilient_db import ResilientConnection, StoreHealth
 from monitor.rollback.snapshot import Snapshot
 from monitor.store import Store
 
@@ -185,7 +186,7 @@ class RollbackStore:
         return self._store.transaction()
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> ResilientConnection:
         """The connection (for the journal, which shares this file)."""
         return self._db
 
@@ -369,6 +370,6 @@ class RollbackStore:
         return Freeze(row["service"], row["reason"], datetime.fromtimestamp(row["since"], UTC))
 
 
-def open_store(state_dir: Path) -> RollbackStore:
+def open_store(state_dir: Path, health: StoreHealth | None = None) -> RollbackStore:
     """Open rollback's store in `state_dir` (creating the file 0600 if needed)."""
-    return RollbackStore(Store.open(state_dir, ROLLBACK_TABLES))
+    return RollbackStore(Store.open(state_dir, ROLLBACK_TABLES, health))

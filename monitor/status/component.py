@@ -48,7 +48,9 @@ class StatusComponent:
         self._clock = ports.clock
         self._log = get_logger("status")
         self._tokens = TokenTable(self.config.api.tokens)
-        plumbing = Store.open(self.config.state_dir, {**TABLES, **HISTORY_TABLES})
+        plumbing = Store.open(
+            self.config.state_dir, {**TABLES, **HISTORY_TABLES}, ports.store_health
+        )
         self.store = AlertingStore(plumbing)
         self.history = HistoryStore(plumbing.connection, plumbing.transaction)
         self.recorder = HistoryRecorder(self.history)
@@ -76,6 +78,8 @@ class StatusComponent:
             asyncio.create_task(self._flush_loop(), name="history-flush"),
             asyncio.create_task(self._prune_loop(), name="history-prune"),
         ]
+        for task in self._tasks:
+            self._ports.tasks.watch(task)  # a dead history loop shows in /healthz
 
     async def stop(self) -> None:
         """Write what is pending and close the store."""

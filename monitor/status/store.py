@@ -9,11 +9,11 @@ of replacing it. Hour rows are kept 48 hours, day rows 90 days (`prune`).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from monitor.resilient_db import ResilientConnection
 from monitor.status.rollup import Period, Rollup, Sample, fold, retention_cutoffs
 from monitor.store import Store
 
@@ -49,7 +49,7 @@ class HistoryStore:
 
     def __init__(
         self,
-        connection: sqlite3.Connection,
+        connection: ResilientConnection,
         transaction: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self._db = connection

@@ -1,0 +1,113 @@
+"""The daemon's honesty about itself: internal tasks that died and checks that stopped running.
+
+A monitor that fails quietly is worse than none. An internal task (the alert engine, the
+outbox, the Docker event stream, ...) that ends with an exception, or a check whose job
+has not completed a run for two intervals, makes /healthz answer 503 with the reason, shows
+in /api/status, and is counted in a metric. Decisions are pure functions over plain records;
+the daemon feeds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from monitor.logs import get_logger
+
+# A run may start up to one interval late (spread start, coalesced misfire) and take its
+# timeout; past two intervals plus that, the job is not running.
+_STALE_SLACK = 1.0
+
+
+@dataclass(frozen=True)
+class CheckTiming:
+    """When a check last completed a run, and since when it has been scheduled."""
+
+    name: str
+    interval: float
+    timeout: float
+    last_run_at: datetime | None
+    scheduled_at: datetime
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A check that has not run for longer than it should have."""
+
+    name: str
+    last_run_at: datetime | None
+    silent_for: float
+
+    def reason(self) -> str:
+        """One line for /healthz."""
+        return f"check {self.name} has not run for {self.silent_for:.0f}s"
+
+
+def stale_limit(interval: float, timeout: float) -> float:
+    """Seconds without a completed run after which a check counts as stale."""
+    return 2 * interval + timeout + _STALE_SLACK
+
+
+def stale_check(timing: CheckTiming, now: datetime) -> Stale | None:
+    """`timing`'s check if it is stale at `now`, else None."""
+    since = timing.last_run_at or timing.scheduled_at
+    silent = (now - since).total_seconds()
+    if silent <= stale_limit(timing.interval, timing.timeout):
+        return None
+    return Stale(timing.name, timing.last_run_at, silent)
+
+
+def stale_checks(timings: Iterable[CheckTiming], now: datetime) -> list[Stale]:
+    """Every stale check, by name."""
+    found = (stale_check(timing, now) for timing in timings)
+    return sorted((s for s in found if s is not None), key=lambda s: s.name)
+
+
+class TaskWatch:
+    """Remembers every watched task that ended with an exception (or ended while it should
+    run forever), logs it once with its traceback, and tells `on_death`."""
+
+    def __init__(self, on_death: Callable[[str], None] | None = None) -> None:
+        self._dead: dict[str, str] = {}
+        self._on_death = on_death
+        self._stopping = False
+        self._log = get_logger("daemon")
+
+    def watch(self, task: asyncio.Task[Any], forever: bool = True) -> None:
+        """Watch `task`; with `forever`, ending without an error counts as dying too."""
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            if finished.cancelled() or self._stopping:
+                return
+            exc = finished.exception()
+            if exc is None and not forever:
+                return
+            name = finished.get_name()
+            why = f"{type(exc).__name__}: {exc}" if exc is not None else "ended unexpectedly"
+            self._dead[name] = why
+            self._log.error("internal_task_died", task=name, error=why, exc_info=exc)
+            if self._on_death is not None:
+                self._on_death(name)
+
+        task.add_done_callback(done)
+
+    def stopping(self) -> None:
+        """The daemon is shutting down: tasks ending from now on are expected to."""
+        self._stopping = True
+
+    def dead(self) -> dict[str, str]:
+        """Task name -> why it died."""
+        return dict(self._dead)
+
+
+def liveness_problems(
+    dead_tasks: dict[str, str], stale: Iterable[Stale], store_faults: Iterable[str]
+) -> list[str]:
+    """Every reason /healthz should fail, in a stable order (empty: healthy)."""
+    problems = [f"internal task {name} died ({why})" for name, why in sorted(dead_tasks.items())]
+    problems += [fault for fault in store_faults]
+    problems += [s.reason() for s in stale]
+    return problems
