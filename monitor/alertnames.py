@@ -39,6 +39,9 @@ class AlertName(StrEnum):
     ROLLBACK_FAILED = "RollbackFailed"
     ROLLBACK_SKIPPED = "RollbackSkipped"
     BAD_IMAGE_REDEPLOYED = "BadImageRedeployed"
+    DEPLOY_PROMOTED = "DeployPromoted"
+    DEPLOY_ROLLED_BACK = "DeployRolledBack"
+    DEPLOY_GATE_FAILED = "DeployGateFailed"
 
 
 # Who raises the alerts that diagnosis does not: the alerting pipeline itself, the rollback
@@ -50,4 +53,7 @@ EMITTED_ELSEWHERE: dict[AlertName, str] = {
     AlertName.ROLLBACK_FAILED: "rollback (when an automatic rollback did not work)",
     AlertName.ROLLBACK_SKIPPED: "rollback (warranted, but dry_run or a guard stopped it)",
     AlertName.BAD_IMAGE_REDEPLOYED: "rollback (an image that was rolled back is deployed again)",
+    AlertName.DEPLOY_PROMOTED: "opsmon gate (the new version was healthy long enough)",
+    AlertName.DEPLOY_ROLLED_BACK: "opsmon gate (the new version failed and was rolled back)",
+    AlertName.DEPLOY_GATE_FAILED: "opsmon gate (failed, and not rolled back, or no verdict)",
 }

@@ -157,6 +157,7 @@ class _Session:
             sink,
             CheckVerifier([], self.context),
         )
+        self.coordinator.lease_kind = "operator"
 
     def specs_of(self, service: str) -> list[CheckSpec]:
         """The checks of `service`."""

@@ -371,4 +371,6 @@ class RollbackStore:
 
 def open_store(state_dir: Path) -> RollbackStore:
     """Open rollback's store in `state_dir` (creating the file 0600 if needed)."""
-    return RollbackStore(Store.open(state_dir, ROLLBACK_TABLES))
+    from monitor.rollback.lease import LEASE_TABLES
+
+    return RollbackStore(Store.open(state_dir, {**ROLLBACK_TABLES, **LEASE_TABLES}))

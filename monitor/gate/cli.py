@@ -1,0 +1,145 @@
+"""`opsmon gate SERVICE... [--config FILE] [--image IMAGE] [--timeout 5m] [--healthy-for 30s]
+[--no-rollback] [--json]`: run right after the deploy command.
+
+Exit codes: 0 promoted, 1 rolled back (the last known good is healthy), 2 rollback failed,
+refused or frozen (the service needs a human), 3 timed out without a verdict, 4 usage or
+config error. With several services the most urgent one decides (2, then 3, then 1, then 0).
+
+Only argparse and the pure verdict/report modules are imported here; the engine, the checks
+and the stores are imported by the handler, so `opsmon --help` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from monitor.durations import parse_duration
+from monitor.gate.report import (
+    EXIT_USAGE,
+    ServiceReport,
+    exit_code,
+    github_annotations,
+    render_text,
+    step_summary,
+    to_document,
+)
+
+DEFAULT_TIMEOUT = "5m"
+DEFAULT_HEALTHY_FOR = "30s"
+_SERVICE_NAME = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """argparse exits 2 on bad usage; the gate's contract says 4 (2 means "needs a human")."""
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return seconds
+
+
+def add_gate_command(commands: Any, with_config: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add `opsmon gate` to the command parser."""
+    gate: argparse.ArgumentParser = commands.add_parser(
+        "gate",
+        help="after a deploy: wait for the new version, promote it or roll it back",
+        description="Wait for each SERVICE's new container, then for every check of the "
+        "service to be healthy continuously for --healthy-for (promoted: it becomes the last "
+        "known good). Fail fast on evidence (crash loop, exit at start, OOM kill, checks "
+        "unhealthy by their thresholds) and roll back through the same guards as the daemon. "
+        "Exit 0 promoted, 1 rolled back (last known good healthy), 2 rollback failed, refused "
+        "or frozen, 3 timed out without a verdict, 4 usage or config error.",
+    )
+    gate.error = types.MethodType(_usage_error, gate)  # type: ignore[method-assign]
+    with_config(gate)
+    gate.add_argument("services", nargs="+", metavar="SERVICE", help="Compose service(s)")
+    gate.add_argument(
+        "--image",
+        metavar="IMAGE",
+        help="judge the container running this image (reference or id); default: the "
+        "service's most recently created container",
+    )
+    gate.add_argument(
+        "--timeout",
+        type=_duration,
+        default=_duration(DEFAULT_TIMEOUT),
+        metavar="DURATION",
+        help=f"give up without a verdict after this long (default {DEFAULT_TIMEOUT}; exit 3)",
+    )
+    gate.add_argument(
+        "--healthy-for",
+        dest="healthy_for",
+        type=_duration,
+        default=_duration(DEFAULT_HEALTHY_FOR),
+        metavar="DURATION",
+        help="every check healthy this long without a failure promotes the deploy "
+        f"(default {DEFAULT_HEALTHY_FOR})",
+    )
+    gate.add_argument(
+        "--no-rollback",
+        dest="no_rollback",
+        action="store_true",
+        help="judge only: on failure leave the service as it is (exit 2)",
+    )
+    gate.add_argument("--json", action="store_true", help="print one JSON document at the end")
+    gate.set_defaults(func=cmd_gate)
+
+
+def publish(
+    reports: Sequence[ServiceReport],
+    as_json: bool,
+    out: TextIO,
+    environ: dict[str, str] | os._Environ[str],
+    redact: Callable[[str], str],
+) -> int:
+    """Print the outcome (text or JSON); on GitHub Actions also the annotations and the step
+    summary. Returns the exit code."""
+    import json
+
+    if as_json:
+        print(redact(json.dumps(to_document(reports), indent=2)), file=out)
+    else:
+        print(redact(render_text(reports)), file=out)
+    if environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(reports):
+            print(redact(line), file=out)
+        summary = environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with Path(summary).open("a", encoding="utf-8") as handle:
+                handle.write(redact(step_summary(reports)))
+    out.flush()
+    return exit_code(reports)
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """`opsmon gate`: the handler (imports the heavy parts only now)."""
+    import re
+
+    bad = [s for s in args.services if not re.match(_SERVICE_NAME, s)]
+    if bad:
+        print(f"opsmon gate: not a service name: {', '.join(bad)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.healthy_for >= args.timeout:
+        print(
+            "opsmon gate: --healthy-for must be shorter than --timeout "
+            "(the deploy could never be promoted)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from monitor.gate.run import run_gate
+
+    return run_gate(args)
