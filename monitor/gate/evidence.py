@@ -8,7 +8,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from monitor.docker.lifecycle import ContainerMemory, ContainerView, explain_exit, parse_inspect
+from monitor.docker.lifecycle import (
+    ContainerMemory,
+    ContainerView,
+    explain_exit,
+    mask_values,
+    parse_inspect,
+)
 from monitor.gate.verdict import Candidate, ContainerSeen
 
 # A container whose run ended this soon after it started failed at start.
@@ -114,11 +120,21 @@ def container_seen(
         exit_reason=explanation.reason if explanation is not None else "",
         missing_env=tuple(missing),
         env_hint=env_hint(log_text, named) if log_text else "",
+        last_log_line=last_line(log_text, view.env.values()),
     )
 
 
+def last_line(text: str, secrets: Iterable[str], limit: int = 200) -> str:
+    """The last non-empty log line, with the container's environment values masked."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = mask_values(lines[-1], secrets)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def wants_logs(data: Mapping[str, Any]) -> bool:
-    """Whether the container's last log lines are worth reading: it is not running and its
-    last run ended early (or it restarts)."""
+    """Whether the container's last log lines are worth reading: it stopped early, or it
+    restarted."""
     view = parse_inspect(data)
-    return not view.running and (exited_early(view) or view.restart_count > 0)
+    return view.restart_count > 0 or (not view.running and exited_early(view))

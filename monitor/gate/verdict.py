@@ -71,6 +71,7 @@ class ContainerSeen:
     exit_reason: str = ""  # why it is not running, for a person ("exited with code 1 after 0.2s")
     missing_env: tuple[str, ...] = ()  # required variables it lacks (names only)
     env_hint: str = ""  # what its last log lines say about its environment, if anything
+    last_log_line: str = ""  # its last log line after an exit (values of its env masked)
 
     @property
     def running(self) -> bool:
@@ -137,6 +138,7 @@ class GateState:
     failure: Failure | None = None
     summary: str = ""  # the verdict (or the latest progress) in one sentence
     finished_at: datetime | None = None
+    last_exit: str = ""  # why the container last stopped (kept while it runs again)
 
     @property
     def deadline(self) -> datetime:
@@ -158,10 +160,15 @@ def _seconds(value: float) -> str:
     return format_duration(round(value, 1)) if value >= 1 else f"{value:.1f}s"
 
 
-def _container_failure(service: str, seen: ContainerSeen, rules: Rules) -> Failure | None:
-    """Evidence from the container alone (OOM, missing variables, crash loop, final exit)."""
-    exit_detail = seen.exit_reason or f"exited with code {seen.exit_code}"
-    hint = (seen.env_hint,) if seen.env_hint else ()
+def _container_failure(
+    service: str, seen: ContainerSeen, rules: Rules, last_exit: str
+) -> Failure | None:
+    """Evidence from the container alone (OOM, missing variables, crash loop, final exit);
+    `last_exit` is the latest exit seen (a restarted container runs again when looked at)."""
+    exit_detail = seen.exit_reason or last_exit or "not seen"
+    hint: tuple[str, ...] = (seen.env_hint,) if seen.env_hint else ()
+    if seen.last_log_line:
+        hint += (f"last log line: {seen.last_log_line}",)
     if seen.oom_killed:
         return Failure(
             Evidence.OOM,
@@ -256,8 +263,11 @@ def step(state: GateState, seen: Observation) -> tuple[GateState, list[Change]]:
                 )
             )
             healthy_since = None
-        state = replace(state, container=container)
-        failure = _container_failure(service, container, rules)
+        last_exit = container.exit_reason or (
+            state.last_exit if previous is not None and previous.id == container.id else ""
+        )
+        state = replace(state, container=container, last_exit=last_exit)
+        failure = _container_failure(service, container, rules, last_exit)
         if failure is not None:
             state = replace(state, checks=seen.checks)
             done, last = _finish(state, Phase.FAILED, at, failure.summary, failure)

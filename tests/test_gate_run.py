@@ -1,0 +1,144 @@
+"""`opsmon gate` end to end: a real engine, real docker-compose (v1) deploys of a busybox
+backend tagged by CI_COMMIT_SHA, a real PostgreSQL, the rollback coordinator and journal."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.rollback.journal import Journal
+from monitor.rollback.store import open_store
+from tests.support.gate import (
+    ComposeProject,
+    gate_config,
+    run_gate,
+    wait_healthy,
+    write_config,
+)
+from tests.support.postgres import PostgresFactory
+from tests.support.receiver import Receiver
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+FAST = ("--healthy-for", "2s", "--timeout", "60s")
+
+
+def _config(project: ComposeProject, tmp_path: Path, **options: Any) -> Path:
+    state = tmp_path / "state"
+    return write_config(tmp_path / "opsmon.yml", gate_config(project, state, **options))
+
+
+def _rollbacks(tmp_path: Path) -> list[Any]:
+    store = open_store(tmp_path / "state")
+    try:
+        return Journal(store).recent("web")
+    finally:
+        store.close()
+
+
+def _promote_first(project: ComposeProject, config: Path, tag: str = "good1") -> None:
+    """Deploy `tag` and gate it, so the service has a last known good."""
+    project.up(tag)
+    first = run_gate(config, "web", *FAST)
+    assert first.code == 0, first.stdout + first.stderr
+
+
+def test_good_deploy_is_promoted_and_becomes_the_last_known_good(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """A healthy deploy exits 0 once its checks stayed healthy for --healthy-for, with a
+    progress line per change, and its image is the last known good at once."""
+    config = _config(compose_project, tmp_path)
+    compose_project.up("good1")
+    started = time.monotonic()
+    done = run_gate(config, "web", *FAST)
+    assert done.code == 0, done.stdout + done.stderr
+    assert done.ended - started >= 2
+    lines = done.stdout.splitlines()
+    assert any("container" in line and "seen" in line for line in lines)
+    assert any("checks passing 2/2" in line for line in lines)
+    assert "PROMOTED" in done.stdout
+    store = open_store(tmp_path / "state")
+    try:
+        lkg = store.lkg("web")
+    finally:
+        store.close()
+    assert lkg is not None and lkg.image == compose_project.images.ref("good1")
+
+
+def test_failing_health_endpoint_is_rolled_back_to_a_healthy_lkg(
+    compose_project: ComposeProject, tmp_path: Path, hooks: Receiver
+) -> None:
+    """A deploy whose health endpoint answers 500 exits 1; the last known good runs again
+    and answers 200; the journal holds one succeeded rollback triggered by the gate."""
+    config = _config(compose_project, tmp_path, hooks=hooks)
+    _promote_first(compose_project, config)
+    compose_project.up("badhealth")
+    done = run_gate(config, "web", *FAST, "--json")
+    assert done.code == 1, done.stdout + done.stderr
+    document = json.loads(done.stdout)
+    [service] = document["services"]
+    assert service["verdict"] == "rolled_back"
+    assert service["rollback"]["status"] == "succeeded"
+    assert service["image"] == compose_project.images.ref("badhealth")
+    assert service["last_known_good"] == compose_project.images.ref("good1")
+    assert any("[STATUS] (500) == 200" in line for line in service["evidence"])
+    running = compose_project.running()
+    assert running["Image"] == compose_project.images.ids["good1"]
+    wait_healthy(compose_project.health_url)
+    [rollback] = [r for r in _rollbacks(tmp_path) if r.status.executed]
+    assert rollback.trigger == "gate" and rollback.status.value == "succeeded"
+
+
+def test_crash_looping_deploy_fails_fast_and_is_rolled_back(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """A deploy that exits at once under `restart: always` is judged a crash loop within
+    15 s of `up -d` (the timeout is 5 minutes) and rolled back: exit 1."""
+    config = _config(compose_project, tmp_path)
+    _promote_first(compose_project, config)
+    deployed = compose_project.up("crash")
+    done = run_gate(config, "web", "--healthy-for", "2s", "--timeout", "5m")
+    assert done.code == 1, done.stdout + done.stderr
+    judged = next(line for line in done.stdout.splitlines() if "crash-loops" in line)
+    assert "exited with code 3" in judged
+    assert done.ended - deployed < 60  # the verdict came long before the timeout
+    assert compose_project.running()["Image"] == compose_project.images.ids["good1"]
+
+
+def test_deploy_while_the_database_is_down_is_not_rolled_back(
+    compose_project: ComposeProject, tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """With PostgreSQL down the new version's health fails, the gate exits 2 saying a
+    rollback cannot help because the database is down, and touches nothing."""
+    database = make_postgres()
+    compose_project.db_port = database.port
+    config = _config(compose_project, tmp_path, dsn=database.dsn())
+    _promote_first(compose_project, config)
+    database.stop()
+    compose_project.up("good2")
+    before = compose_project.running()
+    done = run_gate(config, "web", *FAST)
+    assert done.code == 2, done.stdout + done.stderr
+    assert "DatabaseConnectionFailing" in done.stdout
+    assert "no rollback" in done.stdout
+    after = compose_project.running()
+    assert after["Id"] == before["Id"] and after["Image"] == compose_project.images.ids["good2"]
+    assert not [r for r in _rollbacks(tmp_path) if r.status.executed]
+
+
+def test_missing_variable_is_named_and_not_rolled_back(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """A deploy that exits at start for want of API_KEY fails at once naming API_KEY (never
+    a value); a rollback cannot give it the variable: exit 2."""
+    config = _config(compose_project, tmp_path)
+    _promote_first(compose_project, config)
+    compose_project.up("noenv")
+    done = run_gate(config, "web", *FAST)
+    assert done.code == 2, done.stdout + done.stderr
+    assert "API_KEY" in done.stdout
+    assert "EnvironmentVariablesMissing" in done.stdout
