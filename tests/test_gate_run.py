@@ -8,19 +8,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from monitor.rollback.journal import Journal
 from monitor.rollback.store import open_store
+from tests.support.cli import running_daemon
+from tests.support.environment import free_port
 from tests.support.gate import (
     ComposeProject,
+    finish,
     gate_config,
     run_gate,
+    start_gate,
     wait_healthy,
     write_config,
 )
 from tests.support.postgres import PostgresFactory
 from tests.support.receiver import Receiver
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 FAST = ("--healthy-for", "2s", "--timeout", "60s")
@@ -142,3 +148,103 @@ def test_missing_variable_is_named_and_not_rolled_back(
     assert done.code == 2, done.stdout + done.stderr
     assert "API_KEY" in done.stdout
     assert "EnvironmentVariablesMissing" in done.stdout
+
+
+def _lease_holder(tmp_path: Path) -> str | None:
+    store = open_store(tmp_path / "state")
+    try:
+        row = store.db.execute("SELECT owner FROM rollback_leases WHERE service = 'web'").fetchone()
+        return str(row["owner"]) if row is not None else None
+    finally:
+        store.close()
+
+
+def _in_flight(tmp_path: Path) -> bool:
+    store = open_store(tmp_path / "state")
+    try:
+        return bool(Journal(store).in_flight("web"))
+    finally:
+        store.close()
+
+
+def test_second_gate_waits_for_the_running_rollback_and_reports_its_outcome(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """A second gate started while the first one's rollback runs does not act: it waits and
+    exits with the same code and verdict; there is one rollback."""
+    config = _config(compose_project, tmp_path)
+    _promote_first(compose_project, config)
+    compose_project.up("badhealth")
+    first = start_gate(config, "web", *FAST, "--json")
+    wait_until(lambda: _in_flight(tmp_path) or first.poll() is not None, timeout=60, interval=0.02)
+    assert first.poll() is None, "the first gate ended before its rollback could be watched"
+    second = run_gate(config, "web", *FAST, "--json")
+    done = finish(first)
+    assert done.code == 1 and second.code == 1, second.stdout + second.stderr
+    [mine] = json.loads(second.stdout)["services"]
+    [theirs] = json.loads(done.stdout)["services"]
+    assert mine["verdict"] == theirs["verdict"] == "rolled_back"
+    assert mine["followed"].startswith(f"a deploy gate (pid {first.pid} ")
+    assert mine["rollback"]["id"] == theirs["rollback"]["id"]
+    assert len([r for r in _rollbacks(tmp_path) if r.status.executed]) == 1
+
+
+def test_gate_and_daemon_in_enforce_mode_roll_back_once(
+    compose_project: ComposeProject, tmp_path: Path, hooks: Receiver
+) -> None:
+    """With `opsmon run` (enforce) watching the service, a gate that owns the deploy rolls it
+    back and the daemon does not: one rollback; the daemon sends the gate's alerts."""
+    port = free_port()
+    config = _config(compose_project, tmp_path, hooks=hooks, listen_port=port)
+    compose_project.up("good1")
+    with running_daemon(config, port):
+        first = run_gate(config, "web", *FAST)
+        assert first.code == 0, first.stdout + first.stderr
+        bad = compose_project.images.ref("badhealth")
+        gate = start_gate(config, "web", "--image", bad, *FAST)
+        wait_until(lambda: _lease_holder(tmp_path) is not None, timeout=30, interval=0.05)
+        compose_project.up("badhealth")
+        done = finish(gate)
+        assert done.code == 1, done.stdout + done.stderr
+        alerts = wait_until(lambda: _alerts(hooks, "DeployRolledBack"), timeout=30)
+        assert alerts[0]["labels"]["severity"] == "critical"
+        assert _alerts(hooks, "DeployPromoted")
+        status = httpx.get(f"http://127.0.0.1:{port}/api/rollback", timeout=5).json()
+        [row] = status["services"]
+        assert row["current"]["origin"] == "rollback"
+    executed = [r for r in _rollbacks(tmp_path) if r.status.executed]
+    assert [r.trigger for r in executed] == ["gate"]
+    assert compose_project.running()["Image"] == compose_project.images.ids["good1"]
+
+
+def _alerts(hooks: Receiver, name: str) -> list[dict[str, Any]]:
+    return [
+        alert
+        for request in hooks.accepted()
+        for alert in request.json.get("alerts", [])
+        if alert["labels"].get("alertname") == name and alert["status"] == "firing"
+    ]
+
+
+def test_github_actions_get_annotations_and_a_step_summary(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """Under GITHUB_ACTIONS=true a failed deploy prints an ::error:: annotation and appends
+    a Markdown summary (verdict, images, checks, diagnosis, runbook) to GITHUB_STEP_SUMMARY."""
+    config = _config(compose_project, tmp_path)
+    _promote_first(compose_project, config)
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    compose_project.up("badhealth")
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    done = run_gate(config, "web", *FAST, env=env)
+    assert done.code == 1, done.stdout + done.stderr
+    [annotation] = [line for line in done.stdout.splitlines() if line.startswith("::")]
+    assert annotation.startswith("::error title=opsmon gate%3A web rolled back")
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n")
+    assert "opsmon deploy gate: exit 1" in text
+    assert f"`{compose_project.images.ref('badhealth')}`" in text
+    assert f"`{compose_project.images.ref('good1')}`" in text
+    assert "| web-health | unhealthy |" in text
+    assert "HealthCheckFailing" in text and "/runbooks/health-check-failing" in text

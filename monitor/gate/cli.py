@@ -115,8 +115,11 @@ def publish(
     else:
         print(redact(render_text(reports)), file=out)
     if environ.get("GITHUB_ACTIONS") == "true":
+        # The runner reads workflow commands from stdout and stderr; under --json they go
+        # to stderr so that stdout stays one JSON document.
+        stream = sys.stderr if as_json else out
         for line in github_annotations(reports):
-            print(redact(line), file=out)
+            print(redact(line), file=stream)
         summary = environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with Path(summary).open("a", encoding="utf-8") as handle:

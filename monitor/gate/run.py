@@ -251,19 +251,7 @@ class ServiceGate:
         run = uuid.uuid4().hex[:16]
         deadline = self.started_at + timedelta(seconds=self.options.timeout)
         while True:
-            flight = self.s.coordinator.in_flight(self.service) if self.s.coordinator else None
             try:
-                if flight is not None:
-                    raise LeaseHeld(
-                        Holder(
-                            self.service,
-                            flight.owner,
-                            "daemon" if flight.trigger == "auto" else flight.trigger,
-                            flight.id,
-                            flight.started_at,
-                            deadline,
-                        )
-                    )
                 async with self.s.leases.hold(self.service, "gate", run):
                     self.s.leases.gate_started(run, self.service)
                     report = await self._gate()
@@ -298,37 +286,10 @@ class ServiceGate:
                     followed=holder.describe(),
                 )
             await asyncio.sleep(POLL)
-        if holder.kind == "gate":
-            document = self.s.leases.gate_report(holder.run)
-            if document is None:
-                return None
-            verdict = Verdict(document["verdict"])
-            report = self._report(verdict, str(document["summary"]), followed=holder.describe())
-            report.image = document.get("image") or ""
-            report.image_id = document.get("image_id") or ""
-            report.container = document.get("container") or ""
-            report.last_known_good = document.get("last_known_good") or ""
-            report.evidence = list(document.get("evidence") or [])
-            report.reason = document.get("rollback_reason") or ""
-            report.diagnosis = document.get("diagnosis") or ""
-            report.runbook_url = document.get("runbook_url") or ""
-            report.checks = [
-                CheckSeen(c["name"], c["health"], c.get("reason") or "")
-                for c in document.get("checks") or []
-            ]
-            rollback = document.get("rollback")
-            if rollback:
-                report.rollback = RollbackDone(
-                    rollback["id"],
-                    rollback["status"],
-                    rollback["target_image"],
-                    rollback["outcome"],
-                    rollback.get("owner") or holder.describe(),
-                )
-            self._say(f"{holder.describe()} finished: {verdict.value}")
-            return report
-        assert self.s.coordinator is not None
-        record = self.s.coordinator.journal.get(holder.run)
+        document = self.s.leases.gate_report(holder.run)
+        if document is not None:
+            return self._from_document(holder, document)
+        record = self.s.coordinator.journal.get(holder.run) if self.s.coordinator else None
         if record is None or record.status.in_flight:
             return None
         verdict = _ROLLBACK_VERDICTS.get(record.status, Verdict.ROLLBACK_FAILED)
@@ -341,6 +302,34 @@ class ServiceGate:
         report.rollback = RollbackDone(
             record.id, record.status.value, record.target_image, record.outcome, holder.describe()
         )
+        return report
+
+    def _from_document(self, holder: Holder, document: dict[str, Any]) -> ServiceReport:
+        """The report of the gate that owned the service, as this gate's."""
+        verdict = Verdict(document["verdict"])
+        report = self._report(verdict, str(document["summary"]), followed=holder.describe())
+        report.image = document.get("image") or ""
+        report.image_id = document.get("image_id") or ""
+        report.container = document.get("container") or ""
+        report.last_known_good = document.get("last_known_good") or ""
+        report.evidence = list(document.get("evidence") or [])
+        report.reason = document.get("rollback_reason") or ""
+        report.diagnosis = document.get("diagnosis") or ""
+        report.runbook_url = document.get("runbook_url") or ""
+        report.checks = [
+            CheckSeen(c["name"], c["health"], c.get("reason") or "")
+            for c in document.get("checks") or []
+        ]
+        rollback = document.get("rollback")
+        if rollback:
+            report.rollback = RollbackDone(
+                rollback["id"],
+                rollback["status"],
+                rollback["target_image"],
+                rollback["outcome"],
+                rollback.get("owner") or holder.describe(),
+            )
+        self._say(f"{holder.describe()} finished: {verdict.value}")
         return report
 
     def _report(self, verdict: Verdict, summary: str, followed: str = "") -> ServiceReport:

@@ -5,7 +5,7 @@ up -d`, host network, 127.0.0.1 only), an opsmon config for it, and `opsmon gate
 The versions (image tags, passed as CI_COMMIT_SHA):
 - `good1`, `good2`: `/cgi-bin/health` answers 200 `{"status":"ok",...}`, or 503
   `{"services":{"database":"error"}}` while nothing accepts connections on $DB_PORT;
-- `badhealth`: starts fine, `/cgi-bin/health` answers 500;
+- `badhealth`: starts fine, `/cgi-bin/health` answers 500; ignores SIGTERM;
 - `crash`: exits with code 3 at once (a crash loop under `restart: always`);
 - `noenv`: exits with code 1 at start unless API_KEY is set, and says so in its log.
 """
@@ -64,7 +64,9 @@ case "$MODE" in
       exit 1
     fi ;;
 esac
-trap 'kill $pid; exit 0' TERM
+# Like Node as PID 1, the bad version ignores SIGTERM: `docker stop` waits out the grace
+# period (so a rollback of it takes a few seconds).
+if [ "$MODE" = badhealth ]; then trap '' TERM; else trap 'kill $pid; exit 0' TERM; fi
 httpd -f -p "127.0.0.1:$PORT" -h /www & pid=$!
 wait $pid
 """
@@ -186,7 +188,7 @@ class ComposeProject:
                     "network_mode": "host",
                     "environment": env,
                     "restart": "always",
-                    "stop_grace_period": "2s",
+                    "stop_grace_period": "3s",
                 }
             },
         }
