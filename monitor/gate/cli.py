@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -35,11 +34,22 @@ DEFAULT_HEALTHY_FOR = "30s"
 _SERVICE_NAME = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
 
 
-def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    """argparse exits 2 on bad usage; the gate's contract says 4 (2 means "needs a human")."""
-    parser.print_usage(sys.stderr)
-    print(f"{parser.prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
+class GateParser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage; the gate's contract says 4 (2 means "needs a human"),
+    also for arguments it does not know (which argparse leaves to the root parser)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 def _duration(text: str) -> float:
@@ -54,6 +64,9 @@ def _duration(text: str) -> float:
 
 def add_gate_command(commands: Any, with_config: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add `opsmon gate` to the command parser."""
+    # The subparsers action builds its parsers from one class; the gate needs its own.
+    default_class = commands._parser_class
+    commands._parser_class = GateParser
     gate: argparse.ArgumentParser = commands.add_parser(
         "gate",
         help="after a deploy: wait for the new version, promote it or roll it back",
@@ -64,7 +77,7 @@ def add_gate_command(commands: Any, with_config: Callable[[argparse.ArgumentPars
         "Exit 0 promoted, 1 rolled back (last known good healthy), 2 rollback failed, refused "
         "or frozen, 3 timed out without a verdict, 4 usage or config error.",
     )
-    gate.error = types.MethodType(_usage_error, gate)  # type: ignore[method-assign]
+    commands._parser_class = default_class
     with_config(gate)
     gate.add_argument("services", nargs="+", metavar="SERVICE", help="Compose service(s)")
     gate.add_argument(
