@@ -102,8 +102,11 @@ def test_failing_health_endpoint_is_rolled_back_to_a_healthy_lkg(
 def test_crash_looping_deploy_fails_fast_and_is_rolled_back(
     compose_project: ComposeProject, tmp_path: Path
 ) -> None:
-    """A deploy that exits at once under `restart: always` is judged a crash loop within
-    15 s of `up -d` (the timeout is 5 minutes) and rolled back: exit 1."""
+    """A deploy that exits at once under `restart: always` is judged a crash loop long
+    before the 5 minute timeout and rolled back: exit 1. Its last log line is shown with the
+    container's secret values masked."""
+    canary = "canary-session-5f1e9a"
+    compose_project.environment = {"SESSION_SECRET": canary}
     config = _config(compose_project, tmp_path)
     _promote_first(compose_project, config)
     deployed = compose_project.up("crash")
@@ -111,6 +114,8 @@ def test_crash_looping_deploy_fails_fast_and_is_rolled_back(
     assert done.code == 1, done.stdout + done.stderr
     judged = next(line for line in done.stdout.splitlines() if "crash-loops" in line)
     assert "exited with code 3" in judged
+    assert "last log line: backend: cannot find module dist/index.js (session ***)" in done.stdout
+    assert canary not in done.stdout + done.stderr
     assert done.ended - deployed < 60  # the verdict came long before the timeout
     assert compose_project.running()["Image"] == compose_project.images.ids["good1"]
 

@@ -231,6 +231,7 @@ class ServiceGate:
         self._container: str | None = None
         self._data: dict[str, Any] | None = None
         self._logs: dict[tuple[str, int, str], str] = {}
+        self._engine_trouble = False
 
     def _say(self, text: str) -> None:
         self._record(Change(self.s.clock.now(), text))
@@ -391,11 +392,15 @@ class ServiceGate:
     async def _observe(self, state: GateState) -> GateState:
         try:
             container = await self._look()
+            if self._engine_trouble:
+                self._say("Docker engine answers again")
+                self._engine_trouble = False
         except DockerCallFailed as exc:
-            self._say(f"Docker engine: {exc.reason}; trying again")
-            container = None
-            if state.container is not None:
-                return state
+            # Judge by what was last seen (the checks keep running); the deadline still holds.
+            if not self._engine_trouble:
+                self._say(f"Docker engine: {exc.reason}; looking again")
+                self._engine_trouble = True
+            container = state.container
         if container is not None and container.id != self._container:
             self._container = container.id
             self._fresh_runners()

@@ -56,7 +56,8 @@ CMD ["sh", "/start.sh"]
 """
 START = """#!/bin/sh
 case "$MODE" in
-  crash) echo "backend: cannot find module dist/index.js" >&2; exit 3 ;;
+  crash) echo "backend: cannot find module dist/index.js (session ${SESSION_SECRET:-none})" >&2
+         exit 3 ;;
   noenv)
     if [ -z "$API_KEY" ]; then
       echo "Invalid environment variables:" >&2
