@@ -26,8 +26,8 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Config, LoadedConfig, load_for_command
 from monitor.docker.access import DockerAccess, DockerUnavailable
 from monitor.docker.lifecycle import parse_inspect
-from monitor.gate.cli import publish
 from monitor.gate.evidence import candidates, container_seen, wants_logs
+from monitor.gate.output import publish
 from monitor.gate.report import (
     EXIT_USAGE,
     RollbackDone,

@@ -28,31 +28,6 @@ from monitor.rollback.store import RollbackStore, dt, ts
 
 LEASE_TTL = 15.0
 
-LEASE_TABLES: dict[str, tuple[str, ...]] = {
-    "rollback_leases": (
-        """CREATE TABLE rollback_leases (
-            service TEXT PRIMARY KEY,
-            owner TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            run TEXT NOT NULL,
-            acquired_at REAL NOT NULL,
-            expires_at REAL NOT NULL
-        );""",
-    ),
-    "rollback_gate_runs": (
-        """CREATE TABLE rollback_gate_runs (
-            id TEXT PRIMARY KEY,
-            service TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            started_at REAL NOT NULL,
-            finished_at REAL,
-            verdict TEXT,
-            report TEXT
-        );
-        CREATE INDEX rollback_gate_runs_by_service ON rollback_gate_runs (service, started_at);""",
-    ),
-}
-
 KIND_NAMES = {
     "gate": "a deploy gate",
     "daemon": "the opsmon daemon",
