@@ -253,3 +253,38 @@ def test_github_actions_get_annotations_and_a_step_summary(
     assert f"`{compose_project.images.ref('good1')}`" in text
     assert "| web-health | unhealthy |" in text
     assert "HealthCheckFailing" in text and "/runbooks/health-check-failing" in text
+
+
+def test_no_rollback_leaves_a_bad_deploy_and_exits_2(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """With --no-rollback a crash-looping deploy is judged, reported and left alone: exit 2,
+    no rollback in the journal."""
+    config = _config(compose_project, tmp_path)
+    _promote_first(compose_project, config)
+    compose_project.up("crash")
+    done = run_gate(config, "web", *FAST, "--no-rollback", "--json")
+    assert done.code == 2, done.stdout + done.stderr
+    [service] = json.loads(done.stdout)["services"]
+    assert service["verdict"] == "not_rolled_back"
+    assert service["diagnosis"] == "ContainerCrashLooping"
+    assert service["rollback_reason"] == "--no-rollback: the service is left as it is"
+    assert not [r for r in _rollbacks(tmp_path) if r.status.executed]
+    assert all(
+        c["Image"] == compose_project.images.ref("crash") for c in compose_project.containers()
+    )
+
+
+def test_no_container_with_the_image_times_out_with_exit_3(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """Waiting for an image that never runs ends at --timeout with exit 3, saying so."""
+    config = _config(compose_project, tmp_path)
+    compose_project.up("good1")
+    missing_image = compose_project.images.ref("good2")
+    done = run_gate(
+        config, "web", "--image", missing_image, "--healthy-for", "1s", "--timeout", "3s"
+    )
+    assert done.code == 3, done.stdout + done.stderr
+    assert "no verdict within 3s: no new container of web appeared" in done.stdout
+    assert "TIMED_OUT" in done.stdout
