@@ -75,6 +75,16 @@ def test_exit_at_start_names_the_missing_variable() -> None:
     assert seen.last_log_line == "API_KEY is not set"
 
 
+def test_a_restarted_container_still_lacks_what_its_last_run_named() -> None:
+    """Caught between two restarts, running: the log of the run that ended still counts."""
+    seen = container_seen(
+        inspect(Status="running", Running=True, RestartCount=2), [], "API_KEY is not set\n"
+    )
+    assert seen.missing_env == ("API_KEY",)
+    running = container_seen(inspect(Status="running", Running=True), [], "API_KEY is not set\n")
+    assert running.missing_env == ()
+
+
 def test_required_env_comes_from_the_config() -> None:
     """`required_env` of the service's container check, checked against the container."""
     seen = container_seen(inspect(Env=["A=1", "B="]), ["A", "B", "C"])

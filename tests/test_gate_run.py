@@ -112,8 +112,7 @@ def test_crash_looping_deploy_fails_fast_and_is_rolled_back(
     deployed = compose_project.up("crash")
     done = run_gate(config, "web", "--healthy-for", "2s", "--timeout", "5m")
     assert done.code == 1, done.stdout + done.stderr
-    judged = next(line for line in done.stdout.splitlines() if "crash-loops" in line)
-    assert "exited with code 3" in judged
+    assert any("crash-loops: restarted" in line for line in done.stdout.splitlines())
     assert "last log line: backend: cannot find module dist/index.js (session ***)" in done.stdout
     assert canary not in done.stdout + done.stderr
     assert done.ended - deployed < 60  # the verdict came long before the timeout

@@ -102,7 +102,8 @@ def container_seen(
     explanation = None if view.running else explain_exit(view, ContainerMemory(), None)
     missing = [n for n in required_env if not view.env.get(n)]
     named = named_in_logs(log_text, view.env) if log_text else []
-    if named and not view.running:
+    if named and (not view.running or view.restart_count > 0):
+        # The lines are about a run that ended (the container may be running again).
         missing += [n for n in named if n not in missing]
     return ContainerSeen(
         id=view.id,
