@@ -287,3 +287,26 @@ def test_no_container_with_the_image_times_out_with_exit_3(
     assert done.code == 3, done.stdout + done.stderr
     assert "no verdict within 3s: no new container of web appeared" in done.stdout
     assert "TIMED_OUT" in done.stdout
+
+
+def test_gate_started_during_the_daemons_rollback_reports_its_outcome(
+    compose_project: ComposeProject, tmp_path: Path, hooks: Receiver
+) -> None:
+    """When the daemon (enforce) started rolling back first, a gate waits for that rollback
+    and reports it (exit 1), naming the daemon; there is still one rollback."""
+    port = free_port()
+    config = _config(compose_project, tmp_path, hooks=hooks, listen_port=port)
+    compose_project.up("good1")
+    with running_daemon(config, port):
+        first = run_gate(config, "web", *FAST)
+        assert first.code == 0, first.stdout + first.stderr
+        compose_project.up("badhealth")
+        wait_until(lambda: _in_flight(tmp_path), timeout=60, interval=0.02)
+        done = run_gate(config, "web", *FAST, "--json")
+    assert done.code == 1, done.stdout + done.stderr
+    [service] = json.loads(done.stdout)["services"]
+    assert service["verdict"] == "rolled_back"
+    assert service["followed"].startswith("the opsmon daemon (pid ")
+    executed = [r for r in _rollbacks(tmp_path) if r.status.executed]
+    assert [r.trigger for r in executed] == ["auto"]
+    assert service["rollback"]["id"] == executed[0].id
