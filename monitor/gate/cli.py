@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 from monitor.gate.report import EXIT_USAGE
 
 DEFAULT_TIMEOUT = "5m"

@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from monitor.alertnames import AlertName
-from monitor.checks.base import CheckResult, CheckSpec
-from monitor.checks.context import CheckContext, HttpClients
+from monitor.checks.context import CheckContext
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, LoadedConfig, load_for_command
+from monitor.core.result import CheckResult
+from monitor.core.spec import CheckSpec
 from monitor.docker.access import DockerAccess, DockerUnavailable
 from monitor.docker.lifecycle import parse_inspect
 from monitor.gate.evidence import candidates, container_seen, wants_logs
@@ -52,6 +53,7 @@ from monitor.gate.verdict import (
 )
 from monitor.logs import configure_logging, get_logger
 from monitor.metrics import Metrics
+from monitor.net.clients import HttpClients
 from monitor.redaction import Redactor
 from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink, RollbackAlert
 from monitor.rollback.coordinator import Coordinator, Request
@@ -367,7 +369,7 @@ class ServiceGate:
         return container_seen(data, self.required_env, logs)
 
     def _fresh_runners(self) -> None:
-        from monitor.daemon import build_runner
+        from monitor.runner import build_runner
 
         self._runners = {spec.name: build_runner(spec, self.s.context, []) for spec in self.specs}
         now = self.s.clock.monotonic()
@@ -523,19 +525,24 @@ class ServiceGate:
         ).deploy
 
     async def _blockers(self, state: GateState) -> tuple[HealthFacts, tuple[Blocker, ...]]:
-        """What every check says now (the own ones from the gate's runs, the others run
-        once), as the rollback policy's health facts and blockers."""
-        from monitor.daemon import build_runner
-        from monitor.rollback.cli import _facts
+        """What every check says now, as the rollback policy's health facts and blockers
+        (monitor/rollback/facts.py, as for the daemon): the own checks as the gate ran them
+        on the new container, every other check run once now."""
+        from monitor.diagnosis import CheckView
+        from monitor.diagnosis import Snapshot as Situation
+        from monitor.rollback.facts import health_facts, rollback_blockers
+        from monitor.runner import build_runner
 
         others = [s for s in self.s.config.checks if s.service != self.service]
         runners = [build_runner(spec, self.s.context, []) for spec in others]
         results = await asyncio.gather(*(r.run_once() for r in runners))
         rows: list[tuple[CheckSpec, CheckResult]] = list(zip(others, results, strict=True))
-        for runner in self._runners.values():
-            last = runner.state.last_result
-            rows.append((runner.spec, last if last is not None else CheckResult(ok=True)))
-        health, blockers = _facts(self.service, rows)
+        views = list(Situation.from_results(rows))
+        views += [
+            CheckView.of(r.spec, r.state.health, r.state.last_result)
+            for r in self._runners.values()
+        ]
+        health, blockers = health_facts(self.service, views), rollback_blockers(self.service, views)
         failure = state.failure
         assert failure is not None
         crash = failure.evidence in (Evidence.CRASH_LOOP, Evidence.EXITED, Evidence.OOM)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
 
 # Restarts of the new container that make a crash loop (the daemon's deploy tracking uses 3).
 CRASH_LOOP_RESTARTS = 3
