@@ -49,6 +49,15 @@ def test_zod_output_names_the_missing_variable_only() -> None:
     assert named_in_logs(ZOD, {"DATABASE_URL": "postgres://x"}) == ["ANTHROPIC_API_KEY"]
 
 
+def test_zod_output_as_json_names_the_missing_variable() -> None:
+    """The reference backend prints zod's format() with JSON.stringify (quoted keys)."""
+    text = (
+        'Invalid environment variables:\n{\n  "_errors": [],\n  "FEATURE_STORE_URL": {\n'
+        '    "_errors": [\n      "Required"\n    ]\n  }\n}\n[Startup] Invalid environment variables'
+    )
+    assert named_in_logs(text, {}) == ["FEATURE_STORE_URL"]
+
+
 def test_common_phrasings_name_variables() -> None:
     """`X is not set`, `Missing required environment variable: X`, `X: Required`."""
     text = "API_KEY is not set\nMissing required environment variable: SMTP_HOST\nTOKEN: Required"

@@ -140,18 +140,21 @@ def test_deploy_while_the_database_is_down_is_not_rolled_back(
     assert not [r for r in _rollbacks(tmp_path) if r.status.executed]
 
 
-def test_missing_variable_is_named_and_not_rolled_back(
+def test_missing_variable_is_named_and_the_lkg_restored(
     compose_project: ComposeProject, tmp_path: Path
 ) -> None:
-    """A deploy that exits at start for want of API_KEY fails at once naming API_KEY (never
-    a value); a rollback cannot give it the variable: exit 2."""
+    """A release that exits at start for want of API_KEY fails at once naming API_KEY (never
+    a value); the last known good runs with today's environment, so it is rolled back to."""
     config = _config(compose_project, tmp_path)
     _promote_first(compose_project, config)
     compose_project.up("noenv")
-    done = run_gate(config, "web", *FAST)
-    assert done.code == 2, done.stdout + done.stderr
-    assert "API_KEY" in done.stdout
-    assert "EnvironmentVariablesMissing" in done.stdout
+    done = run_gate(config, "web", *FAST, "--json")
+    assert done.code == 1, done.stdout + done.stderr
+    [service] = json.loads(done.stdout)["services"]
+    assert "API_KEY" in service["summary"]
+    assert service["diagnosis"] == "EnvironmentVariablesMissing"
+    assert service["runbook_url"].endswith("/runbooks/environment-variables-missing")
+    assert compose_project.running()["Image"] == compose_project.images.ids["good1"]
 
 
 def _lease_holder(tmp_path: Path) -> str | None:

@@ -20,11 +20,13 @@ from monitor.gate.verdict import Candidate, ContainerSeen
 # A container whose run ended this soon after it started failed at start.
 EARLY_EXIT = 60.0
 # Phrases that name a missing variable, as frameworks print them: zod's format() output
-# (`NAME: { _errors: [ 'Required' ] }`), "NAME: Required", "missing ... variable NAME",
+# (`NAME: { _errors: [ 'Required' ] }`, or as JSON), "NAME: Required", "missing ... variable NAME",
 # "NAME is not set / is required / is missing / is undefined".
 _NAMED = (
-    re.compile(r"\b([A-Z][A-Z0-9_]{2,})\b\s*:\s*\{\s*_errors\s*:\s*\[\s*['\"]Required"),
-    re.compile(r"\b([A-Z][A-Z0-9_]{2,})\b\s*:\s*['\"]?Required\b"),
+    re.compile(
+        r"\b([A-Z][A-Z0-9_]{2,})\b['\"]?\s*:\s*\{\s*['\"]?_errors['\"]?\s*:\s*\[\s*['\"]Required"
+    ),
+    re.compile(r"\b([A-Z][A-Z0-9_]{2,})\b['\"]?\s*:\s*['\"]?Required\b"),
     re.compile(
         r"(?i:missing|required|undefined|not set)[^\n]{0,40}?(?i:variable)s?:?\s+"
         r"['\"`]?([A-Z][A-Z0-9_]{2,})\b"

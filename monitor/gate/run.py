@@ -551,13 +551,6 @@ class ServiceGate:
             crash_looping=health.crash_looping or crash,
             evidence=(*failure.details, *health.evidence),
         )
-        if failure.evidence is Evidence.MISSING_ENV and not any(
-            b.cause == AlertName.ENVIRONMENT_VARIABLES_MISSING.value for b in blockers
-        ):
-            blockers = (
-                Blocker(AlertName.ENVIRONMENT_VARIABLES_MISSING.value, failure.summary),
-                *blockers,
-            )
         return health, blockers
 
     async def _roll_back(
