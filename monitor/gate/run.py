@@ -65,7 +65,6 @@ from monitor.rollback.snapshot import Snapshot, SnapshotError
 from monitor.rollback.store import RollbackStore, open_store
 from monitor.rollback.tracker import DeployTracker
 from monitor.runner import CheckRunner
-from monitor.store import Store
 
 # How often the container is looked at (checks run at their own intervals).
 POLL = 0.5
@@ -145,6 +144,7 @@ class Session:
 
     def __init__(self, loaded: LoadedConfig, redactor: Redactor, printer: Printer) -> None:
         from monitor.alerting.incidents import IncidentTracker
+        from monitor.alerting.store import AlertingStore
         from monitor.rollback.cli import CheckVerifier
 
         config = loaded.config
@@ -162,10 +162,10 @@ class Session:
         self.leases = Leases(self.store, self.clock)
         stable_after = config.rollback.stable_after if config.rollback else 120.0
         self.tracker = DeployTracker(self.store, self.clock, stable_after)
-        self.alert_store: Store | None = None
+        self.alert_store: AlertingStore | None = None
         self.sink: AlertSink = LogSink()
         if config.alerting is not None:
-            self.alert_store = Store.open(config.state_dir)
+            self.alert_store = AlertingStore.open(config.state_dir)
             self.sink = IncidentSink(
                 IncidentTracker(
                     self.alert_store,
