@@ -40,6 +40,9 @@ class AlertName(StrEnum):
     ROLLBACK_SKIPPED = "RollbackSkipped"
     BAD_IMAGE_REDEPLOYED = "BadImageRedeployed"
     STATE_STORE_FAILING = "StateStoreFailing"
+    DEPLOY_PROMOTED = "DeployPromoted"
+    DEPLOY_ROLLED_BACK = "DeployRolledBack"
+    DEPLOY_GATE_FAILED = "DeployGateFailed"
 
 
 # Who raises the alerts that diagnosis does not: the alerting pipeline itself, the rollback
@@ -52,4 +55,7 @@ EMITTED_ELSEWHERE: dict[AlertName, str] = {
     AlertName.ROLLBACK_SKIPPED: "rollback (warranted, but dry_run or a guard stopped it)",
     AlertName.BAD_IMAGE_REDEPLOYED: "rollback (an image that was rolled back is deployed again)",
     AlertName.STATE_STORE_FAILING: "alerting (the SQLite state cannot be written)",
+    AlertName.DEPLOY_PROMOTED: "opsmon gate (the new version was healthy long enough)",
+    AlertName.DEPLOY_ROLLED_BACK: "opsmon gate (the new version failed and was rolled back)",
+    AlertName.DEPLOY_GATE_FAILED: "opsmon gate (failed, and not rolled back, or no verdict)",
 }

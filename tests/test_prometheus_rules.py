@@ -40,7 +40,13 @@ ALERT_NAMES = {
     "RollbackFailed",
 }
 # Alerts only opsmon itself can raise: no metric shows their cause.
-NO_METRIC_FOR = {"BadImageRedeployed": "no metric tells that a rolled-back image runs again"}
+_GATE = "the deploy gate is a pipeline step, not scraped: its verdict goes out as this alert"
+NO_METRIC_FOR = {
+    "BadImageRedeployed": "no metric tells that a rolled-back image runs again",
+    "DeployPromoted": _GATE,
+    "DeployRolledBack": _GATE,
+    "DeployGateFailed": _GATE,
+}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from monitor.alerting.store import TABLES, AlertingStore
 from monitor.rollback.snapshot import Snapshot
-from monitor.rollback.store import open_store
+from monitor.rollback.store import LEASE_TABLES, open_store
 from monitor.store import DB_FILE, Store
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -258,9 +258,11 @@ def test_a_state_file_from_before_the_split_keeps_its_records(tmp_path: Path) ->
     assert lkg is not None
     assert (lkg.image, lkg.snapshot) == ("shop/backend:v1", snapshot)
     versions = dict(rollback.db.execute("SELECT name, version FROM schema_versions").fetchall())
-    # Nothing ran twice; only steps added since (the acknowledgement columns) ran once.
+    # Nothing ran twice; steps and tables added since (the acknowledgement columns, the
+    # rollback lease) ran once.
     expected = {name: len(steps) for name, steps in PRE_SPLIT_SCHEMA.items()}
-    assert versions == expected | {"incidents": len(TABLES["incidents"])}
+    added = {name: len(steps) for name, steps in LEASE_TABLES.items()}
+    assert versions == expected | added | {"incidents": len(TABLES["incidents"])}
     assert alerting.incident("i1") is not None and alerting.incident("i1").acked_by is None
     alerting.close()
     rollback.close()

@@ -24,6 +24,10 @@ SEVERITIES: dict[AlertName, Severity] = {
     AlertName.ROLLBACK_FAILED: Severity.CRITICAL,
     AlertName.ROLLBACK_SKIPPED: Severity.WARNING,
     AlertName.BAD_IMAGE_REDEPLOYED: Severity.WARNING,
+    # The deploy gate's verdicts (monitor/gate/): a promotion is news, the others page.
+    AlertName.DEPLOY_PROMOTED: Severity.INFO,
+    AlertName.DEPLOY_ROLLED_BACK: Severity.CRITICAL,
+    AlertName.DEPLOY_GATE_FAILED: Severity.CRITICAL,
 }
 
 

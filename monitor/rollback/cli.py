@@ -27,7 +27,6 @@ from monitor.core.health import Health
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot as Situation
-from monitor.diagnosis import diagnose
 from monitor.docker.access import DockerAccess
 from monitor.docker.config import needs_docker
 from monitor.logs import configure_logging
@@ -37,6 +36,7 @@ from monitor.redaction import Redactor
 from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
+from monitor.rollback.facts import health_facts, rollback_blockers
 from monitor.rollback.journal import Rollback, Status
 from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.status import render_status, status_document
@@ -101,21 +101,8 @@ def _facts(
 ) -> tuple[HealthFacts, tuple[Blocker, ...]]:
     """What one run of every check says about `service`: failing own checks, and diagnoses
     that say a rollback cannot help."""
-    own = {spec.name for spec, _ in rows if spec.service == service}
-    failing = tuple(spec.name for spec, r in rows if spec.name in own and not r.ok)
-    evidence = tuple(f"{spec.name}: {r.reason}" for spec, r in rows if spec.name in failing)
-    crash = any(r.kind == "crash_loop" for spec, r in rows if spec.name in own)
-    blockers = [
-        Blocker(p.alert.value, p.summary)
-        for p in diagnose(Situation.from_results(rows))
-        if not p.rollback_can_help and own & set(p.checks)
-    ]
-    blockers += [
-        Blocker("a dependency is down", f"{spec.name} ({spec.type}) is unhealthy too")
-        for spec, r in rows
-        if spec.type == "postgres" and spec.name not in own and not r.ok and not r.unknown
-    ]
-    return HealthFacts(failing, crash, evidence), tuple(blockers)
+    views = list(Situation.from_results(rows))
+    return health_facts(service, views), rollback_blockers(service, views)
 
 
 class _Session:
@@ -157,6 +144,7 @@ class _Session:
             sink,
             CheckVerifier([], self.context),
         )
+        self.coordinator.lease_kind = "operator"
 
     def specs_of(self, service: str) -> list[CheckSpec]:
         """The checks of `service`."""

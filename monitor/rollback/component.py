@@ -21,8 +21,7 @@ from starlette.routing import BaseRoute, Route
 from monitor.alertnames import AlertName
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
-from monitor.diagnosis import CheckView, diagnose
-from monitor.diagnosis import Snapshot as Situation
+from monitor.diagnosis import CheckView
 from monitor.docker.access import DockerAccess
 from monitor.docker.events import ContainerEvent, EventHandler, EventStream
 from monitor.docker.lifecycle import PROJECT_LABEL, SERVICE_LABEL
@@ -31,6 +30,7 @@ from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink, RollbackAl
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
+from monitor.rollback.facts import rollback_blockers
 from monitor.rollback.journal import Rollback
 from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
@@ -507,40 +507,7 @@ class RollbackComponent:
             else CheckView.of(r.spec, Health.UNKNOWN, None)
             for r in runners
         ]
-        blockers: list[Blocker] = []
-        for problem in diagnose(Situation(views)):
-            if problem.rollback_can_help or not (own & set(problem.checks)):
-                continue
-            blockers.append(Blocker(problem.alert.value, problem.summary))
-        # A database (or any dependency the service's checks declare) that is down: rolling
-        # the service back cannot fix it, so nothing is touched while it lasts.
-        wanted: set[str] = set()
-        pending = [d for r in runners if r.spec.name in own for d in r.spec.depends_on]
-        while pending:
-            name = pending.pop()
-            if name in wanted or name in own:
-                continue
-            wanted.add(name)
-            found = self.ports.checks.runners.get(name)
-            if found is not None:
-                pending.extend(found.spec.depends_on)
-        for runner in runners:
-            # The last result, not the debounced state: a dependency that has just started
-            # failing must stop a rollback that its own failure would set off.
-            last = runner.state.last_result
-            down = runner.state.health is Health.UNHEALTHY or (
-                last is not None and not last.ok and not last.unknown
-            )
-            if runner.spec.name in own or not down:
-                continue
-            if runner.spec.name in wanted or runner.spec.type == "postgres":
-                blockers.append(
-                    Blocker(
-                        "a dependency is down",
-                        f"{runner.spec.name} ({runner.spec.type}) is unhealthy too",
-                    )
-                )
-        return tuple(blockers)
+        return rollback_blockers(service, views)
 
     def _silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
         return self._alerting.silenced(service, checks, now)

@@ -39,6 +39,7 @@ from monitor.rollback.journal import (
     owner_alive,
     owner_id,
 )
+from monitor.rollback.lease import LeaseHeld, Leases
 from monitor.rollback.policy import (
     Action,
     Blocker,
@@ -100,6 +101,9 @@ class Request:
     force: bool = False
     dry_run: bool = False
     to_image: str | None = None
+    # A deploy gate's request: why it failed the new version (silences do not stop it; the
+    # gate sends its own alert instead of RollbackSkipped).
+    gate: str | None = None
     # The deploy the facts are about: if another container is current by the time the engine
     # is asked, the facts are stale and nothing is decided.
     deploy_id: int | None = None
@@ -164,6 +168,9 @@ class Coordinator:
     ) -> None:
         self.store = store
         self.journal = Journal(store)
+        self.leases = Leases(store, clock)
+        # Who carries rollbacks out through this coordinator (the lease's kind).
+        self.lease_kind = "daemon"
         self.ops = ops
         self.tracker = tracker
         self.clock = clock
@@ -267,6 +274,16 @@ class Coordinator:
         """Decide about `request.service` and act on the decision."""
         service = request.service
         now = self.clock.now()
+        holder = self.leases.other_holder(service)
+        if holder is not None:
+            # Whoever took the service's lease first owns its rollback; the others wait.
+            return Outcome(
+                Decision(
+                    Action.SKIP if request.manual else Action.NONE,
+                    f"no rollback: {holder.describe()} owns the rollback of {service} "
+                    "until it finishes",
+                )
+            )
         current = await self.current(service)
         deploy = current.deploy if current is not None else None
         if request.deploy_id is not None and (deploy is None or deploy.id != request.deploy_id):
@@ -297,6 +314,7 @@ class Coordinator:
             rollbacks_last_hour=self.journal.executed_since(service, hour_ago(now)),
             in_flight=flight.id if flight is not None else None,
             manual=request.manual,
+            gate=request.gate,
             force=request.force,
             dry_run=request.dry_run,
             target_missing=problem,
@@ -384,7 +402,7 @@ class Coordinator:
             service=service,
             project=current.deploy.project if current is not None else "",
             strategy=(settings.strategy if settings is not None else Strategy.RECREATE).value,
-            trigger="manual" if request.manual else "auto",
+            trigger="manual" if request.manual else "gate" if request.gate else "auto",
             status=status,
             step=Step.PLANNED,
             bad_image=current.deploy.image if current is not None else "",
@@ -411,7 +429,7 @@ class Coordinator:
     ) -> Rollback:
         status = Status.DRY_RUN if decision.action is Action.DRY_RUN else Status.SKIPPED
         record = self._record(request, decision, current, status)
-        if not request.manual:
+        if not request.manual and request.gate is None:
             # Looked at again every few seconds while the service fails: report it once per
             # container and reason (also across a restart of the daemon).
             last = self.journal.recent(request.service, 1)
@@ -429,7 +447,7 @@ class Coordinator:
         self.journal.note(record)
         result = "dry_run" if status is Status.DRY_RUN else "skipped"
         self.metrics.rollbacks.labels(request.service, result).inc()
-        if not request.manual:
+        if not request.manual and request.gate is None:
             self.alerts.fire(
                 RollbackAlert(
                     AlertName.ROLLBACK_SKIPPED,
@@ -457,12 +475,22 @@ class Coordinator:
             self.journal.note(record)
             return record
         try:
-            self.journal.begin(record)
-        except AlreadyInFlight:
+            async with self.leases.hold(service, self.lease_kind, record.id):
+                try:
+                    self.journal.begin(record)
+                except AlreadyInFlight:
+                    record.status = Status.SKIPPED
+                    record.outcome = "another rollback of the service started at the same time"
+                    return record
+                await self._begun(record, current)
+        except LeaseHeld as exc:
             record.status = Status.SKIPPED
-            record.outcome = "another rollback of the service started at the same time"
-            return record
-        self.tracker.mark_bad(current.deploy, decision.reason, record.started_at)
+            record.outcome = f"{exc.holder.describe()} took over the rollback of {service}"
+        return record
+
+    async def _begun(self, record: Rollback, current: Current) -> None:
+        service = record.service
+        self.tracker.mark_bad(current.deploy, record.reason, record.started_at)
         for name in (AlertName.ROLLBACK_SKIPPED, AlertName.ROLLBACK_PERFORMED):
             self.alerts.resolve(service, name, record.started_at, " (a rollback started)")
         self._log.info(
@@ -474,7 +502,6 @@ class Coordinator:
             target_image=record.target_image,
         )
         await self._carry_out(record, resume=False)
-        return record
 
     async def resume(self, record: Rollback) -> Rollback:
         """Finish a rollback found in flight at start (its owner died)."""

@@ -41,6 +41,7 @@ class Trigger(StrEnum):
     CRASH_LOOP = "crash_loop"
     NEVER_HEALTHY = "never_healthy"
     MANUAL = "manual"
+    GATE = "gate"  # a deploy gate judged the new version bad
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class PolicyInput:
     rollbacks_last_hour: int = 0
     in_flight: str | None = None  # the id of a rollback in flight
     manual: bool = False
+    gate: str | None = None  # a deploy gate's verdict: why the new version failed
     force: bool = False  # manual only: skip the window
     dry_run: bool = False  # manual --dry-run
     target_image: str | None = None  # manual --to
@@ -117,6 +119,8 @@ def _trigger(facts: PolicyInput) -> tuple[Trigger, str] | None:
     deploy = facts.deploy
     if facts.manual:
         return Trigger.MANUAL, "an operator asked for it"
+    if facts.gate:
+        return Trigger.GATE, f"the deploy gate failed it: {facts.gate}"
     if deploy is None:
         return None
     health = facts.health

@@ -29,6 +29,7 @@ def status_document(
         lkg = store.lkg(service)
         frozen = store.frozen(service)
         flight = coordinator.in_flight(service)
+        owner = coordinator.leases.holder(service)
         rows.append(
             {
                 "service": service,
@@ -50,6 +51,8 @@ def status_document(
                     "image_id": short_id(lkg.image_id),
                     "since": _time(lkg.promoted_at),
                 },
+                # Who owns the service's rollback now (a deploy gate, the daemon, an operator).
+                "owned_by": owner.describe() if owner is not None else None,
                 "frozen": None
                 if frozen is None
                 else {"reason": frozen.reason, "since": _time(frozen.since)},
@@ -120,6 +123,8 @@ def render_status(document: dict[str, Any]) -> str:
             lines.append(f"  bad images:       {bad}")
         if row["in_flight"]:
             lines.append(f"  in flight:        rollback {row['in_flight']}")
+        if row.get("owned_by"):
+            lines.append(f"  owned by:         {row['owned_by']}")
     if document["rollbacks"]:
         lines += ["", "recent rollbacks:"]
         for r in document["rollbacks"]:

@@ -104,6 +104,33 @@ ROLLBACK_TABLES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Who owns a service's rollback (monitor/rollback/lease.py), and what each deploy gate
+# decided (for the gates that waited for it).
+LEASE_TABLES: dict[str, tuple[str, ...]] = {
+    "rollback_leases": (
+        """CREATE TABLE rollback_leases (
+            service TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            run TEXT NOT NULL,
+            acquired_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );""",
+    ),
+    "rollback_gate_runs": (
+        """CREATE TABLE rollback_gate_runs (
+            id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            verdict TEXT,
+            report TEXT
+        );
+        CREATE INDEX rollback_gate_runs_by_service ON rollback_gate_runs (service, started_at);""",
+    ),
+}
+
 
 def ts(value: datetime) -> float:
     """A datetime as stored (Unix seconds)."""
@@ -372,4 +399,4 @@ class RollbackStore:
 
 def open_store(state_dir: Path, health: StoreHealth | None = None) -> RollbackStore:
     """Open rollback's store in `state_dir` (creating the file 0600 if needed)."""
-    return RollbackStore(Store.open(state_dir, ROLLBACK_TABLES, health))
+    return RollbackStore(Store.open(state_dir, {**ROLLBACK_TABLES, **LEASE_TABLES}, health))

@@ -1,0 +1,1 @@
+"""`opsmon gate`: the deploy gate for CI pipelines (verdict, output, lease, runner)."""
