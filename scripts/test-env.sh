@@ -4,7 +4,9 @@
 #      and a check that the PostgreSQL 15 server binaries exist;
 #   2. a Python virtualenv with the project installed (`pip install -e '.[test]'`);
 #   3. a running Docker engine on unix:///var/run/docker.sock;
-#   4. the local image local/busybox:1 (nothing can be pulled here).
+#   4. the local image local/busybox:1 (nothing can be pulled here);
+#   5. the end-to-end suite's images (scripts/e2e-images.sh: built once, cached by a hash
+#      of their inputs in the Docker image store, one line per image).
 #
 # Idempotent and safe to run again: each step only does work when something is
 # missing. Prints one line per step with its duration; a failing step prints
@@ -320,6 +322,14 @@ step_smoke() {
     [[ $out == hi ]] || { echo "container printed '$out', expected 'hi'" >&2; return 1; }
 }
 
+step_node() {
+    # The e2e stack's npm installs and `next build` run on the host (Node is on the machine).
+    local c
+    for c in node npm; do
+        command -v "$c" >/dev/null 2>&1 || { echo "$c not found: the e2e images need Node and npm" >&2; return 1; }
+    done
+}
+
 # ---------------------------------------------------------------- main -----
 
 step "apt packages"        step_apt
@@ -329,6 +339,10 @@ step "python venv"         step_venv
 step "docker engine"       step_dockerd
 step "image $BUSYBOX_IMAGE" step_busybox_image
 step "docker run smoke"    step_smoke
+step "node and npm"        step_node
+e2e_start=$(date +%s)
+bash scripts/e2e-images.sh | sed 's/^e2e-images: /test-env:   /'
+echo "test-env: e2e images           ok   ($(( $(date +%s) - e2e_start ))s)"
 
 docker_ver=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')
 driver=$(docker info --format '{{.Driver}}' 2>/dev/null || echo '?')

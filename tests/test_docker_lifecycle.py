@@ -60,10 +60,13 @@ def test_oom_killed_flag_wins_even_with_exit_code_zero() -> None:
     )
 
 
-def test_exit_137_without_a_requested_stop_counts_as_oom() -> None:
-    """SIGKILL's 137 with OOMKilled false and no stop asked for is taken as an OOM kill."""
+def test_exit_137_alone_is_not_called_an_oom_kill() -> None:
+    """Exit 137 with OOMKilled false and no `oom` event is a SIGKILL, not evidence of OOM (a
+    `docker stop` of a process ignoring SIGTERM ends the same way)."""
     found = explain_exit(parse_inspect(inspect(code=137)), ContainerMemory(), None)
-    assert found.kind == "oom" and "no stop requested" in found.reason
+    assert found.kind == "exited" and not found.oom
+    assert found.reason == "exited with code 137 after 30s (killed by SIGKILL)"
+    assert "OOM" not in found.reason
 
 
 def test_oom_event_without_the_flag() -> None:
@@ -119,7 +122,7 @@ def test_engine_shutdown_is_a_stop() -> None:
     assert found.kind == "stopped"
     assert found.reason == "stopped when the Docker engine shut down (exit code 137)"
     later = parse_inspect(inspect(code=137, started=STARTED + timedelta(minutes=5)))
-    assert explain_exit(later, ContainerMemory(), engine).kind == "oom"
+    assert explain_exit(later, ContainerMemory(), engine).kind == "exited"
 
 
 def test_signal_deaths_are_named() -> None:

@@ -159,6 +159,41 @@ async def test_conditions_see_the_facts_and_extensions(
     assert sample(context, "opsmon_postgres_failures_total", kind="condition") == 1
 
 
+async def test_sql_ascii_database_gives_text_facts(
+    make_postgres: PostgresFactory, context: CheckContext, tmp_path: Path
+) -> None:
+    """A SQL_ASCII database (text arrives as bytes) still gives text facts: has([EXTENSIONS],
+    x) holds, and `opsmon check --json` prints them instead of crashing."""
+    cluster = make_postgres()
+    cluster.sql(
+        f"CREATE DATABASE legacy OWNER {APP_USER} ENCODING 'SQL_ASCII' TEMPLATE template0",
+        "postgres",
+    )
+    [(encoding,)] = cluster.sql("SHOW server_encoding", "legacy")
+    assert encoding == b"SQL_ASCII"  # psycopg hands a SQL_ASCII database's text over as bytes
+    dsn = cluster.dsn(dbname="legacy")
+    result = await check(
+        context, dsn, conditions=["has([EXTENSIONS], plpgsql)"], query="SELECT 'caf\u00e9'"
+    )
+    assert result.ok, result.reason
+    assert result.facts["EXTENSIONS"] == ["plpgsql"]
+    assert result.facts["RESULT"] == "caf\u00e9"
+    json.dumps(dict(result.facts))
+
+    config = tmp_path / "opsmon.yml"
+    config.write_text(
+        "checks:\n  - name: database\n    type: postgres\n    dsn: ${DATABASE_URL}\n"
+        '    conditions: ["has([EXTENSIONS], plpgsql)"]\n'
+    )
+    shown = run_opsmon(
+        "check", "--json", "--config", str(config), env={"DATABASE_URL": dsn}, cwd=tmp_path
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "Traceback" not in shown.stderr
+    [row] = json.loads(shown.stdout)
+    assert row["ok"] is True and row["facts"]["EXTENSIONS"] == ["plpgsql"]
+
+
 async def test_connections_used_ratio_condition_trips_while_connections_are_held(
     postgres: PostgresCluster, context: CheckContext
 ) -> None:

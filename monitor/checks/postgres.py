@@ -282,6 +282,14 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def _text(value: object) -> str:
+    """Text from the server as `str`: a SQL_ASCII database hands text over as bytes (psycopg
+    cannot know their encoding), which would fail `has([EXTENSIONS], vector)` and JSON."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
 def _same(actual: Any, expected: Any) -> bool:
     """`expect` matching: numbers by value, booleans as true/false, everything else as text."""
     if isinstance(expected, bool) or isinstance(actual, bool):
@@ -429,7 +437,7 @@ class PostgresCheck:
         facts["CONNECTIONS_USED"] = int(backends)
         facts["MAX_CONNECTIONS"] = int(max_connections)
         facts["CONNECTIONS_USED_RATIO"] = round(int(backends) / max(1, int(max_connections)), 4)
-        facts["EXTENSIONS"] = list(extensions)
+        facts["EXTENSIONS"] = [_text(name) for name in extensions]
         facts["DATABASE_SIZE_BYTES"] = int(size)
         if self.spec.query is None:
             cursor.nextset()

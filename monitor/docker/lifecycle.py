@@ -337,12 +337,8 @@ def explain_exit(
             f"exited with code {code}{after}: {signal_name(killed)} sent through the Docker API "
             "(docker kill)",
         )
-    if code == 137:
-        return Explanation(
-            "oom",
-            f"OOM-killed (exit code 137{after} with no stop requested: SIGKILL, usually from "
-            "the kernel's OOM killer)",
-            oom=True,
-        )
+    # Exit 137 alone is a SIGKILL from anyone (docker stop's SIGKILL after the grace period of
+    # a process that ignores SIGTERM, a restart of opsmon that lost the kill event): only
+    # State.OOMKilled or an `oom` event, handled above, is evidence of an OOM kill.
     detail = f" (killed by {signal_name(code - 128)})" if 128 < code < 160 else ""
     return Explanation("exited", f"exited with code {code}{after}{detail}")
