@@ -315,9 +315,14 @@ def _postgres_failing(view: CheckView, snapshot: Snapshot) -> Finding | None:
     return _own(view) if view.failed and view.type == "postgres" else None
 
 
-def reports_database_error(view: CheckView) -> bool:
-    """A failed condition on a body field such as `services.database` (the backend's view)."""
+def reports_database_error(view: CheckView, *, present: bool = True) -> bool:
+    """A failed condition on a body field such as `services.database` (the backend's view).
+    With `present` (the default) only a field that is there and says something other than
+    the expected value counts: an absent field (an error body without it, a body that is
+    not JSON) is no evidence about the database."""
     for condition in view.failed_conditions:
+        if present and condition.absent:
+            continue
         for path in _BODY_PATH.findall(condition.condition):
             keys = re.findall(r"\.([^.\[\]]+)", path)
             if any(_DATABASE_KEYS.match(key) for key in keys):
@@ -326,7 +331,9 @@ def reports_database_error(view: CheckView) -> bool:
 
 
 def _database_down_behind(view: CheckView, snapshot: Snapshot) -> Finding | None:
-    if not view.failed or not reports_database_error(view):
+    # The database's own check failing is the positive evidence here; the service's body
+    # field may be absent (it answered with a generic error body).
+    if not view.failed or not reports_database_error(view, present=False):
         return None
     down = [pg for pg in snapshot.related(view, "postgres") if pg.failed]
     if not down:
