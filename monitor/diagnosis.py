@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from monitor.alertnames import AlertName, Severity
@@ -33,6 +34,23 @@ _DATABASE_KEYS = re.compile(r"^(database|db|postgres|postgresql|pg)$", re.IGNORE
 _BODY_PATH = re.compile(r"\[BODY\]((?:\.[^\s.\[\]()]+|\[\d+\])+)")
 _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 _READINESS = re.compile(r"ready|readiness", re.IGNORECASE)
+
+
+class ServiceKind(StrEnum):
+    """What kind of service a check watches: a database is never rolled back and its outage
+    explains its dependents; an app is what deploys change."""
+
+    DATABASE = "database"
+    APP = "app"
+
+
+# The check types that watch a database; every other type watches an app (or its container).
+DATABASE_CHECK_TYPES = frozenset({"postgres"})
+
+
+def kind_of_check_type(check_type: str) -> ServiceKind:
+    """The kind of service a check of this type watches."""
+    return ServiceKind.DATABASE if check_type in DATABASE_CHECK_TYPES else ServiceKind.APP
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,17 @@ class CheckView:
     def label(self) -> str:
         """The service it belongs to, else its own name (for sentences)."""
         return self.service or self.name
+
+    @property
+    def watches(self) -> ServiceKind:
+        """The kind of service this check watches."""
+        return kind_of_check_type(self.type)
+
+    @property
+    def down(self) -> bool:
+        """Unhealthy by its thresholds, or its last run failed (a dependency that has just
+        started failing counts at once)."""
+        return self.health is Health.UNHEALTHY or self.failed
 
 
 class _Described(Protocol):
@@ -152,6 +181,31 @@ class Snapshot:
         """What `view` stands on: its `depends_on`, and the container of its own service."""
         names = dependency_names(view, self.checks.values())
         return [self.checks[name] for name in names if name in self.checks]
+
+    def of_service(self, service: str) -> list[CheckView]:
+        """Every check of `service` (by its `service` field), by name."""
+        return sorted((v for v in self if v.service == service), key=lambda v: v.name)
+
+    def service_kind(self, service: str) -> ServiceKind:
+        """A service with a check that watches a database is a database; else an app."""
+        kinds = {v.watches for v in self.of_service(service)}
+        return ServiceKind.DATABASE if ServiceKind.DATABASE in kinds else ServiceKind.APP
+
+    def stands_on(self, names: Iterable[str]) -> list[CheckView]:
+        """Every check that the checks `names` stand on, transitively (their `depends_on` and
+        their services' containers), excluding `names` themselves."""
+        start = set(names)
+        seen: set[str] = set()
+        pending = [
+            d for name in start if name in self.checks for d in self.dependencies(self[name])
+        ]
+        while pending:
+            current = pending.pop()
+            if current.name in seen or current.name in start:
+                continue
+            seen.add(current.name)
+            pending.extend(self.dependencies(current))
+        return sorted((self[name] for name in seen), key=lambda v: v.name)
 
     def related(self, view: CheckView, check_type: str) -> list[CheckView]:
         """Checks of `check_type` that `view` depends on (transitively), else all of that type."""

@@ -88,14 +88,9 @@ def test_never_healthy_by_the_deadline_triggers_at_the_deadline() -> None:
         ({"is_database": True}, "backend is a database; a database is never rolled back"),
         ({"opted_in": False}, "backend is not listed under rollback.services"),
         (
-            {"blockers": (Blocker("DatabaseConnectionFailing", "PostgreSQL is down."),)},
-            "a rollback cannot help: DatabaseConnectionFailing: PostgreSQL is down.",
-        ),
-        (
             {"lkg_image": None, "lkg_image_id": None},
             "backend has no last known good image yet",
         ),
-        ({"lkg_image_id": BAD}, "already runs the last known good image bbbbbbbbbbbb"),
         ({"target_is_bad": True}, "failed before; it is not rolled back to"),
         (
             {"target_missing": "the engine has no image app:v1"},
@@ -117,6 +112,40 @@ def test_each_guard_stops_a_warranted_rollback_and_says_why(
     decision = decide(facts(**changes))
     assert decision.action is Action.SKIP
     assert decision.reason.startswith("no rollback: ")
+    assert reason in decision.reason
+
+
+POINTLESS = [
+    (
+        {"blockers": (Blocker("DatabaseConnectionFailing", "PostgreSQL is down."),)},
+        "a rollback cannot help: DatabaseConnectionFailing: PostgreSQL is down.",
+    ),
+    (
+        {"blockers": (Blocker("SlowResponses", "backend answers slowly."),)},
+        "a rollback cannot help: SlowResponses",
+    ),
+    ({"lkg_image_id": BAD}, "already runs the last known good image bbbbbbbbbbbb"),
+]
+
+
+@pytest.mark.parametrize(("changes", "reason"), POINTLESS)
+def test_a_rollback_that_would_not_be_attempted_is_no_skip(
+    changes: dict[str, object], reason: str
+) -> None:
+    """A failure a rollback cannot help (db down, slow release) or a plan that changes
+    nothing is no automatic decision at all: no RollbackSkipped noise."""
+    decision = decide(facts(**changes))
+    assert decision.action is Action.NONE
+    assert reason in decision.reason
+
+
+@pytest.mark.parametrize(("changes", "reason"), POINTLESS)
+def test_an_operator_is_told_why_a_rollback_would_not_help(
+    changes: dict[str, object], reason: str
+) -> None:
+    """`opsmon rollback` still gets the reason as a skip."""
+    decision = decide(facts(manual=True, **changes))
+    assert decision.action is Action.SKIP
     assert reason in decision.reason
 
 

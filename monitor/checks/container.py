@@ -60,6 +60,9 @@ DEFAULT_LOG_PATTERNS = {"invalid_environment": "Invalid environment variables"}
 # A container that dies this soon after starting most likely failed its own start-up checks.
 EARLY_EXIT = 60.0
 _TEN_MINUTES = 600.0
+# How far back the engine's events are read when a container is first seen.
+REBUILD_SLACK = 60.0
+REBUILD_HORIZON = 86400.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATTERN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -201,6 +204,8 @@ class ContainerCheck:
         try:
             async with asyncio.timeout(self.spec.timeout):
                 view = await self._find(docker)
+                if view is not None and not self.memory.knows(view.id):
+                    await self._rebuild(docker, view)
                 match = await self._log_match(docker, view) if view is not None else None
         except DockerUnavailable as exc:
             return CheckResult(
@@ -232,6 +237,20 @@ class ContainerCheck:
             chosen = best_candidate(summaries, self.selector)
             data = await docker.inspect(chosen) if chosen else None
         return parse_inspect(data) if data else None
+
+    async def _rebuild(self, docker: DockerAccess, view: ContainerView) -> None:
+        """First sight of a container (a new one, or opsmon restarted): rebuild its restarts
+        and stop requests from the engine's events of its last run and the crash-loop window,
+        so that judgement does not depend on when opsmon started."""
+        clock = self._context.clock
+        wall = clock.now().timestamp()
+        since = wall - self.spec.crash_loop.window
+        if view.started_at is not None:
+            since = min(since, view.started_at.timestamp() - REBUILD_SLACK)
+        since = max(since, wall - REBUILD_HORIZON)
+        raw = await docker.past_events(view.id, since, wall)
+        events = [e for e in map(ContainerEvent.from_raw, raw) if e is not None]
+        self.memory.rebuild(view, events, clock.monotonic(), wall)
 
     async def _log_match(self, docker: DockerAccess, view: ContainerView) -> str | None:
         if not self.spec.inspect_logs or view.running:

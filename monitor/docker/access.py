@@ -263,6 +263,21 @@ class DockerAccess:
             return ""
         return raw.decode("utf-8", errors="replace")
 
+    async def past_events(self, container: str, since: float, until: float) -> list[dict[str, Any]]:
+        """`GET /events` of one container between two Unix times, as the engine sends them
+        (it keeps a bounded history): what a restarted opsmon rebuilds its memory from."""
+
+        def read(client: docker.APIClient) -> list[dict[str, Any]]:
+            stream = client.events(
+                since=int(since),
+                until=int(until) + 1,
+                filters={"type": "container", "container": container},
+                decode=True,
+            )
+            return [raw for raw in stream if isinstance(raw, dict)]
+
+        return await self._call(read)
+
     async def aclose(self) -> None:
         """Close the client and let the worker threads finish."""
         self._forget_client()

@@ -26,7 +26,6 @@ from monitor.core.health import Health
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot as Situation
-from monitor.diagnosis import diagnose
 from monitor.docker.access import DockerAccess
 from monitor.docker.config import needs_docker
 from monitor.logs import configure_logging
@@ -36,6 +35,7 @@ from monitor.redaction import Redactor
 from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
+from monitor.rollback.facts import service_facts
 from monitor.rollback.journal import Rollback, Status
 from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.status import render_status, status_document
@@ -99,23 +99,10 @@ async def _run_checks(
 def _facts(
     service: str, rows: list[tuple[CheckSpec, CheckResult]]
 ) -> tuple[HealthFacts, tuple[Blocker, ...]]:
-    """What one run of every check says about `service`: failing own checks, and diagnoses
-    that say a rollback cannot help."""
-    own = {spec.name for spec, _ in rows if spec.service == service}
-    failing = tuple(spec.name for spec, r in rows if spec.name in own and not r.ok)
-    evidence = tuple(f"{spec.name}: {r.reason}" for spec, r in rows if spec.name in failing)
-    crash = any(r.kind == "crash_loop" for spec, r in rows if spec.name in own)
-    blockers = [
-        Blocker(p.alert.value, p.summary)
-        for p in diagnose(Situation.from_results(rows))
-        if not p.rollback_can_help and own & set(p.checks)
-    ]
-    blockers += [
-        Blocker("a dependency is down", f"{spec.name} ({spec.type}) is unhealthy too")
-        for spec, r in rows
-        if spec.type == "postgres" and spec.name not in own and not r.ok and not r.unknown
-    ]
-    return HealthFacts(failing, crash, evidence), tuple(blockers)
+    """What one run of every check says about `service` (monitor/rollback/facts.py, as the
+    daemon computes it)."""
+    found = service_facts(service, Situation.from_results(rows))
+    return found.health, found.blockers
 
 
 class _Session:

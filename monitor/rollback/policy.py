@@ -6,8 +6,11 @@ window's deadline. It then happens only if the diagnosis says a rollback can hel
 dependency such as the database down, no missing environment variables), a last known good
 image different from the current one exists, and the service is not a database, not frozen,
 not silenced, not over `max_per_hour`, and has no other rollback in flight. A warranted
-rollback that a guard stops is reported with the guard's reason; `dry_run` mode reports the
-plan of an automatic one (a manual one is carried out unless asked for with --dry-run).
+rollback that a guard stops is reported with the guard's reason (RollbackSkipped); one that
+would not be attempted at all (the diagnosis says it cannot help, or the plan changes
+nothing) is no automatic decision (only an operator's `opsmon rollback` is told why).
+`dry_run` mode reports the plan of an automatic one (a manual one is carried out unless
+asked for with --dry-run).
 """
 
 from __future__ import annotations
@@ -163,6 +166,23 @@ def _in_window(facts: PolicyInput, trigger: Trigger) -> str | None:
     return None
 
 
+def _pointless(facts: PolicyInput, target_id: str | None) -> str | None:
+    """Why a rollback would not be attempted at all, even with every guard open: the
+    diagnosis says it cannot help (the database is down, the release is only slow), or the
+    plan changes nothing (the service already runs the target). Automation stays quiet about
+    these (no RollbackSkipped); an operator's `opsmon rollback` is told."""
+    service = facts.service
+    if facts.blockers:
+        first = facts.blockers[0]
+        return f"a rollback cannot help: {first.cause}: {first.summary}"
+    if facts.deploy is not None and target_id is not None and facts.deploy.image_id == target_id:
+        return (
+            f"{service} already runs the last known good image {short_id(target_id)}; "
+            "a rollback cannot change anything"
+        )
+    return None
+
+
 def _guards(facts: PolicyInput, target_id: str | None) -> str | None:
     """The first guard that stops a warranted rollback, as a sentence (None: go)."""
     service = facts.service
@@ -172,20 +192,12 @@ def _guards(facts: PolicyInput, target_id: str | None) -> str | None:
         return f"{service} is not listed under rollback.services"
     if facts.deploy is None:
         return f"no container of {service} was found"
-    if facts.blockers:
-        first = facts.blockers[0]
-        return f"a rollback cannot help: {first.cause}: {first.summary}"
     if facts.target_missing:
         return f"{facts.target_missing} (opsmon never pulls)"
     if target_id is None:
         return f"{service} has no last known good image yet (none has run healthy long enough)"
     if facts.target_is_bad:
         return f"the image {short_id(target_id)} failed before; it is not rolled back to"
-    if facts.deploy is not None and facts.deploy.image_id == target_id:
-        return (
-            f"{service} already runs the last known good image {short_id(target_id)}; "
-            "a rollback cannot change anything"
-        )
     if facts.frozen:
         return (
             f"automation is frozen for {service} ({facts.frozen}); "
@@ -217,6 +229,10 @@ def decide(facts: PolicyInput) -> Decision:
         return Decision(action, window, trigger, evidence)
     target = facts.target_image or facts.lkg_image
     target_id = facts.target_image_id or facts.lkg_image_id
+    pointless = _pointless(facts, target_id) if facts.opted_in and not facts.is_database else None
+    if pointless is not None:
+        action = Action.SKIP if facts.manual else Action.NONE
+        return Decision(action, f"no rollback: {pointless}", trigger, evidence, target, target_id)
     blocked = _guards(facts, target_id)
     if blocked is not None:
         return Decision(
