@@ -40,7 +40,7 @@ def test_manual_rollback_dry_run_window_force_and_status(
     opsmon.wait_alert("RollbackSkipped")
 
     code, out, err = rollback(opsmon, "web", "--dry-run")
-    assert code == 0, err
+    assert code == 0, err + out
     assert out.startswith("dry run: an operator asked for it: roll web back from")
     assert f"stop {deployment.name}" in out and "Changes (running -> restored):" in out
     assert "env changed" not in out and CANARY not in out

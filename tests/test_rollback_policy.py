@@ -16,6 +16,7 @@ from monitor.rollback.policy import (
     PolicyInput,
     Trigger,
     decide,
+    environment_gone,
 )
 
 DEPLOYED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -191,3 +192,29 @@ def test_manual_target_image() -> None:
     decision = decide(facts(manual=True, force=True, target_image="app:v0", target_image_id=other))
     assert decision.action is Action.ROLLBACK
     assert decision.target_image == "app:v0" and decision.target_image_id == other
+
+
+ENV_MISSING = (Blocker("EnvironmentVariablesMissing", "backend cannot start (FEATURE_URL)."),)
+
+
+def test_a_release_needing_a_new_variable_is_rolled_back() -> None:
+    """The new image needs a variable the old did not, and the last known good ran with the
+    environment the service has now: the rollback goes ahead."""
+    decision = decide(facts(blockers=ENV_MISSING, lkg_env_gone=()))
+    assert decision.action is Action.ROLLBACK
+
+
+def test_a_variable_gone_for_the_last_known_good_too_is_not_rolled_back() -> None:
+    """The variable the last known good needs is gone as well (or nothing is known of its
+    environment): no rollback, and the reason names the variable."""
+    gone = decide(facts(blockers=ENV_MISSING, lkg_env_gone=("API_TOKEN",)))
+    assert gone.action is Action.NONE
+    assert "needs API_TOKEN too" in gone.reason
+    assert decide(facts(blockers=ENV_MISSING)).action is Action.NONE
+
+
+def test_environment_gone_compares_names_only() -> None:
+    """Variables set for the last known good and unset (or empty) now, by name."""
+    lkg = {"DATABASE_URL": "postgres://x", "API_TOKEN": "t", "EMPTY": ""}
+    assert environment_gone(lkg, {"DATABASE_URL": "other", "API_TOKEN": "u", "NEW": "1"}) == ()
+    assert environment_gone(lkg, {"DATABASE_URL": "x", "API_TOKEN": ""}) == ("API_TOKEN",)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 # docker-py (and requests under it) load on first use: a config without container checks
@@ -268,9 +268,11 @@ class DockerAccess:
         (it keeps a bounded history): what a restarted opsmon rebuilds its memory from."""
 
         def read(client: docker.APIClient) -> list[dict[str, Any]]:
+            # The API takes "seconds.nanoseconds"; an `until` in the future would make the
+            # engine hold the answer open until then (docker-py's stubs say int).
             stream = client.events(
-                since=int(since),
-                until=int(until) + 1,
+                since=cast(int, f"{since:.9f}"),
+                until=cast(int, f"{until:.9f}"),
                 filters={"type": "container", "container": container},
                 decode=True,
             )

@@ -47,6 +47,7 @@ from monitor.rollback.policy import (
     HealthFacts,
     PolicyInput,
     decide,
+    environment_gone,
 )
 from monitor.rollback.recreate import RecreateStrategy, StrategyFailed, failed_name
 from monitor.rollback.snapshot import Snapshot, SnapshotError, diff, short_id
@@ -272,6 +273,9 @@ class Coordinator:
         frozen = self.store.frozen(service)
         flight = self.in_flight(service)
         blockers = request.blockers
+        lkg = self.store.lkg(service)
+        mine = current.snapshot if current is not None else None
+        env_gone = environment_gone(lkg.snapshot.env, mine.env) if lkg and mine else None
         facts = PolicyInput(
             service=service,
             now=now,
@@ -297,6 +301,7 @@ class Coordinator:
             force=request.force,
             dry_run=request.dry_run,
             target_missing=problem,
+            lkg_env_gone=env_gone,
             target_is_bad=target_id is not None
             and self.store.bad_image(service, target_id) is not None,
         )
