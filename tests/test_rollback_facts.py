@@ -77,7 +77,7 @@ def test_a_database_that_is_down_blocks_even_without_depends_on() -> None:
     assert snapshot.service_kind("db") is ServiceKind.DATABASE
     assert snapshot.service_kind("backend") is ServiceKind.APP
     facts = service_facts("backend", snapshot)
-    assert any("database (postgres) is unhealthy too" == b.summary for b in facts.blockers)
+    assert any(b.summary == "database (postgres) is unhealthy too" for b in facts.blockers)
 
 
 def test_crash_loop_from_a_check_or_the_tracker() -> None:
