@@ -361,6 +361,19 @@ def _container_not_running(view: CheckView, snapshot: Snapshot) -> Finding | Non
     return _own(view) if isinstance(state, str) and state in NOT_RUNNING_STATES else None
 
 
+def _database_container_down(view: CheckView, snapshot: Snapshot) -> Finding | None:
+    """The container of a database service is not running (stopped or crashed): for its
+    dependents and for on-call that is the database being down, whatever stopped it."""
+    if not view.failed or view.type != "container" or not view.service:
+        return None
+    if snapshot.service_kind(view.service) is not ServiceKind.DATABASE:
+        return None
+    if view.kind not in STOPPED_KINDS and _container_not_running(view, snapshot) is None:
+        return None
+    reason = view.result.reason if view.result is not None else "not running"
+    return Finding(view.name, evidence(view), {"reason": reason})
+
+
 def _container_failing(view: CheckView, snapshot: Snapshot) -> Finding | None:
     return _own(view) if view.failed and view.type == "container" else None
 
@@ -463,6 +476,14 @@ RULES: tuple[Rule, ...] = (
         kind_in(CRASH_LOOP_KINDS),
         "The {service} container keeps crashing and being restarted.",
         rollback_can_help=True,
+    ),
+    Rule(
+        "database-container-down",
+        AlertName.DATABASE_CONNECTION_FAILING,
+        CRITICAL,
+        _database_container_down,
+        "The database {service} is down: its container is not running ({reason}).",
+        rollback_can_help=False,
     ),
     Rule(
         "container-stopped",

@@ -439,7 +439,30 @@ SCENARIOS: list[tuple[str, list[CheckView], list[Expect]]] = [
             postgres(kind="connection_refused"),
             http("backend-health", status=503, body=DB_ERROR, depends_on=("database",)),
         ],
-        [Expect(AlertName.CONTAINER_DOWN, "db-container", ("backend-health", "database"))],
+        [
+            Expect(
+                AlertName.DATABASE_CONNECTION_FAILING,
+                "db-container",
+                ("backend-health", "database"),
+                rollback=False,
+            )
+        ],
+    ),
+    (
+        "the database container stopped on request: the database is down, one problem",
+        [
+            container("db-container", service="db", kind="stopped", reason="stopped on request"),
+            postgres(kind="connection_refused"),
+            http("backend-ready", status=503, body={"ready": False}, depends_on=("database",)),
+        ],
+        [
+            Expect(
+                AlertName.DATABASE_CONNECTION_FAILING,
+                "db-container",
+                ("backend-ready", "database"),
+                rollback=False,
+            )
+        ],
     ),
 ]
 

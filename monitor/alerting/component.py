@@ -21,7 +21,7 @@ from monitor.alerting.naming import AlertContent, delivery_failing, describe_fai
 from monitor.alerting.notifiers import CHANNEL_TYPES, Notifier, NotifierDeps
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.silences import Silences
-from monitor.core.health import Transition
+from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot, dependency_names
@@ -104,6 +104,7 @@ class AlertingComponent:
             ports.metrics,
             config.public_url,
             on_enqueued=self.outbox.wake,
+            recovery=self._recovery,
         )
         self._configure(config)
         # Load the runbook catalogue now rather than while the first alert waits for it.
@@ -211,6 +212,41 @@ class AlertingComponent:
             return ()
         return dependency_names(runner.spec, (r.spec for r in runners.values()))
 
+    def _recovery(self, check: str) -> float:
+        """How long `check` takes to report a recovery: success_threshold runs (and one more
+        interval and timeout for the run in flight)."""
+        runner = self._ports.checks.runners.get(check)
+        if runner is None:
+            return 0.0
+        spec = runner.spec
+        return (spec.success_threshold + 1) * spec.interval + spec.timeout
+
+    def _refresh_incidents(self) -> None:
+        """Re-diagnose every firing incident that is not held back: when its check now fails
+        for another reason (a container stopped by a deploy now runs a release that cannot
+        start), the alert it stands for is resolved and the right one opened, so a page
+        never keeps saying what is no longer true."""
+        if self.store is None or self.tracker is None:
+            return
+        runners = self._ports.checks.runners
+        now = self._ports.clock.now()
+        for incident in self.store.live_incidents():
+            if incident.status.value != "firing" or incident.suppressed is not None:
+                continue
+            runner = runners.get(incident.source)
+            if runner is None or runner.state.health is not Health.UNHEALTHY:
+                continue
+            result = runner.state.last_result
+            if result is None or result.ok or result.unknown:
+                continue
+            content = self._describe(runner.spec, result)
+            # Only a failure of its own: one that another check's failure explains is that
+            # check's incident (and inhibition holds this one back once it opens).
+            if content.alertname != incident.alertname and content.root == incident.source:
+                self.tracker.resolve(incident.source, now, f" (now: {content.alertname})")
+                self.tracker.open_for(runner.spec, content, now)
+                self.wake()
+
     def _channel_failing(self, channel: str, since: datetime, error: str) -> None:
         assert self.tracker is not None
         labels = {
@@ -258,6 +294,7 @@ class AlertingComponent:
             next_at = None
             if self.engine is not None:
                 try:
+                    self._refresh_incidents()
                     next_at = self.engine.evaluate()
                 except Exception:
                     self._log.exception("alert_evaluation_failed")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.alerting.config import AlertingConfig
 from monitor.alerting.grouping import GroupState, Plan, Timing, group_key, group_labels, plan
@@ -41,12 +41,18 @@ class AlertEngine:
         metrics: Metrics,
         public_url: str,
         on_enqueued: Callable[[], None] = lambda: None,
+        recovery: Callable[[str], float] = lambda check: 0.0,
     ) -> None:
         self._store = store
         self._clock = clock
         self._metrics = metrics
         self._dependencies = dependencies
         self._on_enqueued = on_enqueued
+        self._recovery = recovery
+        # Held-back dependents whose root resolved: incident id -> until when they stay held.
+        self._released: dict[str, datetime] = {}
+        # What each alert that went out said it affects (incident id -> checks).
+        self._affected_sent: dict[str, frozenset[str]] = {}
         self._log = get_logger("alerting")
         self.reconfigure(config, silences, public_url)
 
@@ -75,7 +81,10 @@ class AlertEngine:
         next_at: datetime | None = None
         for key, group in self._groups(incidents).items():
             state = GroupState(*self._store.group_state(key))
-            decision = plan(group.members, muted, state, group.route.channels, self._timing, now)
+            grown = self._grown(group.members, muted, inhibitions)
+            decision = plan(
+                group.members, muted, state, group.route.channels, self._timing, now, grown
+            )
             if decision.flush:
                 self._flush(key, group, decision, state, inhibitions, now, group.route.channels)
             elif decision.reminders:
@@ -84,16 +93,52 @@ class AlertEngine:
                 next_at = decision.next_at
         return next_at
 
+    def _grown(
+        self, members: Sequence[Incident], muted: set[str], inhibitions: Inhibitions
+    ) -> bool:
+        """Whether an alert of the group that went out affects checks it did not list."""
+        grown = False
+        for incident in members:
+            if incident.status is not Status.FIRING or incident.id in muted:
+                continue
+            if incident.notified is not Status.FIRING:
+                continue
+            now_affected = frozenset(inhibitions.affected.get(str(incident.check), ()))
+            # First seen already sent (a restart): take what it affects now as said.
+            sent = self._affected_sent.setdefault(incident.id, now_affected)
+            grown = grown or not now_affected <= sent
+        return grown
+
+    def _held_after_root(self, incident: Incident, now: datetime) -> bool:
+        """A dependent held back behind a root that has resolved, never paged on its own:
+        held a while longer, as long as it takes to report its own recovery (its
+        success_threshold), so the root's recovery does not page it as a new alert."""
+        if incident.suppressed != "inhibited" or incident.notified is not None:
+            self._released.pop(incident.id, None)
+            return False
+        until = self._released.setdefault(
+            incident.id, now + timedelta(seconds=self._recovery(str(incident.check)))
+        )
+        return now < until
+
     def _mute(
         self, incidents: Sequence[Incident], inhibitions: Inhibitions, now: datetime
     ) -> set[str]:
         active = self.silences.active(now)
         muted: set[str] = set()
+        live = {incident.id for incident in incidents}
+        for gone in set(self._released) - live:
+            self._released.pop(gone)
+        for gone in set(self._affected_sent) - live:
+            self._affected_sent.pop(gone)
         for incident in incidents:
             if incident.status is not Status.FIRING:
                 continue
             reason = None
             if incident.id in inhibitions.roots:
+                reason = "inhibited"
+                self._released.pop(incident.id, None)
+            elif self._held_after_root(incident, now):
                 reason = "inhibited"
             elif silenced_by(incident.labels, active) is not None:
                 reason = "silenced"
@@ -170,6 +215,8 @@ class AlertEngine:
                 state.channel_sent[channel] = now
                 sent_to.append(channel)
             if decision.flush:
+                for view in firing:
+                    self._affected_sent[view.incident_id] = frozenset(view.affected)
                 self._store.set_notified([i.id for i in decision.firing], Status.FIRING)
                 self._store.set_notified([i.id for i in decision.resolving], Status.RESOLVED)
                 state.last_flush_at = now
