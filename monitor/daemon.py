@@ -259,7 +259,17 @@ class Daemon:
         return True, "ok"
 
     def status(self) -> dict[str, Any]:
-        checks = [self.runners[name].status() for name in sorted(self.runners)]
+        from monitor.diagnosis import Snapshot, diagnose
+        from monitor.explain import problems_by_check
+        from monitor.runbooks import default_catalogue
+
+        catalogue = default_catalogue()
+        problems = diagnose(Snapshot.from_runners(self.runners.values()), catalogue)
+        verdicts = problems_by_check(problems, self.config, catalogue, self.redactor)
+        checks = [
+            {**self.runners[name].status(), "problems": verdicts.get(name, [])}
+            for name in sorted(self.runners)
+        ]
         now: datetime = self.clock.now()
         snapshot: dict[str, Any] = self.redactor.value(
             {
