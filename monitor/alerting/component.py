@@ -271,6 +271,21 @@ class AlertingComponent:
             return None
         return self.tracker, self.wake
 
+    def rolling_back(self, service: str, checks: Sequence[str], since: datetime) -> None:
+        """A rollback of `service` starts, decided on the failures of `checks`: page those now
+        and hold back what the swap of containers sets off until `rolled_back`."""
+        if self.engine is None:
+            return
+        self.engine.expedite(checks)
+        self.engine.hold(service, since)
+        self.wake()
+
+    def rolled_back(self, service: str) -> None:
+        """The rollback of `service` is over (whatever its verdict)."""
+        if self.engine is not None:
+            self.engine.release(service)
+            self.wake()
+
     def silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
         """The comment (or id) of an active silence that matches `service` or the labels of an
         open incident of one of `checks`; None when nothing (or no alerting) silences them."""

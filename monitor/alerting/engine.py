@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.alerting.config import AlertingConfig
@@ -53,8 +53,26 @@ class AlertEngine:
         self._released: dict[str, datetime] = {}
         # What each alert that went out said it affects (incident id -> checks).
         self._affected_sent: dict[str, frozenset[str]] = {}
+        # Checks whose firing incident is sent without waiting for its group (a rollback was
+        # decided on it: that outage is paged, however fast the rollback ends it).
+        self._expedited: set[str] = set()
+        # Services being rolled back: their new incidents wait until it is over (the swap of
+        # containers fails checks for a moment; a failed rollback pages RollbackFailed).
+        self._held: dict[str, datetime] = {}
         self._log = get_logger("alerting")
         self.reconfigure(config, silences, public_url)
+
+    def expedite(self, checks: Sequence[str]) -> None:
+        """Send the firing incidents of `checks` now, without their group's wait."""
+        self._expedited.update(checks)
+
+    def hold(self, service: str, since: datetime) -> None:
+        """Hold back incidents of `service` opened from `since` on, until `release`."""
+        self._held[service] = since
+
+    def release(self, service: str) -> None:
+        """End a hold: what still fires is sent as usual."""
+        self._held.pop(service, None)
 
     def reconfigure(self, config: AlertingConfig, silences: Silences, public_url: str) -> None:
         """Apply a new config (channels, routes, timings, silences)."""
@@ -82,9 +100,11 @@ class AlertEngine:
         for key, group in self._groups(incidents).items():
             state = GroupState(*self._store.group_state(key))
             grown = self._grown(group.members, muted, inhibitions)
-            decision = plan(
-                group.members, muted, state, group.route.channels, self._timing, now, grown
-            )
+            timing = self._timing
+            urgent = [i for i in group.members if i.check in self._expedited and i.id not in muted]
+            if any(i.status is Status.FIRING and i.notified is None for i in urgent):
+                timing = replace(timing, group_wait=0.0, group_interval=0.0)
+            decision = plan(group.members, muted, state, group.route.channels, timing, now, grown)
             if decision.flush:
                 self._flush(key, group, decision, state, inhibitions, now, group.route.channels)
             elif decision.reminders:
@@ -121,6 +141,15 @@ class AlertEngine:
         )
         return now < until
 
+    def _held_for_rollback(self, incident: Incident) -> bool:
+        since = self._held.get(incident.labels.get("service", ""))
+        return (
+            since is not None
+            and incident.notified is None
+            and incident.started_at >= since
+            and incident.check not in self._expedited
+        )
+
     def _mute(
         self, incidents: Sequence[Incident], inhibitions: Inhibitions, now: datetime
     ) -> set[str]:
@@ -140,6 +169,8 @@ class AlertEngine:
                 self._released.pop(incident.id, None)
             elif self._held_after_root(incident, now):
                 reason = "inhibited"
+            elif self._held_for_rollback(incident):
+                reason = "rollback"
             elif silenced_by(incident.labels, active) is not None:
                 reason = "silenced"
             if reason is not None:
@@ -217,6 +248,7 @@ class AlertEngine:
             if decision.flush:
                 for view in firing:
                     self._affected_sent[view.incident_id] = frozenset(view.affected)
+                    self._expedited.discard(view.check)
                 self._store.set_notified([i.id for i in decision.firing], Status.FIRING)
                 self._store.set_notified([i.id for i in decision.resolving], Status.RESOLVED)
                 state.last_flush_at = now

@@ -430,6 +430,9 @@ class RollbackComponent:
             facts.blockers,
             self._silenced(service, health.unhealthy, now),
             deploy_id=deploy.id,
+            on_rollback=lambda: self._alerting.rolling_back(
+                service, health.unhealthy, self.ports.clock.now()
+            ),
         )
         self._busy.add(service)
         task = self._spawn(self._handle(request, deploy.id), f"rollback-{service}")
@@ -441,6 +444,7 @@ class RollbackComponent:
         try:
             outcome = await coordinator.handle(request)
         except DockerCallFailed as exc:
+            self._alerting.rolled_back(request.service)
             self._log.warning(
                 "rollback_evaluation_failed", service=request.service, reason=exc.reason
             )
@@ -450,6 +454,7 @@ class RollbackComponent:
             )
             return
         action = outcome.decision.action
+        self._alerting.rolled_back(request.service)
         if action in (Action.ROLLBACK, Action.DRY_RUN):
             self._decided[request.service] = deploy_id
             self._skipped.pop(request.service, None)

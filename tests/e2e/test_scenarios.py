@@ -66,12 +66,6 @@ def test_steady_state(deployment: Deployment, watcher: Watcher, record: Row) -> 
     assert_no_secret(watcher)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 4, 8 (one page per outage): a stopped db pages ContainerDown for "
-    "db-container, again for the database check, for backend-health and backend-ready, and "
-    "RollbackSkipped; never DatabaseConnectionFailing",
-)
 def test_database_stopped_and_started(
     deployment: Deployment, watcher: Watcher, record: Row
 ) -> None:
@@ -122,11 +116,6 @@ def wait_rolled_back(deployment: Deployment, watcher: Watcher, deployed_at: floa
     return time.monotonic() - deployed_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 1 (an absent [BODY].services.database is read as the database failing: "
-    "DatabaseConnectionFailing from the backend's side, rollback skipped as 'cannot help')",
-)
 def test_bad_image_is_rolled_back(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """A release answering 500 while the database is fine is rolled back to the last known
     good, which serves again; the pages say so and none blames the database."""
