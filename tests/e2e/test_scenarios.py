@@ -136,12 +136,6 @@ def test_bad_image_is_rolled_back(deployment: Deployment, watcher: Watcher, reco
     assert any(d.startswith("rollback:") for d in watcher.decisions()), watcher.decisions()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 3 (the page never names FEATURE_STORE_URL; the guard skips the rollback "
-    "as 'EnvironmentVariablesMissing cannot help' though the last known good runs with "
-    "today's environment)",
-)
 def test_release_needing_a_new_variable_is_rolled_back(
     deployment: Deployment, watcher: Watcher, record: Row
 ) -> None:
@@ -162,11 +156,6 @@ def test_release_needing_a_new_variable_is_rolled_back(
     assert_no_secret(watcher)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 2 (crash-loop memory of the replaced container outlives it: verification "
-    "fails, RollbackFailed and a freeze for a rollback that worked)",
-)
 def test_crash_looping_release_is_rolled_back(
     deployment: Deployment, watcher: Watcher, record: Row
 ) -> None:
@@ -191,11 +180,6 @@ def test_crash_looping_release_is_rolled_back(
     assert frozen == [None], frozen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 8 (RollbackSkipped 'a rollback cannot help: SlowResponses' is paged "
-    "beside the SlowResponses warning)",
-)
 def test_slow_release(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """A release that starts slowly and answers slowly: a SlowResponses warning for the
     backend once it answers, and no rollback chatter."""
@@ -236,11 +220,6 @@ def test_frontend_stopped(deployment: Deployment, watcher: Watcher, record: Row)
     assert watcher.decisions() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 5 (after SIGKILL and restart the stopped db is re-judged a crash and a "
-    "second page goes out for the same outage)",
-)
 def test_opsmon_killed_mid_outage(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """SIGKILL and restart during a db outage pages nothing new; the recovery resolves the
     one page that went out."""
@@ -268,7 +247,6 @@ def test_opsmon_killed_mid_outage(deployment: Deployment, watcher: Watcher, reco
     assert {p.key for p in watcher.resolved()} == {p.key for p in before}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: 9 (/api/status names no root cause)")
 def test_status_names_the_root_cause(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """While the frontend is stopped, /api/status shows for each failing check the diagnosis,
     its root cause and the runbook link, as the page does."""
