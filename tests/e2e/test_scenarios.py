@@ -3,8 +3,8 @@ Next.js standalone frontend, PostgreSQL with pgvector, docker-compose.prod.yml w
 CI_COMMIT_SHA tags), watched by a real `opsmon run`: the exact pages that arrive, the
 rollback decision, and how long things took (recorded in the session's scenario table).
 
-Scenarios marked xfail(strict) fail today because of a judgement bug listed in issue 12;
-each marker goes when its fix lands."""
+A scenario that fails because of a known judgement bug is marked xfail(strict) with the
+issue; the marker goes when the fix lands (those of issue 12 are gone)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-
-import pytest
 
 from tests.e2e.conftest import Row
 from tests.e2e.deployment import API_KEY, Deployment
