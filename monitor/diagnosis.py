@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -664,6 +664,18 @@ def _roots(
     return found
 
 
+_STEP_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]]+(?::\d+)?(?:/[^\s'\"]*)?")
+
+
+def localized(step: DiagnosisStep | None, target: str | None) -> DiagnosisStep | None:
+    """The step with the runbook's example URL replaced by the root check's own URL, so the
+    first command works for that check where on-call stands (not `http://backend:4000/...`
+    for every check)."""
+    if step is None or not target:
+        return step
+    return replace(step, command=_STEP_URL.sub(lambda _: target, step.command, count=1))
+
+
 class _Values(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return key
@@ -732,6 +744,9 @@ def _problem(
         evidence=tuple(dict.fromkeys(lines)),
         rollback_can_help=rule.rollback_can_help,
         runbook=runbook.id if runbook is not None else None,
-        next_step=runbook.step(rule.step) if runbook is not None else None,
+        next_step=localized(
+            runbook.step(rule.step) if runbook is not None else None,
+            root_view.target if root_view is not None else None,
+        ),
         variables=finding.variables,
     )
