@@ -20,6 +20,7 @@ from monitor.docker.config import DockerConfig
 from monitor.interpolation import InterpolationError, Interpolator
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.config import cross_check as rollback_cross_check
+from monitor.runbook_context import RunbooksConfig
 from monitor.settings import Settings
 
 KeyPath = tuple[str | int, ...]
@@ -58,6 +59,7 @@ class Config(BaseModel):
     silences: tuple[SilenceSpec, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     rollback: RollbackConfig | None = None
+    runbooks: RunbooksConfig = RunbooksConfig()
 
     def check(self, name: str) -> CheckSpec:
         """The check called `name`."""

@@ -5,11 +5,13 @@ function, for the terminal, the daemon's status and the alerts)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from monitor.config import Config
 from monitor.diagnosis import Problem
 from monitor.redaction import Redactor
+from monitor.runbook_context import RunbookContext, localize
 from monitor.runbooks import Catalogue, runbook_url
 
 _ROLLBACK = {
@@ -46,6 +48,7 @@ def render_problem(
     lines.append(f"  Runbook: {runbook.title}  {url}")
     step = problem.next_step
     if step is not None:
+        step = replace(step, command=localize(step.command, RunbookContext.of(config)))
         lines.append(f"  First step: {_plain(step.intro)}" if step.intro else "  First step:")
         lines.extend(f"    $ {command}" for command in step.command.splitlines() if command)
     lines.append(f"  Then: opsmon runbooks show {runbook.id}")

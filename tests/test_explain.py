@@ -162,8 +162,8 @@ def test_database_failure_is_told_apart_from_the_backend_side(
 @pytest.mark.docker
 def test_container_without_a_required_variable(tmp_path: Path) -> None:
     """Real Docker: a container started without a required variable gives exactly one
-    EnvironmentVariablesMissing naming it, its health check listed as affected, and no value
-    of any of its variables anywhere in the output."""
+    EnvironmentVariablesMissing naming it, its health check listed as affected, the first
+    command for its Compose project, and no value of any of its variables in the output."""
     canary = "canary-value-5b1c9e"
     with stack() as compose:
         compose.run(
@@ -195,6 +195,10 @@ def test_container_without_a_required_variable(tmp_path: Path) -> None:
     )
     assert "not set (DATABASE_URL)" in lines[3]
     assert "  Affected: backend-health (symptoms of this cause)" in lines
-    first_step = "$ docker compose logs --tail=200 backend | grep -A 20 'Invalid environment"
+    # The first step names the stack's Compose project (from the container check).
+    first_step = (
+        f"$ docker compose -p {compose.project} logs --tail=200 backend"
+        " | grep -A 20 'Invalid environment"
+    )
     assert first_step in done.stdout
     assert canary not in done.stdout + done.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot, dependency_names
 from monitor.logs import get_logger
+from monitor.runbook_context import RunbookContext, localize
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ class AlertingComponent:
         self._heartbeat_task: asyncio.Task[object] | None = None
         self._wake = asyncio.Event()
         self._log = get_logger("alerting")
+        self._runbooks = RunbookContext.of(ports.config)
 
     # --- Component -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -136,6 +139,7 @@ class AlertingComponent:
         }
         self.outbox.configure(notifiers, {c.name: c for c in alerting.channels}, alerting.delivery)
         self.engine.reconfigure(alerting, self._silences(config), config.public_url)
+        self._runbooks = RunbookContext.of(config)
         self.tracker.public_url = config.public_url
         self.tracker.runbook_template = config.runbook_url_template
         assert self.store is not None
@@ -202,7 +206,9 @@ class AlertingComponent:
     def _describe(self, spec: CheckSpec, result: CheckResult) -> AlertContent:
         """The alert content, diagnosed against every check's current state (root cause)."""
         snapshot = Snapshot.from_runners(self._ports.checks.runners.values())
-        return describe_failure(spec, result, snapshot)
+        content = describe_failure(spec, result, snapshot)
+        # The first step as on-call types it for this stack (URLs, compose file and project).
+        return replace(content, description=localize(content.description, self._runbooks))
 
     def _dependencies(self, check: str) -> Sequence[str]:
         """Inhibition follows the edges diagnosis uses: depends_on and the service's container."""
