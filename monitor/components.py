@@ -47,7 +47,7 @@ def build_components(ports: ComponentPorts) -> list[Component]:
     """Every component, in start order (stopped in reverse)."""
     alerting = AlertingComponent(ports)
     return [
-        runbook_pages.RunbookPages(ports.settings.runbooks_dir),
+        runbook_pages.RunbookPages(ports.settings.runbooks_dir, ports.config),
         alerting,
         DockerWatcher(ports),
         RollbackComponent(ports, alerting),

@@ -409,6 +409,9 @@ class ConditionResult:
     ok: bool
     detail: str
     placeholders: frozenset[str]
+    # The value it tested was not there (a body field that does not exist, a body that is
+    # not JSON): a failure that says nothing about what the field would have said.
+    absent: bool = False
 
 
 @dataclass(frozen=True)
@@ -475,9 +478,19 @@ class Condition:
         try:
             ok, shown = self._decide(facts)
         except EvaluationError as exc:
-            return ConditionResult(self.text, False, f"{self.text}: {exc}", self.placeholders)
+            return ConditionResult(
+                self.text, False, f"{self.text}: {exc}", self.placeholders, absent=True
+            )
         detail = self.text if ok else shown
-        return ConditionResult(self.text, ok, detail, self.placeholders)
+        return ConditionResult(
+            self.text, ok, detail, self.placeholders, absent=not ok and self._left_absent(facts)
+        )
+
+    def _left_absent(self, facts: Facts) -> bool:
+        try:
+            return self.left.placeholder is not None and self.left.value(facts) is MISSING
+        except EvaluationError:
+            return True
 
     def _decide(self, facts: Facts) -> tuple[bool, str]:
         left_value = self.left.value(facts)

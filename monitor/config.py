@@ -23,6 +23,7 @@ from monitor.docker.config import DockerConfig
 from monitor.interpolation import InterpolationError, Interpolator
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.config import cross_check as rollback_cross_check
+from monitor.runbook_context import RunbooksConfig
 from monitor.secrets import MIN_SECRET_LENGTH, secret_values
 from monitor.settings import Settings
 from monitor.status.config import StatusPageConfig
@@ -66,6 +67,7 @@ class Config(BaseModel):
     rollback: RollbackConfig | None = None
     status_page: StatusPageConfig = StatusPageConfig()
     api: ApiConfig = ApiConfig()
+    runbooks: RunbooksConfig = RunbooksConfig()
 
     def check(self, name: str) -> CheckSpec:
         """The check called `name`."""

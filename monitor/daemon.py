@@ -414,8 +414,18 @@ class Daemon:
         return True, "ok"
 
     def status(self) -> dict[str, Any]:
+        from monitor.diagnosis import Snapshot, diagnose
+        from monitor.explain import problems_by_check
+        from monitor.runbooks import default_catalogue
+
+        catalogue = default_catalogue()
+        problems = diagnose(Snapshot.from_runners(self.runners.values()), catalogue)
+        verdicts = problems_by_check(problems, self.config, catalogue, self.redactor)
         stale = {s.name for s in self._stale_checks()}
-        checks = [self.runners[name].status() for name in sorted(self.runners)]
+        checks = [
+            {**self.runners[name].status(), "problems": verdicts.get(name, [])}
+            for name in sorted(self.runners)
+        ]
         for check in checks:
             check["stale"] = check["name"] in stale
             if check["stale"]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Protocol
 
 from monitor.alertnames import AlertName, Severity
@@ -33,6 +34,23 @@ _DATABASE_KEYS = re.compile(r"^(database|db|postgres|postgresql|pg)$", re.IGNORE
 _BODY_PATH = re.compile(r"\[BODY\]((?:\.[^\s.\[\]()]+|\[\d+\])+)")
 _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 _READINESS = re.compile(r"ready|readiness", re.IGNORECASE)
+
+
+class ServiceKind(StrEnum):
+    """What kind of service a check watches: a database is never rolled back and its outage
+    explains its dependents; an app is what deploys change."""
+
+    DATABASE = "database"
+    APP = "app"
+
+
+# The check types that watch a database; every other type watches an app (or its container).
+DATABASE_CHECK_TYPES = frozenset({"postgres"})
+
+
+def kind_of_check_type(check_type: str) -> ServiceKind:
+    """The kind of service a check of this type watches."""
+    return ServiceKind.DATABASE if check_type in DATABASE_CHECK_TYPES else ServiceKind.APP
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,17 @@ class CheckView:
     def label(self) -> str:
         """The service it belongs to, else its own name (for sentences)."""
         return self.service or self.name
+
+    @property
+    def watches(self) -> ServiceKind:
+        """The kind of service this check watches."""
+        return kind_of_check_type(self.type)
+
+    @property
+    def down(self) -> bool:
+        """Unhealthy by its thresholds, or its last run failed (a dependency that has just
+        started failing counts at once)."""
+        return self.health is Health.UNHEALTHY or self.failed
 
 
 class _Described(Protocol):
@@ -152,6 +181,31 @@ class Snapshot:
         """What `view` stands on: its `depends_on`, and the container of its own service."""
         names = dependency_names(view, self.checks.values())
         return [self.checks[name] for name in names if name in self.checks]
+
+    def of_service(self, service: str) -> list[CheckView]:
+        """Every check of `service` (by its `service` field), by name."""
+        return sorted((v for v in self if v.service == service), key=lambda v: v.name)
+
+    def service_kind(self, service: str) -> ServiceKind:
+        """A service with a check that watches a database is a database; else an app."""
+        kinds = {v.watches for v in self.of_service(service)}
+        return ServiceKind.DATABASE if ServiceKind.DATABASE in kinds else ServiceKind.APP
+
+    def stands_on(self, names: Iterable[str]) -> list[CheckView]:
+        """Every check that the checks `names` stand on, transitively (their `depends_on` and
+        their services' containers), excluding `names` themselves."""
+        start = set(names)
+        seen: set[str] = set()
+        pending = [
+            d for name in start if name in self.checks for d in self.dependencies(self[name])
+        ]
+        while pending:
+            current = pending.pop()
+            if current.name in seen or current.name in start:
+                continue
+            seen.add(current.name)
+            pending.extend(self.dependencies(current))
+        return sorted((self[name] for name in seen), key=lambda v: v.name)
 
     def related(self, view: CheckView, check_type: str) -> list[CheckView]:
         """Checks of `check_type` that `view` depends on (transitively), else all of that type."""
@@ -307,6 +361,19 @@ def _container_not_running(view: CheckView, snapshot: Snapshot) -> Finding | Non
     return _own(view) if isinstance(state, str) and state in NOT_RUNNING_STATES else None
 
 
+def _database_container_down(view: CheckView, snapshot: Snapshot) -> Finding | None:
+    """The container of a database service is not running (stopped or crashed): for its
+    dependents and for on-call that is the database being down, whatever stopped it."""
+    if not view.failed or view.type != "container" or not view.service:
+        return None
+    if snapshot.service_kind(view.service) is not ServiceKind.DATABASE:
+        return None
+    if view.kind not in STOPPED_KINDS and _container_not_running(view, snapshot) is None:
+        return None
+    reason = view.result.reason if view.result is not None else "not running"
+    return Finding(view.name, evidence(view), {"reason": reason})
+
+
 def _container_failing(view: CheckView, snapshot: Snapshot) -> Finding | None:
     return _own(view) if view.failed and view.type == "container" else None
 
@@ -315,9 +382,14 @@ def _postgres_failing(view: CheckView, snapshot: Snapshot) -> Finding | None:
     return _own(view) if view.failed and view.type == "postgres" else None
 
 
-def reports_database_error(view: CheckView) -> bool:
-    """A failed condition on a body field such as `services.database` (the backend's view)."""
+def reports_database_error(view: CheckView, *, present: bool = True) -> bool:
+    """A failed condition on a body field such as `services.database` (the backend's view).
+    With `present` (the default) only a field that is there and says something other than
+    the expected value counts: an absent field (an error body without it, a body that is
+    not JSON) is no evidence about the database."""
     for condition in view.failed_conditions:
+        if present and condition.absent:
+            continue
         for path in _BODY_PATH.findall(condition.condition):
             keys = re.findall(r"\.([^.\[\]]+)", path)
             if any(_DATABASE_KEYS.match(key) for key in keys):
@@ -326,7 +398,9 @@ def reports_database_error(view: CheckView) -> bool:
 
 
 def _database_down_behind(view: CheckView, snapshot: Snapshot) -> Finding | None:
-    if not view.failed or not reports_database_error(view):
+    # The database's own check failing is the positive evidence here; the service's body
+    # field may be absent (it answered with a generic error body).
+    if not view.failed or not reports_database_error(view, present=False):
         return None
     down = [pg for pg in snapshot.related(view, "postgres") if pg.failed]
     if not down:
@@ -402,6 +476,14 @@ RULES: tuple[Rule, ...] = (
         kind_in(CRASH_LOOP_KINDS),
         "The {service} container keeps crashing and being restarted.",
         rollback_can_help=True,
+    ),
+    Rule(
+        "database-container-down",
+        AlertName.DATABASE_CONNECTION_FAILING,
+        CRITICAL,
+        _database_container_down,
+        "The database {service} is down: its container is not running ({reason}).",
+        rollback_can_help=False,
     ),
     Rule(
         "container-stopped",
@@ -582,6 +664,18 @@ def _roots(
     return found
 
 
+_STEP_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]]+(?::\d+)?(?:/[^\s'\"]*)?")
+
+
+def localized(step: DiagnosisStep | None, target: str | None) -> DiagnosisStep | None:
+    """The step with the runbook's example URL replaced by the root check's own URL, so the
+    first command works for that check where on-call stands (not `http://backend:4000/...`
+    for every check)."""
+    if step is None or not target:
+        return step
+    return replace(step, command=_STEP_URL.sub(lambda _: target, step.command, count=1))
+
+
 class _Values(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return key
@@ -650,6 +744,9 @@ def _problem(
         evidence=tuple(dict.fromkeys(lines)),
         rollback_can_help=rule.rollback_can_help,
         runbook=runbook.id if runbook is not None else None,
-        next_step=runbook.step(rule.step) if runbook is not None else None,
+        next_step=localized(
+            runbook.step(rule.step) if runbook is not None else None,
+            root_view.target if root_view is not None else None,
+        ),
         variables=finding.variables,
     )

@@ -1,13 +1,18 @@
-"""`opsmon explain`: each problem as on-call reads it in a terminal, with the first command."""
+"""`opsmon explain`: each problem as on-call reads it in a terminal, with the first command;
+and the same verdicts as `/api/status` shows them beside each check (one diagnosis, the same
+function, for the terminal, the daemon's status and the alerts)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from monitor.config import Config
 from monitor.diagnosis import Problem
 from monitor.redaction import Redactor
+from monitor.runbook_context import RunbookContext, localize
 from monitor.runbooks import Catalogue, runbook_url
 
 _ROLLBACK = {
@@ -53,6 +58,7 @@ def render_problem(
     lines.append(f"  Runbook: {runbook.title}  {url}")
     step = problem.next_step
     if step is not None:
+        step = replace(step, command=localize(step.command, RunbookContext.of(config)))
         lines.append(f"  First step: {_plain(step.intro)}" if step.intro else "  First step:")
         lines.extend(f"    $ {command}" for command in step.command.splitlines() if command)
     lines.append(f"  Then: opsmon runbooks show {runbook.id}")
@@ -73,3 +79,31 @@ def render_report(
     header = f"{count} problem{'s' if count != 1 else ''} found by {checked} checks:"
     parts = [header, *(render_problem(p, config, catalogue, redactor) for p in problems)]
     return "\n\n".join(parts)
+
+
+def problem_document(
+    problem: Problem, config: Config, catalogue: Catalogue | None, redactor: Redactor
+) -> dict[str, Any]:
+    """A problem as `/api/status` shows it: the diagnosis, the root cause, the runbook link."""
+    return {
+        "alertname": problem.alert.value,
+        "severity": problem.severity.value,
+        "diagnosis": redactor.text(problem.summary),
+        "root_cause": {"check": problem.root, "service": problem.service},
+        "affected": list(problem.affected),
+        "evidence": [redactor.text(line) for line in problem.evidence],
+        "rollback_can_help": problem.rollback_can_help,
+        "runbook_url": runbook_url(config, problem.alert.value, catalogue),
+    }
+
+
+def problems_by_check(
+    problems: Sequence[Problem], config: Config, catalogue: Catalogue | None, redactor: Redactor
+) -> dict[str, list[dict[str, Any]]]:
+    """For each check that is the root of a problem or affected by one, those problems."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for problem in problems:
+        document = problem_document(problem, config, catalogue, redactor)
+        for check in problem.checks:
+            found.setdefault(check, []).append(document)
+    return found

@@ -85,6 +85,14 @@ class IncidentPort(Protocol):
         `checks`, else None."""
         ...
 
+    def rolling_back(self, service: str, checks: Sequence[str], since: datetime) -> None:
+        """A rollback of `service` starts on the failures of `checks`."""
+        ...
+
+    def rolled_back(self, service: str) -> None:
+        """The rollback of `service` is over."""
+        ...
+
 
 @dataclass(frozen=True)
 class ComponentPorts:

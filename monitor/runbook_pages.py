@@ -14,11 +14,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.logs import get_logger
+from monitor.runbook_context import RunbookContext
 from monitor.runbooks import (
     SECURITY_HEADERS,
     Catalogue,
     RunbookError,
     load_catalogue,
+    localize_runbook,
     render_html,
     render_index,
     render_not_found,
@@ -31,10 +33,12 @@ if TYPE_CHECKING:
 class RunbookPages:
     """A daemon component that serves the runbook catalogue as HTML."""
 
-    def __init__(self, runbooks_dir: str | None = None) -> None:
+    def __init__(self, runbooks_dir: str | None = None, config: Config | None = None) -> None:
         self._override = runbooks_dir
         self._log = get_logger("runbooks")
         self.catalogue = self._load()
+        # Pages show the commands for the running config (URLs, compose file, contacts).
+        self.context = RunbookContext.of(config) if config is not None else RunbookContext()
 
     def _load(self) -> Catalogue:
         try:
@@ -54,8 +58,9 @@ class RunbookPages:
         """Nothing to release."""
 
     async def reload(self, config: Config) -> None:
-        """Read the runbooks folder again."""
+        """Read the runbooks folder again; render for the new config."""
         self.catalogue = self._load()
+        self.context = RunbookContext.of(config)
 
     def routes(self) -> Sequence[BaseRoute]:
         """`/runbooks` and `/runbooks/{id}`."""
@@ -74,7 +79,8 @@ class RunbookPages:
         catalogue = self.catalogue
         runbook = catalogue.get(wanted.removesuffix(".md"))
         if runbook is not None:
-            return HTMLResponse(render_html(runbook, catalogue), headers=SECURITY_HEADERS)
+            shown = localize_runbook(runbook, self.context)
+            return HTMLResponse(render_html(shown, catalogue), headers=SECURITY_HEADERS)
         by_alert = catalogue.for_alert(wanted)
         if by_alert is not None:
             return RedirectResponse(by_alert.id, status_code=308)

@@ -14,13 +14,14 @@ import functools
 import html
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from monitor.alertnames import Severity
+from monitor.runbook_context import RunbookContext, escalation_section, localize
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -515,3 +516,15 @@ def render_text(runbook: Runbook) -> str:
             continue
         lines.append(f"    {line}" if in_fence and line else line)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def localize_runbook(runbook: Runbook, context: RunbookContext) -> Runbook:
+    """The runbook with its commands rendered for the running config (URLs, compose file and
+    project, no `logs -f`) and the escalation contacts appended."""
+    return replace(
+        runbook,
+        body=localize(runbook.body, context) + escalation_section(context),
+        steps=tuple(
+            replace(step, command=localize(step.command, context)) for step in runbook.steps
+        ),
+    )

@@ -197,3 +197,34 @@ def test_a_check_without_a_service_groups_by_its_name() -> None:
         "service": "b",
         "check": "a",
     }
+
+
+async def test_a_rollback_pages_its_outage_at_once_and_holds_back_the_swap(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """A rollback decided on backend-health pages that outage without the group's wait, even
+    if the rollback ends it within seconds; what the swap of containers sets off meanwhile
+    (backend-ready failing for a moment) is never paged; a failure still there after the
+    rollback is."""
+    harness.fail("backend-health")
+    await harness.step(1)
+    harness.engine.expedite(["backend-health"])
+    harness.engine.hold("backend", harness.clock.now())
+    await harness.step(0)
+    assert [alerts_of(r.json) for r in receiver.accepted()] == [[("firing", "backend-health")]]
+    harness.fail("backend-ready")
+    await harness.run_for(30, tick=5)
+    harness.recover("backend-ready")
+    harness.recover("backend-health")
+    harness.engine.release("backend")
+    await harness.run_for(120, tick=5)
+    sent = [alerts_of(r.json) for r in receiver.accepted()]
+    assert sent == [[("firing", "backend-health")], [("resolved", "backend-health")]]
+
+    harness.fail("frontend")
+    harness.engine.hold("frontend", harness.clock.now())
+    await harness.run_for(30, tick=5)
+    assert len(receiver.accepted()) == 2
+    harness.engine.release("frontend")
+    await harness.run_for(5, tick=1)
+    assert alerts_of(receiver.accepted()[-1].json) == [("firing", "frontend")]

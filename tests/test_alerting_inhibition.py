@@ -50,16 +50,59 @@ async def test_database_outage_pages_once_with_the_affected_services(
 async def test_dependent_still_failing_after_the_root_recovers_is_sent(
     harness: Harness, receiver: Receiver
 ) -> None:
-    """When the root resolves, a dependent that still fails is a problem of its own."""
+    """When the root resolves, a dependent that still fails once it has had the time to
+    report its recovery (its success_threshold) is a problem of its own."""
     harness.fail("database")
     harness.fail("backend-health")
     await harness.run_for(60, tick=5)
     harness.recover("database")
     await harness.run_for(60, tick=5)
     sent = [alerts_of(r.json) for r in receiver.accepted()]
-    assert sent[0] == [("firing", "database")]
-    # Two groups flush in the same moment: their messages may arrive in either order.
-    assert sorted(sent[1:]) == [[("firing", "backend-health")], [("resolved", "database")]]
+    assert sent == [[("firing", "database")], [("resolved", "database")]]
+    await harness.run_for(120, tick=5)
+    sent = [alerts_of(r.json) for r in receiver.accepted()]
+    assert sent[2:] == [[("firing", "backend-health")]]
+    await harness.close()
+
+
+async def test_dependents_recovering_after_the_root_are_never_paged(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """The database recovers; its dependents, still inside their success_threshold, recover
+    a little later: no release storm, only the root's firing and resolved."""
+    for name in ("database", "backend-health", "frontend"):
+        harness.fail(name)
+        await harness.step(1)
+    await harness.run_for(60, tick=5)
+    harness.recover("database")
+    await harness.run_for(50, tick=5)
+    harness.recover("backend-health")
+    harness.recover("frontend")
+    await harness.run_for(300, tick=5)
+    sent = [alerts_of(r.json) for r in receiver.accepted()]
+    assert sent == [[("firing", "database")], [("resolved", "database")]]
+    await harness.close()
+
+
+async def test_the_roots_page_is_updated_when_more_checks_are_affected(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """The root pages before its dependents fail; as they do, one update (at most once per
+    group_interval) lists them."""
+    harness.fail("database")
+    await harness.run_for(30, tick=5)
+    harness.fail("backend-health")
+    await harness.step(1)
+    harness.fail("frontend")
+    await harness.run_for(60, tick=5)
+    messages = [r.json for r in receiver.accepted()]
+    assert [alerts_of(m) for m in messages] == [[("firing", "database")]] * 2
+    assert "affected" not in messages[0]["alerts"][0]["annotations"]
+    assert messages[1]["alerts"][0]["annotations"]["affected"] == (
+        "backend-health (backend), frontend (frontend)"
+    )
+    await harness.run_for(120, tick=5)
+    assert len(receiver.accepted()) == 2  # nothing new to say: no more updates
     await harness.close()
 
 

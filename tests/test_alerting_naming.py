@@ -15,7 +15,7 @@ from monitor.conditions import ConditionResult
 from monitor.core.health import Health
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
-from monitor.diagnosis import CheckView, Snapshot
+from monitor.diagnosis import CheckView, Snapshot, localized
 from monitor.metrics import Metrics
 from monitor.redaction import Redactor
 from monitor.runbooks import Catalogue, load_catalogue
@@ -71,14 +71,17 @@ def test_alert_name_follows_check_type_and_failure(
     spec: CheckSpec, result: CheckResult, name: str, catalogue: Catalogue
 ) -> None:
     """Each failure gets the alert an operator would look for, with the runbook's severity,
-    the failure as evidence and the runbook's first command."""
+    the failure as evidence and the runbook's first command, with the check's own URL."""
     content = describe_failure(spec, result, catalogue=catalogue)
     runbook = catalogue.for_alert(name)
     assert runbook is not None
     assert content.alertname == name
     assert content.severity == runbook.severity.value
     assert result.reason in content.description
-    assert any(f"First step: {step.command}" in content.description for step in runbook.steps)
+    url = getattr(spec, "url", None)
+    commands = [localized(step, url) for step in runbook.steps]
+    assert any(f"First step: {c.command}" in content.description for c in commands if c)
+    assert "backend:4000" not in content.description or url is None
 
 
 def test_summary_is_one_sentence_naming_the_service() -> None:

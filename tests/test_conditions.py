@@ -841,3 +841,17 @@ def test_conditions_that_can_work_are_accepted(check_type: str, text: str) -> No
     """Valid conditions pass the placeholder check of their check type."""
     table = CHECK_TYPES[check_type].placeholders
     check_placeholders(Condition.parse(text), table, check_type)
+
+
+def test_failure_on_an_absent_value_is_marked_absent() -> None:
+    """A failure whose value was not there (absent path, non-JSON body) is marked absent;
+    one that saw a different value is not, so diagnosis can tell the two apart."""
+    facts = {"STATUS": 500, "BODY": BODY, "RESPONSE_TIME": 1.0}
+    seen = Condition.parse("[BODY].services.database == ok").evaluate(Facts(facts))
+    assert (seen.ok, seen.absent) == (False, False)
+    gone = Condition.parse("[BODY].services.cache == ok").evaluate(Facts(facts))
+    assert (gone.ok, gone.absent) == (False, True)
+    html = Condition.parse("[BODY].status == ok").evaluate(Facts(facts | {"BODY": "<html>"}))
+    assert (html.ok, html.absent) == (False, True)
+    status = Condition.parse("[STATUS] == 200").evaluate(Facts(facts))
+    assert (status.ok, status.absent) == (False, False)

@@ -202,6 +202,38 @@ async def test_env_pattern_in_logs_gives_only_the_pattern_name(
     assert plain.kind == "exited", "without inspect_logs the logs are not read"
 
 
+ZOD_EXIT = (
+    "echo 'Invalid environment variables:'; "
+    'echo \'{ "_errors": [], "FEATURE_STORE_URL": { "_errors": ["Required"] } }\'; '
+    'echo "DATABASE_URL=$DATABASE_URL" > /dev/null; exit 1'
+)
+
+
+async def test_crash_loop_at_start_names_the_missing_variable(
+    compose: Stack, context: CheckContext
+) -> None:
+    """A container restarted by its policy that exits at start for a variable its environment
+    lacks: `environment` naming FEATURE_STORE_URL (from its log, not required_env), never a
+    bare crash loop, and no value of its environment."""
+    compose.run(
+        "backend",
+        f"sleep 0.3; {ZOD_EXIT}",
+        environment={"DATABASE_URL": f"postgres://app:{CANARY}@db/app", "NODE_ENV": "x"},
+        restart_policy={"Name": "always"},
+    )
+    check = make_check(
+        context,
+        project=compose.project,
+        service="backend",
+        inspect_logs=True,
+        crash_loop={"restarts": 2, "window": "10m"},
+    )
+    result = await until(check, lambda r: not r.ok and r.kind == "environment", within=40)
+    assert result.facts["MISSING_ENV"] == ["FEATURE_STORE_URL"]
+    assert "FEATURE_STORE_URL" in result.reason
+    assert CANARY not in json.dumps([result.reason, dict(result.facts)])
+
+
 async def test_selects_by_name_and_by_label(compose: Stack, context: CheckContext) -> None:
     """A container can be selected by name or by labels instead of Compose project/service."""
     name = f"{compose.project}-plain"

@@ -100,7 +100,8 @@ def test_endpoints_and_metrics_pass_promtool(tmp_path: Path, backend: Target) ->
 
 def test_transitions_are_debounced_and_logged(tmp_path: Path, backend: Target) -> None:
     """A broken backend turns unhealthy after the threshold with the failed condition as
-    evidence, logged once at INFO as JSON; it turns healthy again after it is fixed."""
+    evidence, logged once at INFO as JSON, and /api/status shows its diagnosis, root cause and
+    runbook link; it turns healthy again after it is fixed."""
     port = free_port()
     with running_daemon(
         write(tmp_path, config_text(backend)), port, env={"API_TOKEN": CANARY}
@@ -116,6 +117,11 @@ def test_transitions_are_debounced_and_logged(tmp_path: Path, backend: Target) -
         daemon.send_signal(signal.SIGTERM)
         output, _ = daemon.communicate(timeout=10)
     events = [json.loads(line) for line in output.splitlines()]
+    [problem] = check["problems"]  # type: ignore[misc]
+    assert problem["alertname"] == "DatabaseConnectionFailing"
+    assert problem["root_cause"] == {"check": "backend-health", "service": "backend"}
+    assert problem["diagnosis"].startswith("backend reports its database connection")
+    assert problem["runbook_url"].endswith("/runbooks/database-connection-failing")
     changes = [e for e in events if e["event"] == "check_state_changed"]
     assert [(e["previous"], e["current"]) for e in changes] == [
         ("unknown", "healthy"),

@@ -439,7 +439,30 @@ SCENARIOS: list[tuple[str, list[CheckView], list[Expect]]] = [
             postgres(kind="connection_refused"),
             http("backend-health", status=503, body=DB_ERROR, depends_on=("database",)),
         ],
-        [Expect(AlertName.CONTAINER_DOWN, "db-container", ("backend-health", "database"))],
+        [
+            Expect(
+                AlertName.DATABASE_CONNECTION_FAILING,
+                "db-container",
+                ("backend-health", "database"),
+                rollback=False,
+            )
+        ],
+    ),
+    (
+        "the database container stopped on request: the database is down, one problem",
+        [
+            container("db-container", service="db", kind="stopped", reason="stopped on request"),
+            postgres(kind="connection_refused"),
+            http("backend-ready", status=503, body={"ready": False}, depends_on=("database",)),
+        ],
+        [
+            Expect(
+                AlertName.DATABASE_CONNECTION_FAILING,
+                "db-container",
+                ("backend-ready", "database"),
+                rollback=False,
+            )
+        ],
     ),
 ]
 
@@ -548,3 +571,41 @@ async def test_snapshot_from_runners_follows_thresholds(catalogue: Catalogue) ->
         "check": "backend-health",
         "service": "backend",
     }
+
+
+EXPRESS_ERROR = {"error": "Internal Server Error"}
+
+
+def test_absent_database_field_is_no_evidence_against_the_database(catalogue: Catalogue) -> None:
+    """A 500 with Express's error body while PostgreSQL is fine is the app's own failure
+    (HealthCheckFailing, rollback can help), not DatabaseConnectionFailing."""
+    views = [
+        http("backend-health", status=500, body=EXPRESS_ERROR, depends_on=("database",)),
+        postgres(),
+    ]
+    (problem,) = diagnose(Snapshot(views), catalogue)
+    assert problem.alert is AlertName.HEALTH_CHECK_FAILING
+    assert problem.rollback_can_help is True
+    assert "backend-health: [BODY].services.database (<missing>) == ok" in problem.evidence
+
+
+def test_absent_database_field_without_a_postgres_check_blames_the_app(
+    catalogue: Catalogue,
+) -> None:
+    """Without a PostgreSQL check, an error body lacking the field still blames the app."""
+    views = [http("backend-health", status=500, body=EXPRESS_ERROR)]
+    (problem,) = diagnose(Snapshot(views), catalogue)
+    assert problem.alert is AlertName.HEALTH_CHECK_FAILING
+
+
+def test_absent_database_field_with_the_database_down_blames_the_database(
+    catalogue: Catalogue,
+) -> None:
+    """The database's own failing check is positive evidence, whatever the body lacks."""
+    views = [
+        http("backend-health", status=500, body=EXPRESS_ERROR, depends_on=("database",)),
+        postgres(kind="connection_refused"),
+    ]
+    (problem,) = diagnose(Snapshot(views), catalogue)
+    assert (problem.alert, problem.root) == (AlertName.DATABASE_CONNECTION_FAILING, "database")
+    assert problem.affected == ("backend-health",)

@@ -137,6 +137,17 @@ def test_restarts_by_policy_by_hand_and_on_request() -> None:
     memory = ContainerMemory()
     memory.observe(parse_inspect(inspect(status="running", restarts=0)), now=0)
     later = STARTED + timedelta(seconds=60)
+    memory.observe(parse_inspect(inspect(status="running", restarts=3, started=later)), 1)
+    assert memory.restarts_within(600, now=1) == 3
+    assert memory.restarts_within(600, now=602) == 0
+
+
+def test_restarts_belong_to_their_container() -> None:
+    """A container that replaces a crash-looping one (a rollback, a deploy) starts with no
+    restarts of its own: the old container's count does not carry over."""
+    memory = ContainerMemory()
+    memory.observe(parse_inspect(inspect(status="running", restarts=0)), now=0)
+    later = STARTED + timedelta(seconds=60)
     assert (
         memory.observe(parse_inspect(inspect(status="running", restarts=2, started=later)), 1) == 2
     )
@@ -149,10 +160,41 @@ def test_restarts_by_policy_by_hand_and_on_request() -> None:
     assert (
         memory.observe(parse_inspect(inspect(status="running", restarts=2, started=asked)), 3) == 0
     )
+    assert memory.restarts_within(600, now=3) == 3
     fresh = parse_inspect(inspect(status="running", container="c2", started=asked))
     assert memory.observe(fresh, 4) == 0
-    assert memory.restarts_within(600, now=4) == 3
-    assert memory.restarts_within(600, now=603) == 0
+    assert memory.restarts_within(600, now=4) == 0
+
+
+def test_memory_rebuilt_from_the_engines_events_judges_alike() -> None:
+    """A fresh memory (opsmon restarted) rebuilt from the engine's past events of the
+    container counts the same crash restarts and still calls a requested stop a stop."""
+    looping = [
+        event("start", STARTED),
+        event("die", STARTED + timedelta(seconds=1)),
+        event("start", STARTED + timedelta(seconds=2)),
+        event("die", STARTED + timedelta(seconds=3)),
+        event("start", STARTED + timedelta(seconds=4)),
+        event("kill", STARTED + timedelta(seconds=5), signal="15"),
+        event("die", STARTED + timedelta(seconds=6)),
+        event("start", STARTED + timedelta(seconds=7)),
+        event("die", STARTED + timedelta(seconds=8), container="other"),
+    ]
+    view = parse_inspect(inspect(status="running", restarts=2, started=STARTED))
+    memory = ContainerMemory()
+    assert not memory.knows("c1")
+    wall = (STARTED + timedelta(seconds=10)).timestamp()
+    memory.rebuild(view, looping, now=1000.0, wall=wall)
+    assert memory.knows("c1")
+    memory.observe(view, 1000.0)
+    assert memory.restarts_within(600, now=1000.0) == 2  # the start after a stop is no crash
+    assert memory.restarts_within(5, now=1000.0) == 0  # they happened 6 s and more ago
+
+    stopped = parse_inspect(inspect(code=0, ran=30))
+    kill = event("kill", STARTED + timedelta(seconds=29), signal="15")
+    rebuilt = ContainerMemory()
+    rebuilt.rebuild(stopped, [event("start", STARTED), kill], now=0.0, wall=wall)
+    assert explain_exit(stopped, rebuilt, None).kind == "stopped"
 
 
 def test_health_output_masks_environment_values_and_env_stays_private() -> None:

@@ -50,7 +50,7 @@ DEMO_CASES = [
         "mastra",
         "CRITICAL  HealthCheckFailing  (root cause: check backend-health, service backend)",
         "/runbooks/health-check-failing",
-        "$ curl -s -w '\\nHTTP %{http_code} in %{time_total}s\\n' http://backend:4000/api/health",
+        "$ curl -s -w '\\nHTTP %{http_code} in %{time_total}s\\n' {backend}/api/health",
         ("backend-health: [BODY].services.mastra (error) == ok", "Automatic rollback: could help"),
     ),
     (
@@ -78,14 +78,14 @@ def test_demo_with_a_broken_component_prints_the_right_runbook(
 ) -> None:
     """Breaking a demo component makes `explain` print the matching diagnosis, its evidence
     (each failed condition with its value), whether a rollback could help, the runbook link
-    and the runbook's first command, and exit 1."""
+    and the runbook's first command (with the check's own URL), and exit 1."""
     httpx.post(f"{demo_backend}/demo/break/{component}").raise_for_status()
     code, out, err = explain(demo_backend)
     assert code == 1, err
     first = out.split("\n\n")[1]  # problems are printed critical first
     assert first.startswith(headline), out
     assert "Runbook: " in first and f"http://127.0.0.1:9110{link}" in first
-    assert command in first
+    assert command.replace("{backend}", demo_backend) in first
     assert "  Evidence:\n    backend-health: " in first
     for line in evidence:
         assert line in first
@@ -164,8 +164,8 @@ def test_database_failure_is_told_apart_from_the_backend_side(
 @pytest.mark.docker
 def test_container_without_a_required_variable(tmp_path: Path) -> None:
     """Real Docker: a container started without a required variable gives exactly one
-    EnvironmentVariablesMissing naming it, its health check listed as affected, and no value
-    of any of its variables anywhere in the output."""
+    EnvironmentVariablesMissing naming it, its health check listed as affected, the first
+    command for its Compose project, and no value of any of its variables in the output."""
     canary = "canary-value-5b1c9e"
     with stack() as compose:
         compose.run(
@@ -197,6 +197,10 @@ def test_container_without_a_required_variable(tmp_path: Path) -> None:
     )
     assert "not set (DATABASE_URL)" in lines[3]
     assert "  Affected: backend-health (symptoms of this cause)" in lines
-    first_step = "$ docker compose logs --tail=200 backend | grep -A 20 'Invalid environment"
+    # The first step names the stack's Compose project (from the container check).
+    first_step = (
+        f"$ docker compose -p {compose.project} logs --tail=200 backend"
+        " | grep -A 20 'Invalid environment"
+    )
     assert first_step in done.stdout
     assert canary not in done.stdout + done.stderr

@@ -96,3 +96,16 @@ def test_service_of_a_postgres_check_is_never_rolled_back(tmp_path: Path) -> Non
     checks += '  - {name: store-ping, type: http, service: store, url: "http://127.0.0.1:1/"}\n'
     found = problems(tmp_path, "rollback:\n  services:\n    store: {}\n", checks)
     assert any("'store' is the service of a postgres check" in p for p in found), found
+
+
+def test_a_service_without_a_compose_project_is_refused(tmp_path: Path) -> None:
+    """Rollback needs an unambiguous selection before any write: a service selected by name
+    alone (another project on a shared engine may have one too) is a config error; a project
+    on its container check or under rollback.services makes it valid."""
+    bare = CHECKS.replace(", project: shop", "")
+    found = problems(tmp_path, "rollback:\n  services:\n    backend: {}\n", bare)
+    assert any("rollback.services.backend: no Compose project for 'backend'" in p for p in found), (
+        found
+    )
+    named = load(tmp_path, "rollback:\n  services:\n    backend: {project: shop}\n", bare)
+    assert service_projects(named.config) == {"backend": "shop"}  # type: ignore[attr-defined]

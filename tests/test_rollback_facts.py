@@ -1,90 +1,90 @@
-"""A service's health facts and rollback blockers (one function for daemon, CLI and gate)."""
+"""A service's health facts and rollback blockers: one function for the daemon and the CLI."""
 
 from __future__ import annotations
 
 from monitor.core.health import Health
 from monitor.core.result import CheckResult
-from monitor.diagnosis import CheckView
-from monitor.rollback.facts import health_facts, rollback_blockers
+from monitor.diagnosis import CheckView, ServiceKind, Snapshot
+from monitor.rollback.facts import DEPENDENCY_DOWN, service_facts
 
 OK = CheckResult(ok=True)
 
 
-def failed(reason: str, kind: str = "condition") -> CheckResult:
-    """A failed run that observed its target."""
-    return CheckResult.failure(kind, reason, connected=True)
-
-
 def view(
     name: str,
-    health: Health,
-    result: CheckResult | None,
-    *,
     type_: str = "http",
-    service: str | None = "backend",
+    *,
+    service: str | None = None,
     depends_on: tuple[str, ...] = (),
+    result: CheckResult = OK,
+    health: Health | None = None,
 ) -> CheckView:
-    """One check as diagnosis sees it."""
+    """A check seen with a result (health follows the result unless given)."""
+    if health is None:
+        health = Health.HEALTHY if result.ok else Health.UNHEALTHY
     return CheckView(name, type_, service, depends_on, health, result)
 
 
+REFUSED = CheckResult.failure("connection_refused", "connection refused by 127.0.0.1:4000")
+
+
 def test_unhealthy_own_checks_are_the_health_facts() -> None:
-    """Only the service's own checks, unhealthy by thresholds, with their reasons."""
-    views = [
-        view("backend-health", Health.UNHEALTHY, failed("[STATUS] (500) == 200")),
-        view("backend-ready", Health.HEALTHY, OK),
-        view("frontend-health", Health.UNHEALTHY, failed("down"), service="frontend"),
-    ]
-    facts = health_facts("backend", views)
-    assert facts.unhealthy == ("backend-health",)
-    assert facts.evidence == ("backend-health: [STATUS] (500) == 200",)
-    assert not facts.crash_looping
+    """The service's own checks unhealthy by their thresholds, with their reasons."""
+    snapshot = Snapshot(
+        [
+            view("backend-health", service="backend", result=REFUSED),
+            view("frontend", service="frontend", result=REFUSED),
+        ]
+    )
+    facts = service_facts("backend", snapshot)
+    assert facts.health.unhealthy == ("backend-health",)
+    assert facts.health.evidence == ("backend-health: connection refused by 127.0.0.1:4000",)
+    assert facts.blockers == ()
 
 
-def test_a_crash_loop_result_is_a_crash_loop() -> None:
-    """A container check reporting a crash loop makes the service crash-loop."""
-    views = [view("backend-container", Health.UNKNOWN, failed("crash loop", "crash_loop"))]
-    assert health_facts("backend", views).crash_looping
+def test_a_failure_still_inside_its_threshold_is_not_unhealthy() -> None:
+    """A single failed run under the failure threshold is no health fact yet."""
+    snapshot = Snapshot(
+        [view("backend-health", service="backend", result=REFUSED, health=Health.HEALTHY)]
+    )
+    assert service_facts("backend", snapshot).health.unhealthy == ()
 
 
-def test_nothing_blocks_a_bad_image() -> None:
-    """Only the service's own health check failing: a rollback can help."""
-    views = [
-        view("backend-health", Health.UNHEALTHY, failed("[STATUS] (500) == 200")),
-        view("database", Health.HEALTHY, OK, type_="postgres", service="db"),
-    ]
-    assert rollback_blockers("backend", views) == ()
+def test_a_transitive_dependency_that_is_down_blocks_the_rollback() -> None:
+    """backend -> cache -> queue: the queue down blocks backend's rollback (the CLI used to
+    look only one level deep)."""
+    snapshot = Snapshot(
+        [
+            view("backend-health", service="backend", depends_on=("cache",), result=REFUSED),
+            view("cache", service="cache", depends_on=("queue",)),
+            view("queue", service="queue", result=REFUSED),
+        ]
+    )
+    facts = service_facts("backend", snapshot)
+    assert DEPENDENCY_DOWN in [b.cause for b in facts.blockers]
+    assert any("queue" in b.summary for b in facts.blockers)
 
 
-def test_a_database_down_blocks_the_rollback() -> None:
-    """A postgres check that just failed (not yet unhealthy) is a dependency down."""
-    views = [
-        view("backend-health", Health.UNHEALTHY, failed("[STATUS] (503) == 200")),
-        view(
-            "database", Health.HEALTHY, failed("connection refused"), type_="postgres", service="db"
-        ),
-    ]
-    [blocker] = [
-        b for b in rollback_blockers("backend", views) if b.cause == "a dependency is down"
-    ]
-    assert blocker.summary == "database (postgres) is unhealthy too"
+def test_a_database_that_is_down_blocks_even_without_depends_on() -> None:
+    """A database outage blocks any rollback: diagnosis says which checks watch a database."""
+    refused = CheckResult.failure("connection_refused", "connection refused by 127.0.0.1:5432")
+    snapshot = Snapshot(
+        [
+            view("backend-health", service="backend", result=REFUSED),
+            view("database", "postgres", service="db", result=refused),
+        ]
+    )
+    assert snapshot.service_kind("db") is ServiceKind.DATABASE
+    assert snapshot.service_kind("backend") is ServiceKind.APP
+    facts = service_facts("backend", snapshot)
+    assert any(b.summary == "database (postgres) is unhealthy too" for b in facts.blockers)
 
 
-def test_a_transitive_dependency_down_blocks_the_rollback() -> None:
-    """backend-health -> auth -> cache: the cache failing blocks a rollback of backend."""
-    views = [
-        view("backend-health", Health.UNHEALTHY, failed("503"), depends_on=("auth",)),
-        view("auth", Health.HEALTHY, OK, service="auth", depends_on=("cache",)),
-        view("cache", Health.UNHEALTHY, failed("refused"), service="cache"),
-    ]
-    causes = [b.summary for b in rollback_blockers("backend", views)]
-    assert "cache (http) is unhealthy too" in causes
-
-
-def test_an_unrelated_failing_service_does_not_block() -> None:
-    """Another service's failing http check is none of backend's business."""
-    views = [
-        view("backend-health", Health.UNHEALTHY, failed("503")),
-        view("frontend-health", Health.UNHEALTHY, failed("refused"), service="frontend"),
-    ]
-    assert rollback_blockers("backend", views) == ()
+def test_crash_loop_from_a_check_or_the_tracker() -> None:
+    """A crash-loop kind on an own check, or the deploy tracker's count, is a crash loop."""
+    looping = CheckResult.failure("crash_loop", "restarted 3 times")
+    snapshot = Snapshot([view("backend-container", "container", service="backend", result=looping)])
+    assert service_facts("backend", snapshot).health.crash_looping
+    quiet = Snapshot([view("backend-container", "container", service="backend")])
+    assert not service_facts("backend", quiet).health.crash_looping
+    assert service_facts("backend", quiet, crash_looping=True).health.crash_looping

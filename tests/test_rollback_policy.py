@@ -16,6 +16,7 @@ from monitor.rollback.policy import (
     PolicyInput,
     Trigger,
     decide,
+    environment_gone,
 )
 
 DEPLOYED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -88,14 +89,9 @@ def test_never_healthy_by_the_deadline_triggers_at_the_deadline() -> None:
         ({"is_database": True}, "backend is a database; a database is never rolled back"),
         ({"opted_in": False}, "backend is not listed under rollback.services"),
         (
-            {"blockers": (Blocker("DatabaseConnectionFailing", "PostgreSQL is down."),)},
-            "a rollback cannot help: DatabaseConnectionFailing: PostgreSQL is down.",
-        ),
-        (
             {"lkg_image": None, "lkg_image_id": None},
             "backend has no last known good image yet",
         ),
-        ({"lkg_image_id": BAD}, "already runs the last known good image bbbbbbbbbbbb"),
         ({"target_is_bad": True}, "failed before; it is not rolled back to"),
         (
             {"target_missing": "the engine has no image app:v1"},
@@ -117,6 +113,40 @@ def test_each_guard_stops_a_warranted_rollback_and_says_why(
     decision = decide(facts(**changes))
     assert decision.action is Action.SKIP
     assert decision.reason.startswith("no rollback: ")
+    assert reason in decision.reason
+
+
+POINTLESS = [
+    (
+        {"blockers": (Blocker("DatabaseConnectionFailing", "PostgreSQL is down."),)},
+        "a rollback cannot help: DatabaseConnectionFailing: PostgreSQL is down.",
+    ),
+    (
+        {"blockers": (Blocker("SlowResponses", "backend answers slowly."),)},
+        "a rollback cannot help: SlowResponses",
+    ),
+    ({"lkg_image_id": BAD}, "already runs the last known good image bbbbbbbbbbbb"),
+]
+
+
+@pytest.mark.parametrize(("changes", "reason"), POINTLESS)
+def test_a_rollback_that_would_not_be_attempted_is_no_skip(
+    changes: dict[str, object], reason: str
+) -> None:
+    """A failure a rollback cannot help (db down, slow release) or a plan that changes
+    nothing is no automatic decision at all: no RollbackSkipped noise."""
+    decision = decide(facts(**changes))
+    assert decision.action is Action.NONE
+    assert reason in decision.reason
+
+
+@pytest.mark.parametrize(("changes", "reason"), POINTLESS)
+def test_an_operator_is_told_why_a_rollback_would_not_help(
+    changes: dict[str, object], reason: str
+) -> None:
+    """`opsmon rollback` still gets the reason as a skip."""
+    decision = decide(facts(manual=True, **changes))
+    assert decision.action is Action.SKIP
     assert reason in decision.reason
 
 
@@ -162,3 +192,29 @@ def test_manual_target_image() -> None:
     decision = decide(facts(manual=True, force=True, target_image="app:v0", target_image_id=other))
     assert decision.action is Action.ROLLBACK
     assert decision.target_image == "app:v0" and decision.target_image_id == other
+
+
+ENV_MISSING = (Blocker("EnvironmentVariablesMissing", "backend cannot start (FEATURE_URL)."),)
+
+
+def test_a_release_needing_a_new_variable_is_rolled_back() -> None:
+    """The new image needs a variable the old did not, and the last known good ran with the
+    environment the service has now: the rollback goes ahead."""
+    decision = decide(facts(blockers=ENV_MISSING, lkg_env_gone=()))
+    assert decision.action is Action.ROLLBACK
+
+
+def test_a_variable_gone_for_the_last_known_good_too_is_not_rolled_back() -> None:
+    """The variable the last known good needs is gone as well (or nothing is known of its
+    environment): no rollback, and the reason names the variable."""
+    gone = decide(facts(blockers=ENV_MISSING, lkg_env_gone=("API_TOKEN",)))
+    assert gone.action is Action.NONE
+    assert "needs API_TOKEN too" in gone.reason
+    assert decide(facts(blockers=ENV_MISSING)).action is Action.NONE
+
+
+def test_environment_gone_compares_names_only() -> None:
+    """Variables set for the last known good and unset (or empty) now, by name."""
+    lkg = {"DATABASE_URL": "postgres://x", "API_TOKEN": "t", "EMPTY": ""}
+    assert environment_gone(lkg, {"DATABASE_URL": "other", "API_TOKEN": "u", "NEW": "1"}) == ()
+    assert environment_gone(lkg, {"DATABASE_URL": "x", "API_TOKEN": ""}) == ("API_TOKEN",)

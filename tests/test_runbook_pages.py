@@ -29,13 +29,18 @@ def client() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """`opsmon run` with a config that has no checks, serving the repository's runbooks."""
+    """`opsmon run` with one rarely run check and a `runbooks:` section, serving the
+    repository's runbooks."""
     folder = tmp_path_factory.mktemp("pages")
     port = free_port()
     config = folder / "opsmon.yml"
     config.write_text(
         f"listen: 127.0.0.1:{port}\nstate_dir: {folder / 'state'}\n"
-        f"public_url: http://127.0.0.1:{port}/\nchecks: []\n"
+        f"public_url: http://127.0.0.1:{port}/\n"
+        "runbooks: {compose_file: /srv/app/docker-compose.prod.yml, project: shop,"
+        " escalation: ['backend owners: #backend-oncall']}\n"
+        "checks:\n  - {name: backend-health, type: http, service: backend, interval: 1h,"
+        " url: 'http://127.0.0.1:4100/api/health'}\n"
     )
     with running_daemon(config, port):
         yield f"http://127.0.0.1:{port}", config
@@ -57,6 +62,20 @@ def test_index_links_every_runbook(daemon: tuple[str, Path], client: httpx.Clien
         assert "<script" not in page.text
         assert "default-src 'none'" in page.headers["content-security-policy"]
         assert "<h2>Diagnosis</h2>" in page.text and "<h2>Mitigation</h2>" in page.text
+
+
+def test_pages_show_commands_for_the_running_config(
+    daemon: tuple[str, Path], client: httpx.Client
+) -> None:
+    """A runbook page shows the backend check's own URL, the configured compose file and
+    project, and the escalation contacts: commands that work where on-call stands."""
+    base, _ = daemon
+    page = client.get(f"{base}/runbooks/health-check-failing").text
+    assert "http://127.0.0.1:4100/api/health" in page
+    assert "http://backend:4000" not in page
+    assert "docker compose -f /srv/app/docker-compose.prod.yml -p shop ps" in page
+    assert "logs -f" not in page
+    assert "backend owners: #backend-oncall" in page
 
 
 def test_every_runbook_url_an_alert_carries_answers(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,12 +30,13 @@ from monitor.alerting.silences import Silences
 from monitor.alerting.store import AlertingStore
 from monitor.alertnames import AlertName
 from monitor.core.aio import wait_for_event
-from monitor.core.health import Transition
+from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.diagnosis import Snapshot, dependency_names
 from monitor.logs import get_logger
 from monitor.resilient_db import StoreFault
+from monitor.runbook_context import RunbookContext, localize
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -63,6 +65,7 @@ class AlertingComponent:
         self._heartbeat_task: asyncio.Task[object] | None = None
         self._wake = asyncio.Event()
         self._log = get_logger("alerting")
+        self._runbooks = RunbookContext.of(ports.config)
 
     # --- Component -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,6 +121,7 @@ class AlertingComponent:
             ports.metrics,
             config.public_url,
             on_enqueued=self.outbox.wake,
+            recovery=self._recovery,
         )
         self._configure(config)
         # Load the runbook catalogue now rather than while the first alert waits for it.
@@ -154,6 +158,7 @@ class AlertingComponent:
         }
         self.outbox.configure(notifiers, {c.name: c for c in alerting.channels}, alerting.delivery)
         self.engine.reconfigure(alerting, self._silences(config), config.public_url)
+        self._runbooks = RunbookContext.of(config)
         self.tracker.public_url = config.public_url
         self.tracker.runbook_template = config.runbook_url_template
         assert self.store is not None
@@ -221,7 +226,9 @@ class AlertingComponent:
     def _describe(self, spec: CheckSpec, result: CheckResult) -> AlertContent:
         """The alert content, diagnosed against every check's current state (root cause)."""
         snapshot = Snapshot.from_runners(self._ports.checks.runners.values())
-        return describe_failure(spec, result, snapshot)
+        content = describe_failure(spec, result, snapshot)
+        # The first step as on-call types it for this stack (URLs, compose file and project).
+        return replace(content, description=localize(content.description, self._runbooks))
 
     def _dependencies(self, check: str) -> Sequence[str]:
         """Inhibition follows the edges diagnosis uses: depends_on and the service's container."""
@@ -256,6 +263,41 @@ class AlertingComponent:
         if self.tracker.resolve(STORE_SOURCE + str(path), self._ports.clock.now()):
             self.wake()
 
+    def _recovery(self, check: str) -> float:
+        """How long `check` takes to report a recovery: success_threshold runs (and one more
+        interval and timeout for the run in flight)."""
+        runner = self._ports.checks.runners.get(check)
+        if runner is None:
+            return 0.0
+        spec = runner.spec
+        return (spec.success_threshold + 1) * spec.interval + spec.timeout
+
+    def _refresh_incidents(self) -> None:
+        """Re-diagnose every firing incident that is not held back: when its check now fails
+        for another reason (a container stopped by a deploy now runs a release that cannot
+        start), the alert it stands for is resolved and the right one opened, so a page
+        never keeps saying what is no longer true."""
+        if self.store is None or self.tracker is None:
+            return
+        runners = self._ports.checks.runners
+        now = self._ports.clock.now()
+        for incident in self.store.live_incidents():
+            if incident.status.value != "firing" or incident.suppressed is not None:
+                continue
+            runner = runners.get(incident.source)
+            if runner is None or runner.state.health is not Health.UNHEALTHY:
+                continue
+            result = runner.state.last_result
+            if result is None or result.ok or result.unknown:
+                continue
+            content = self._describe(runner.spec, result)
+            # Only a failure of its own: one that another check's failure explains is that
+            # check's incident (and inhibition holds this one back once it opens).
+            if content.alertname != incident.alertname and content.root == incident.source:
+                self.tracker.resolve(incident.source, now, f" (now: {content.alertname})")
+                self.tracker.open_for(runner.spec, content, now)
+                self.wake()
+
     def _channel_failing(self, channel: str, since: datetime, error: str) -> None:
         assert self.tracker is not None
         labels = {
@@ -280,6 +322,21 @@ class AlertingComponent:
             return None
         return self.tracker, self.wake
 
+    def rolling_back(self, service: str, checks: Sequence[str], since: datetime) -> None:
+        """A rollback of `service` starts, decided on the failures of `checks`: page those now
+        and hold back what the swap of containers sets off until `rolled_back`."""
+        if self.engine is None:
+            return
+        self.engine.expedite(checks)
+        self.engine.hold(service, since)
+        self.wake()
+
+    def rolled_back(self, service: str) -> None:
+        """The rollback of `service` is over (whatever its verdict)."""
+        if self.engine is not None:
+            self.engine.release(service)
+            self.wake()
+
     def silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
         """The comment (or id) of an active silence that matches `service` or the labels of an
         open incident of one of `checks`; None when nothing (or no alerting) silences them."""
@@ -303,6 +360,7 @@ class AlertingComponent:
             next_at = None
             if self.engine is not None:
                 try:
+                    self._refresh_incidents()
                     next_at = self.engine.evaluate()
                 except Exception:
                     self._log.exception("alert_evaluation_failed")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from monitor.alerting.config import AlertingConfig
 from monitor.alerting.grouping import GroupState, Plan, Timing, group_key, group_labels, plan
@@ -41,14 +41,38 @@ class AlertEngine:
         metrics: Metrics,
         public_url: str,
         on_enqueued: Callable[[], None] = lambda: None,
+        recovery: Callable[[str], float] = lambda check: 0.0,
     ) -> None:
         self._store = store
         self._clock = clock
         self._metrics = metrics
         self._dependencies = dependencies
         self._on_enqueued = on_enqueued
+        self._recovery = recovery
+        # Held-back dependents whose root resolved: incident id -> until when they stay held.
+        self._released: dict[str, datetime] = {}
+        # What each alert that went out said it affects (incident id -> checks).
+        self._affected_sent: dict[str, frozenset[str]] = {}
+        # Checks whose firing incident is sent without waiting for its group (a rollback was
+        # decided on it: that outage is paged, however fast the rollback ends it).
+        self._expedited: set[str] = set()
+        # Services being rolled back: their new incidents wait until it is over (the swap of
+        # containers fails checks for a moment; a failed rollback pages RollbackFailed).
+        self._held: dict[str, datetime] = {}
         self._log = get_logger("alerting")
         self.reconfigure(config, silences, public_url)
+
+    def expedite(self, checks: Sequence[str]) -> None:
+        """Send the firing incidents of `checks` now, without their group's wait."""
+        self._expedited.update(checks)
+
+    def hold(self, service: str, since: datetime) -> None:
+        """Hold back incidents of `service` opened from `since` on, until `release`."""
+        self._held[service] = since
+
+    def release(self, service: str) -> None:
+        """End a hold: what still fires is sent as usual."""
+        self._held.pop(service, None)
 
     def reconfigure(self, config: AlertingConfig, silences: Silences, public_url: str) -> None:
         """Apply a new config (channels, routes, timings, silences)."""
@@ -75,7 +99,12 @@ class AlertEngine:
         next_at: datetime | None = None
         for key, group in self._groups(incidents).items():
             state = GroupState(*self._store.group_state(key))
-            decision = plan(group.members, muted, state, group.route.channels, self._timing, now)
+            grown = self._grown(group.members, muted, inhibitions)
+            timing = self._timing
+            urgent = [i for i in group.members if i.check in self._expedited and i.id not in muted]
+            if any(i.status is Status.FIRING and i.notified is None for i in urgent):
+                timing = replace(timing, group_wait=0.0, group_interval=0.0)
+            decision = plan(group.members, muted, state, group.route.channels, timing, now, grown)
             if decision.flush:
                 self._flush(key, group, decision, state, inhibitions, now, group.route.channels)
             elif decision.reminders:
@@ -84,17 +113,64 @@ class AlertEngine:
                 next_at = decision.next_at
         return next_at
 
+    def _grown(
+        self, members: Sequence[Incident], muted: set[str], inhibitions: Inhibitions
+    ) -> bool:
+        """Whether an alert of the group that went out affects checks it did not list."""
+        grown = False
+        for incident in members:
+            if incident.status is not Status.FIRING or incident.id in muted:
+                continue
+            if incident.notified is not Status.FIRING:
+                continue
+            now_affected = frozenset(inhibitions.affected.get(str(incident.check), ()))
+            # First seen already sent (a restart): take what it affects now as said.
+            sent = self._affected_sent.setdefault(incident.id, now_affected)
+            grown = grown or not now_affected <= sent
+        return grown
+
+    def _held_after_root(self, incident: Incident, now: datetime) -> bool:
+        """A dependent held back behind a root that has resolved, never paged on its own:
+        held a while longer, as long as it takes to report its own recovery (its
+        success_threshold), so the root's recovery does not page it as a new alert."""
+        if incident.suppressed != "inhibited" or incident.notified is not None:
+            self._released.pop(incident.id, None)
+            return False
+        until = self._released.setdefault(
+            incident.id, now + timedelta(seconds=self._recovery(str(incident.check)))
+        )
+        return now < until
+
+    def _held_for_rollback(self, incident: Incident) -> bool:
+        since = self._held.get(incident.labels.get("service", ""))
+        return (
+            since is not None
+            and incident.notified is None
+            and incident.started_at >= since
+            and incident.check not in self._expedited
+        )
+
     def _mute(
         self, incidents: Sequence[Incident], inhibitions: Inhibitions, now: datetime
     ) -> set[str]:
         active = self.silences.active(now)
         muted: set[str] = set()
+        live = {incident.id for incident in incidents}
+        for gone in set(self._released) - live:
+            self._released.pop(gone)
+        for gone in set(self._affected_sent) - live:
+            self._affected_sent.pop(gone)
         for incident in incidents:
             if incident.status is not Status.FIRING:
                 continue
             reason = None
             if incident.id in inhibitions.roots:
                 reason = "inhibited"
+                self._released.pop(incident.id, None)
+            elif self._held_after_root(incident, now):
+                reason = "inhibited"
+            elif self._held_for_rollback(incident):
+                reason = "rollback"
             elif silenced_by(incident.labels, active) is not None:
                 reason = "silenced"
             if reason is not None:
@@ -170,6 +246,9 @@ class AlertEngine:
                 state.channel_sent[channel] = now
                 sent_to.append(channel)
             if decision.flush:
+                for view in firing:
+                    self._affected_sent[view.incident_id] = frozenset(view.affected)
+                    self._expedited.discard(view.check)
                 self._store.set_notified([i.id for i in decision.firing], Status.FIRING)
                 self._store.set_notified([i.id for i in decision.resolving], Status.RESOLVED)
                 state.last_flush_at = now

@@ -76,8 +76,11 @@ def plan(
     channels: Sequence[str],
     timing: Timing,
     now: datetime,
+    grown: bool = False,
 ) -> Plan:
-    """Decide whether the group sends now (a change, or reminders) and when it is next due."""
+    """Decide whether the group sends now (a change, or reminders) and when it is next due.
+    `grown`: an alert that went out now affects more checks than it said (an update, due
+    like any change: at most once per `group_interval`)."""
     firing = tuple(i for i in members if i.status is Status.FIRING and i.id not in muted)
     new = tuple(i for i in firing if i.notified is not Status.FIRING)
     resolving = tuple(
@@ -92,7 +95,7 @@ def plan(
         else:
             first = min(i.started_at for i in new) + timedelta(seconds=timing.group_wait)
             due.append(max(first, after_interval) if after_interval else first)
-    if resolving:
+    if resolving or (grown and ongoing):
         due.append(after_interval or now)
     change_at = min(due) if due else None
     if change_at is not None:

@@ -49,15 +49,18 @@ class IncidentTracker:
         if transition.current is Health.UNHEALTHY:
             if self._store.open_incident(spec.name) is not None:
                 return None  # still the same outage (e.g. across a restart)
-            content = self._describe(spec, transition.result)
-            labels = {"alertname": content.alertname, "severity": content.severity}
-            labels["check"] = spec.name
-            if spec.service:
-                labels["service"] = spec.service
-            return self.open(spec.name, content, labels, transition.at)
+            return self.open_for(spec, self._describe(spec, transition.result), transition.at)
         if transition.current is Health.HEALTHY:
             return self.resolve(spec.name, transition.at)
         return None
+
+    def open_for(self, spec: CheckSpec, content: AlertContent, at: datetime) -> Incident | None:
+        """Open the incident of a check with this content, unless one is open already."""
+        labels = {"alertname": content.alertname, "severity": content.severity}
+        labels["check"] = spec.name
+        if spec.service:
+            labels["service"] = spec.service
+        return self.open(spec.name, content, labels, at)
 
     def open(
         self, source: str, content: AlertContent, labels: dict[str, str], at: datetime

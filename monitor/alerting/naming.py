@@ -23,6 +23,7 @@ class AlertContent:
     severity: str
     summary: str
     description: str
+    root: str = ""  # the check diagnosis names as the root cause (empty: not diagnosed)
 
 
 def _problem_of(check: str, problems: list[Problem]) -> Problem | None:
@@ -63,7 +64,9 @@ def describe_failure(
     if problem.next_step is not None:
         lines.append(f"First step: {problem.next_step.command}")
     summary = problem.summary[:1].upper() + problem.summary[1:]
-    return AlertContent(problem.alert.value, problem.severity.value, summary, "\n".join(lines))
+    return AlertContent(
+        problem.alert.value, problem.severity.value, summary, "\n".join(lines), problem.root
+    )
 
 
 def state_store_failing(path: str, since: datetime, error: str) -> AlertContent:

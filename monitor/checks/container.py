@@ -13,7 +13,8 @@ import contextlib
 import os
 import re
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -58,8 +59,36 @@ DEFAULT_LOG_PATTERNS = {"invalid_environment": "Invalid environment variables"}
 # A container that dies this soon after starting most likely failed its own start-up checks.
 EARLY_EXIT = 60.0
 _TEN_MINUTES = 600.0
+# How far back the engine's events are read when a container is first seen.
+REBUILD_SLACK = 60.0
+REBUILD_HORIZON = 86400.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATTERN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# Names like FEATURE_STORE_URL (at least one underscore: plain words in capitals are not).
+_LOG_ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+_STACK_FRAME = re.compile(r"^\s+at\s")
+LOG_NAME_LINES = 40
+
+
+@dataclass(frozen=True)
+class LogMatch:
+    """A start-up log pattern found in a container's last lines, and the environment variable
+    names those lines mention that the container does not have set (names only)."""
+
+    pattern: str
+    variables: tuple[str, ...] = ()
+
+
+def variables_named(text: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Environment variable names in `text` (the log from the pattern on, up to a stack
+    trace) that `env` lacks or has empty: what an env validator (zod, envalid) complained of."""
+    lines = []
+    for line in text.splitlines()[:LOG_NAME_LINES]:
+        if _STACK_FRAME.match(line):
+            break
+        lines.append(line)
+    names = _LOG_ENV_NAME.findall("\n".join(lines))
+    return tuple(dict.fromkeys(n for n in names if not env.get(n)))
 
 
 class CrashLoop(BaseModel):
@@ -157,8 +186,8 @@ class ContainerCheck:
         self._context = context
         self._lock = asyncio.Lock()
         self._patterns = {name: re.compile(p) for name, p in spec.log_patterns.items()}
-        self._log_matches: dict[tuple[str, str], str | None] = {}
-        self._last_match: tuple[str, str] | None = None
+        self._log_matches: dict[tuple[str, str], LogMatch | None] = {}
+        self._last_match: tuple[str, LogMatch] | None = None
         self._last_exit: Explanation | None = None
         self._retired = False
 
@@ -186,6 +215,8 @@ class ContainerCheck:
         try:
             async with asyncio.timeout(self.spec.timeout):
                 view = await self._find(docker)
+                if view is not None and not self.memory.knows(view.id):
+                    await self._rebuild(docker, view)
                 match = await self._log_match(docker, view) if view is not None else None
         except DockerUnavailable as exc:
             return CheckResult(
@@ -218,22 +249,49 @@ class ContainerCheck:
             data = await docker.inspect(chosen) if chosen else None
         return parse_inspect(data) if data else None
 
-    async def _log_match(self, docker: DockerAccess, view: ContainerView) -> str | None:
-        if not self.spec.inspect_logs or view.running:
-            return None
-        ran = view.last_run_seconds()
-        if ran is None or ran > EARLY_EXIT:
+    async def _rebuild(self, docker: DockerAccess, view: ContainerView) -> None:
+        """First sight of a container (a new one, or opsmon restarted): rebuild its restarts
+        and stop requests from the engine's events of its last run and the crash-loop window,
+        so that judgement does not depend on when opsmon started."""
+        clock = self._context.clock
+        wall = clock.now().timestamp()
+        since = wall - self.spec.crash_loop.window
+        if view.started_at is not None:
+            since = min(since, view.started_at.timestamp() - REBUILD_SLACK)
+        since = max(since, wall - REBUILD_HORIZON)
+        raw = await docker.past_events(view.id, since, wall)
+        events = [e for e in map(ContainerEvent.from_raw, raw) if e is not None]
+        self.memory.rebuild(view, events, clock.monotonic(), wall)
+
+    async def _log_match(self, docker: DockerAccess, view: ContainerView) -> LogMatch | None:
+        if not self.spec.inspect_logs or not self._exited_early(view):
             return None
         key = (view.id, view.finished_at.isoformat() if view.finished_at else "")
         if key not in self._log_matches:
             text = await docker.log_tail(view.id, self.spec.log_lines)
-            found = next((n for n, p in self._patterns.items() if p.search(text)), None)
+            found = None
+            for name, pattern in self._patterns.items():
+                hit = pattern.search(text)
+                if hit is not None:
+                    found = LogMatch(name, variables_named(text[hit.start() :], view.env))
+                    break
             if len(self._log_matches) > 64:
                 self._log_matches.clear()
             self._log_matches[key] = found
             if found is not None:
                 self._last_match = (view.id, found)
         return self._log_matches[key]
+
+    def _exited_early(self, view: ContainerView) -> bool:
+        """Its last run ended soon after it started: stopped now, or (restarted by its policy,
+        crash-looping) running again after an exit within the crash-loop window."""
+        if not view.running:
+            ran = view.last_run_seconds()
+            return ran is not None and ran <= EARLY_EXIT
+        if view.restart_count == 0 or view.finished_at is None:
+            return False
+        since = self._context.clock.now().timestamp() - view.finished_at.timestamp()
+        return since <= self.spec.crash_loop.window
 
     # --- judgement --------------------------------------------------------------------------
     def _missing(self, duration: float) -> CheckResult:
@@ -290,7 +348,7 @@ class ContainerCheck:
             "MISSING_ENV": missing_env,
         }
 
-    def _judge(self, view: ContainerView, match: str | None, duration: float) -> CheckResult:
+    def _judge(self, view: ContainerView, match: LogMatch | None, duration: float) -> CheckResult:
         spec = self.spec
         now = self._context.clock.monotonic()
         self.memory.observe(view, now)
@@ -309,7 +367,7 @@ class ContainerCheck:
         missing_env = [n for n in spec.required_env if not view.env.get(n)]
         facts = self._facts(view, oom, restarts_10m, missing_env)
         if match is not None:
-            facts["LOG_PATTERN"] = match
+            facts["LOG_PATTERN"] = match.pattern
 
         def fail(kind: str, reason: str) -> CheckResult:
             return CheckResult.failure(
@@ -323,20 +381,23 @@ class ContainerCheck:
                 f"required environment variable{plural} missing or empty: {', '.join(missing_env)}",
             )
         if match is not None and explanation is not None:
+            facts["MISSING_ENV"] = list(match.variables)
             return fail(
                 "environment",
-                f"{explanation.reason}; its last log lines match the pattern {match!r} "
-                "(environment variables missing or invalid)",
+                f"{explanation.reason}; its last log lines match the pattern {match.pattern!r} "
+                f"({_invalid(match)})",
             )
         if in_window >= spec.crash_loop.restarts:
             last = f" (last exit: {self._last_exit.reason})" if self._last_exit else ""
             if self._last_match is not None and self._last_match[0] == view.id:
-                facts["LOG_PATTERN"] = self._last_match[1]
+                found = self._last_match[1]
+                facts["LOG_PATTERN"] = found.pattern
+                facts["MISSING_ENV"] = list(found.variables)
                 return fail(
                     "environment",
                     f"crash loop: restarted {in_window} times within "
                     f"{format_duration(spec.crash_loop.window)}; its log lines match the pattern "
-                    f"{self._last_match[1]!r} (environment variables missing or invalid)",
+                    f"{found.pattern!r} ({_invalid(found)})",
                 )
             return fail(
                 "crash_loop",
@@ -369,6 +430,12 @@ class ContainerCheck:
         gauge = self._context.metrics.container_health_status
         for status in HEALTH_STATUSES:
             gauge.labels(*self.metric_labels, status).set(1 if status == current else 0)
+
+
+def _invalid(match: LogMatch) -> str:
+    if match.variables:
+        return f"environment variables missing or invalid: {', '.join(match.variables)}"
+    return "environment variables missing or invalid"
 
 
 def build(spec: ContainerSpec, context: CheckContext) -> ContainerCheck:

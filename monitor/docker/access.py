@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 # docker-py (and requests under it) load on first use: a config without container checks
@@ -262,6 +262,23 @@ class DockerAccess:
         except docker.errors.NotFound:
             return ""
         return raw.decode("utf-8", errors="replace")
+
+    async def past_events(self, container: str, since: float, until: float) -> list[dict[str, Any]]:
+        """`GET /events` of one container between two Unix times, as the engine sends them
+        (it keeps a bounded history): what a restarted opsmon rebuilds its memory from."""
+
+        def read(client: docker.APIClient) -> list[dict[str, Any]]:
+            # The API takes "seconds.nanoseconds"; an `until` in the future would make the
+            # engine hold the answer open until then (docker-py's stubs say int).
+            stream = client.events(
+                since=cast(int, f"{since:.9f}"),
+                until=cast(int, f"{until:.9f}"),
+                filters={"type": "container", "container": container},
+                decode=True,
+            )
+            return [raw for raw in stream if isinstance(raw, dict)]
+
+        return await self._call(read)
 
     async def aclose(self) -> None:
         """Close the client and let the worker threads finish."""

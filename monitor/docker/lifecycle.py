@@ -193,7 +193,10 @@ class ContainerMemory:
 
     def __init__(self) -> None:
         self._events: dict[str, deque[_Seen]] = {}
-        self._restarts: deque[float] = deque(maxlen=1024)
+        # Restarts by container id: a container replaced by a deploy or a rollback starts
+        # with a clean count (its predecessor's crash loop is not its own).
+        self._restarts: dict[str, deque[float]] = {}
+        self._rebuilt: deque[str] = deque(maxlen=_CONTAINERS_REMEMBERED)
         self._last: _Observation | None = None
         self._ooms_counted: deque[tuple[str, datetime | None]] = deque(maxlen=64)
         self.removal: Removal | None = None
@@ -283,13 +286,55 @@ class ContainerMemory:
             asked = any(s.action == "kill" for s in window)
             manual = 0 if asked else 1
         count = by_policy + manual
-        for _ in range(count):
-            self._restarts.append(now)
+        self._count_restarts(view.id, [now] * count)
         return count
 
+    def _count_restarts(self, container: str, moments: Iterable[float]) -> None:
+        counted = self._restarts.get(container)
+        if counted is None:
+            if len(self._restarts) >= _CONTAINERS_REMEMBERED:
+                self._restarts.pop(next(iter(self._restarts)))
+            counted = self._restarts[container] = deque(maxlen=1024)
+        counted.extend(moments)
+
     def restarts_within(self, window: float, now: float) -> int:
-        """How many restarts were counted in the last `window` seconds."""
-        return sum(1 for at in self._restarts if now - at <= window)
+        """How many restarts of the current container were counted in the last `window`
+        seconds."""
+        if self._last is None:
+            return 0
+        return sum(1 for at in self._restarts.get(self._last.id, ()) if now - at <= window)
+
+    def knows(self, container: str) -> bool:
+        """Whether this memory has seen (or rebuilt) anything of `container`."""
+        return (
+            container in self._rebuilt
+            or container in self._events
+            or (self._last is not None and self._last.id == container)
+        )
+
+    def rebuild(
+        self, view: ContainerView, events: Iterable[ContainerEvent], now: float, wall: float
+    ) -> None:
+        """Rebuild what was lost with a restart of opsmon from the engine's past events of
+        `view`'s container: the kills (a stop on request stays one) and the restarts (a
+        start after a die with no kill through the API in between), so a restart of opsmon
+        changes no judgement. `now` is the monotonic clock, `wall` the Unix time."""
+        self._rebuilt.append(view.id)
+        died = asked = False
+        restarts: list[float] = []
+        for event in sorted(events, key=lambda e: e.time_nano):
+            if event.id != view.id:
+                continue
+            self.remember(event)
+            if event.action == "kill":
+                asked = True
+            elif event.action == "die":
+                died = True
+            elif event.action == "start":
+                if died and not asked:
+                    restarts.append(now - max(0.0, wall - event.seconds))
+                died = asked = False
+        self._count_restarts(view.id, restarts)
 
     def first_oom(self, view: ContainerView) -> bool:
         """True once per container run that ended (or goes on) after an OOM kill."""

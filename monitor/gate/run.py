@@ -530,7 +530,7 @@ class ServiceGate:
         on the new container, every other check run once now."""
         from monitor.diagnosis import CheckView
         from monitor.diagnosis import Snapshot as Situation
-        from monitor.rollback.facts import health_facts, rollback_blockers
+        from monitor.rollback.facts import service_facts
         from monitor.runner import build_runner
 
         others = [s for s in self.s.config.checks if s.service != self.service]
@@ -542,7 +542,8 @@ class ServiceGate:
             CheckView.of(r.spec, r.state.health, r.state.last_result)
             for r in self._runners.values()
         ]
-        health, blockers = health_facts(self.service, views), rollback_blockers(self.service, views)
+        found = service_facts(self.service, Situation(views))
+        health, blockers = found.health, found.blockers
         failure = state.failure
         assert failure is not None
         crash = failure.evidence in (Evidence.CRASH_LOOP, Evidence.EXITED, Evidence.OOM)

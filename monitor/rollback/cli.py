@@ -36,7 +36,7 @@ from monitor.redaction import Redactor
 from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
-from monitor.rollback.facts import health_facts, rollback_blockers
+from monitor.rollback.facts import service_facts
 from monitor.rollback.journal import Rollback, Status
 from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.status import render_status, status_document
@@ -99,10 +99,10 @@ async def _run_checks(
 def _facts(
     service: str, rows: list[tuple[CheckSpec, CheckResult]]
 ) -> tuple[HealthFacts, tuple[Blocker, ...]]:
-    """What one run of every check says about `service`: failing own checks, and diagnoses
-    that say a rollback cannot help."""
-    views = list(Situation.from_results(rows))
-    return health_facts(service, views), rollback_blockers(service, views)
+    """What one run of every check says about `service` (monitor/rollback/facts.py, as the
+    daemon computes it)."""
+    found = service_facts(service, Situation.from_results(rows))
+    return found.health, found.blockers
 
 
 class _Session:

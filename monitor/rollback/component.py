@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from monitor.alertnames import AlertName
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
-from monitor.diagnosis import CheckView
+from monitor.diagnosis import Snapshot as Situation
 from monitor.docker.access import DockerAccess
 from monitor.docker.events import ContainerEvent, EventHandler, EventStream
 from monitor.docker.lifecycle import PROJECT_LABEL, SERVICE_LABEL
@@ -30,9 +30,9 @@ from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink, RollbackAl
 from monitor.rollback.config import RollbackConfig
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
-from monitor.rollback.facts import rollback_blockers
+from monitor.rollback.facts import ServiceFacts, service_facts
 from monitor.rollback.journal import Rollback
-from monitor.rollback.policy import Action, Blocker, HealthFacts
+from monitor.rollback.policy import Action
 from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
 from monitor.rollback.status import status_document
 from monitor.rollback.store import Deploy, RollbackStore, open_store
@@ -415,9 +415,10 @@ class RollbackComponent:
             and self.ports.clock.monotonic() < skipped[1]
         ):
             return
-        health = self._health_facts(service, deploy, now)
-        if health is None:
+        facts = self._service_facts(service, deploy, now)
+        if facts is None:
             return
+        health = facts.health
         deadline = deploy.started_at + timedelta(seconds=config.window)
         never = not deploy.ever_healthy and now >= deadline
         if not (health.unhealthy or health.crash_looping or never):
@@ -427,9 +428,12 @@ class RollbackComponent:
         request = Request(
             service,
             health,
-            self._blockers(service, deploy),
+            facts.blockers,
             self._silenced(service, health.unhealthy, now),
             deploy_id=deploy.id,
+            on_rollback=lambda: self._alerting.rolling_back(
+                service, health.unhealthy, self.ports.clock.now()
+            ),
         )
         self._busy.add(service)
         task = self._spawn(self._handle(request, deploy.id), f"rollback-{service}")
@@ -441,6 +445,7 @@ class RollbackComponent:
         try:
             outcome = await coordinator.handle(request)
         except DockerCallFailed as exc:
+            self._alerting.rolled_back(request.service)
             self._log.warning(
                 "rollback_evaluation_failed", service=request.service, reason=exc.reason
             )
@@ -450,10 +455,12 @@ class RollbackComponent:
             )
             return
         action = outcome.decision.action
+        self._alerting.rolled_back(request.service)
         if action in (Action.ROLLBACK, Action.DRY_RUN):
             self._decided[request.service] = deploy_id
             self._skipped.pop(request.service, None)
-        elif action is Action.SKIP:
+        elif action is Action.SKIP or outcome.decision.trigger is not None:
+            # Skipped, or not attempted (a rollback cannot help): look again later.
             self._skipped[request.service] = (
                 deploy_id,
                 self.ports.clock.monotonic() + RETRY_SKIPPED_TICKS * self.tick,
@@ -477,37 +484,17 @@ class RollbackComponent:
         image = result.facts.get("IMAGE_ID")
         return not (isinstance(image, str) and image and image != deploy.image_id)
 
-    def _health_facts(self, service: str, deploy: Deploy, now: datetime) -> HealthFacts | None:
-        """The service's failing checks; None until every check has a result about the
-        deploy's container (so the old container's last moments are not held against it)."""
+    def _service_facts(self, service: str, deploy: Deploy, now: datetime) -> ServiceFacts | None:
+        """The service's health and rollback blockers (monitor/rollback/facts.py); None until
+        every check of it has a result about the deploy's container (so the old container's
+        last moments are not held against it)."""
         assert self.coordinator is not None and self.config is not None
-        runners = self.runners_of(service)
-        if not all(self._fresh(runner, deploy) for runner in runners):
-            return None
-        unhealthy, evidence = [], []
-        crash = self.coordinator.tracker.crash_looping(service, self.config.window, now)
-        for runner in runners:
-            state = runner.state
-            result = state.last_result
-            assert result is not None
-            if result.kind == "crash_loop":
-                crash = True
-            if state.health is Health.UNHEALTHY and not result.ok:
-                unhealthy.append(runner.spec.name)
-                evidence.append(f"{runner.spec.name}: {result.reason}")
-        return HealthFacts(tuple(unhealthy), crash, tuple(evidence))
-
-    def _blockers(self, service: str, deploy: Deploy) -> tuple[Blocker, ...]:
-        """Diagnoses that say a rollback of `service` cannot help."""
         runners = list(self.ports.checks.runners.values())
-        own = {r.spec.name for r in runners if r.spec.service == service}
-        views = [
-            CheckView.of(r.spec, r.state.health, r.state.last_result)
-            if r.spec.name not in own or self._fresh(r, deploy)
-            else CheckView.of(r.spec, Health.UNKNOWN, None)
-            for r in runners
-        ]
-        return rollback_blockers(service, views)
+        own = [r for r in runners if r.spec.service == service]
+        if not all(self._fresh(runner, deploy) for runner in own):
+            return None
+        crash = self.coordinator.tracker.crash_looping(service, self.config.window, now)
+        return service_facts(service, Situation.from_runners(runners), crash_looping=crash)
 
     def _silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
         return self._alerting.silenced(service, checks, now)

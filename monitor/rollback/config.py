@@ -160,6 +160,7 @@ def cross_check(config: HasChecksAndRollback) -> Iterator[tuple[tuple[str | int,
         return
     databases = database_services(config)
     watched = {s.service for s in config.checks if s.service}
+    projects = service_projects(config)
     for name in rollback.services:
         if DATABASE_NAME.match(name):
             yield (
@@ -176,4 +177,12 @@ def cross_check(config: HasChecksAndRollback) -> Iterator[tuple[tuple[str | int,
                 ("rollback", "services", name),
                 f"no check has `service: {name}`, so opsmon could not tell a bad deploy of it "
                 "from a good one",
+            )
+        elif name not in projects:
+            # Before anything is written, the selection must be unambiguous: on a shared
+            # engine `service: backend` alone also matches another project's backend.
+            yield (
+                ("rollback", "services", name),
+                f"no Compose project for {name!r}: set `project:` on its container check (or "
+                f"here); by service name alone another project's {name} could be rolled back",
             )

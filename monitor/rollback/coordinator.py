@@ -5,7 +5,7 @@ service's strategy, verify, and report (journal, alerts, metrics, freeze on fail
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -48,6 +48,7 @@ from monitor.rollback.policy import (
     HealthFacts,
     PolicyInput,
     decide,
+    environment_gone,
 )
 from monitor.rollback.recreate import RecreateStrategy, StrategyFailed, failed_name
 from monitor.rollback.snapshot import Snapshot, SnapshotError, diff, short_id
@@ -107,6 +108,9 @@ class Request:
     # The deploy the facts are about: if another container is current by the time the engine
     # is asked, the facts are stale and nothing is decided.
     deploy_id: int | None = None
+    # Called once a rollback is decided, before anything is changed (alerting pages the
+    # outage it is for, and holds back what the swap sets off).
+    on_rollback: Callable[[], None] | None = None
 
 
 @dataclass
@@ -292,6 +296,9 @@ class Coordinator:
         frozen = self.store.frozen(service)
         flight = self.in_flight(service)
         blockers = request.blockers
+        lkg = self.store.lkg(service)
+        mine = current.snapshot if current is not None else None
+        env_gone = environment_gone(lkg.snapshot.env, mine.env) if lkg and mine else None
         facts = PolicyInput(
             service=service,
             now=now,
@@ -318,6 +325,7 @@ class Coordinator:
             force=request.force,
             dry_run=request.dry_run,
             target_missing=problem,
+            lkg_env_gone=env_gone,
             target_is_bad=target_id is not None
             and self.store.bad_image(service, target_id) is not None,
         )
@@ -341,6 +349,8 @@ class Coordinator:
         )
         if decision.action is Action.ROLLBACK:
             assert current is not None
+            if request.on_rollback is not None:
+                request.on_rollback()
             outcome.rollback = await self._execute(request, decision, current)
             return outcome
         outcome.rollback = self._note(request, decision, current, outcome)

@@ -1,79 +1,56 @@
-"""A service's health facts and rollback blockers, computed in one place for the daemon's
-automatic rollback, `opsmon rollback` and `opsmon gate`: pure functions over diagnosis'
-CheckViews (every check's spec, health and last result), so all three refuse a rollback for
-the same reasons.
+"""A service's health facts and rollback blockers: the one place both the daemon's rollback
+component and `opsmon rollback` (and `opsmon gate`) compute them, from a diagnosis snapshot.
+
+Pure: the caller builds the snapshot (the daemon from its runners, with results older than
+the deploy blanked out; the CLI from one run of every check) and says whether the deploy
+tracker saw the service crash-loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from monitor.core.health import Health
-from monitor.diagnosis import CheckView, diagnose
-from monitor.diagnosis import Snapshot as Situation
+from monitor.diagnosis import CRASH_LOOP_KINDS, ServiceKind, Snapshot, diagnose
 from monitor.rollback.policy import Blocker, HealthFacts
 
-
-def own_checks(service: str, views: Iterable[CheckView]) -> set[str]:
-    """The names of the service's own checks (`service: NAME`, not its dependencies)."""
-    return {v.name for v in views if v.service == service}
+DEPENDENCY_DOWN = "a dependency is down"
 
 
-def health_facts(
-    service: str, views: Sequence[CheckView], crash_looping: bool = False
-) -> HealthFacts:
-    """The service's own checks that are unhealthy (with their reasons), and whether it
-    crash-loops (`crash_looping` from deploy tracking, or a check saying so)."""
-    unhealthy: list[str] = []
-    evidence: list[str] = []
-    for view in views:
-        if view.service != service:
-            continue
-        result = view.result
-        if result is not None and result.kind == "crash_loop":
-            crash_looping = True
-        if view.health is Health.UNHEALTHY and result is not None and not result.ok:
-            unhealthy.append(view.name)
-            evidence.append(f"{view.name}: {result.reason}")
-    return HealthFacts(tuple(unhealthy), crash_looping, tuple(evidence))
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What the checks say about one service: its health and why a rollback cannot help."""
+
+    health: HealthFacts
+    blockers: tuple[Blocker, ...]
 
 
-def _dependencies(own: set[str], views: Sequence[CheckView]) -> set[str]:
-    """Every check the own checks depend on, directly or through others."""
-    by_name = {v.name: v for v in views}
-    wanted: set[str] = set()
-    pending = [d for v in views if v.name in own for d in v.depends_on]
-    while pending:
-        name = pending.pop()
-        if name in wanted or name in own:
-            continue
-        wanted.add(name)
-        found = by_name.get(name)
-        if found is not None:
-            pending.extend(found.depends_on)
-    return wanted
-
-
-def rollback_blockers(service: str, views: Sequence[CheckView]) -> tuple[Blocker, ...]:
-    """Why a rollback of `service` cannot help, if it cannot: a diagnosis of its checks that
-    says so (e.g. DatabaseConnectionFailing, EnvironmentVariablesMissing), or a dependency
-    that is down (any check its own checks depend on, and any database check). Pass the
-    service's own checks as they are about its current container (unknown otherwise)."""
-    own = own_checks(service, views)
+def service_facts(service: str, snapshot: Snapshot, *, crash_looping: bool = False) -> ServiceFacts:
+    """The health of `service` (its own checks that are unhealthy, whether it crash-loops, the
+    evidence) and the blockers: diagnoses of its checks that a rollback cannot help, and every
+    check it stands on (transitively) or any database that is down."""
+    own = snapshot.of_service(service)
+    names = {view.name for view in own}
+    failing = [
+        v for v in own if v.health is Health.UNHEALTHY and v.result is not None and not v.result.ok
+    ]
+    crash = crash_looping or any(v.failed and v.kind in CRASH_LOOP_KINDS for v in own)
+    health = HealthFacts(
+        tuple(v.name for v in failing),
+        crash,
+        tuple(f"{v.name}: {v.result.reason}" for v in failing if v.result is not None),
+    )
     blockers = [
         Blocker(problem.alert.value, problem.summary)
-        for problem in diagnose(Situation(views))
-        if not problem.rollback_can_help and own & set(problem.checks)
+        for problem in diagnose(snapshot)
+        if not problem.rollback_can_help and names & set(problem.checks)
     ]
-    wanted = _dependencies(own, views)
-    for view in views:
-        # The last result, not only the debounced state: a dependency that has just started
-        # failing must stop a rollback that its own failure would set off.
-        down = view.health is Health.UNHEALTHY or view.failed
-        if view.name in own or not down:
-            continue
-        if view.name in wanted or view.type == "postgres":
-            blockers.append(
-                Blocker("a dependency is down", f"{view.name} ({view.type}) is unhealthy too")
-            )
-    return tuple(blockers)
+    below = {view.name for view in snapshot.stands_on(names)}
+    blockers += [
+        Blocker(DEPENDENCY_DOWN, f"{view.name} ({view.type}) is unhealthy too")
+        for view in snapshot
+        if view.name not in names
+        and view.down
+        and (view.name in below or view.watches is ServiceKind.DATABASE)
+    ]
+    return ServiceFacts(health, tuple(blockers))

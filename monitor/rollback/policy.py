@@ -3,15 +3,20 @@
 Inside `window` after a deploy, a rollback is warranted when the service's own checks are
 unhealthy by their thresholds, when it crash-loops, or when it never became healthy by the
 window's deadline. It then happens only if the diagnosis says a rollback can help (no
-dependency such as the database down, no missing environment variables), a last known good
+dependency such as the database down; missing environment variables only when the last
+known good ran with variables the service no longer has), a last known good
 image different from the current one exists, and the service is not a database, not frozen,
 not silenced, not over `max_per_hour`, and has no other rollback in flight. A warranted
-rollback that a guard stops is reported with the guard's reason; `dry_run` mode reports the
-plan of an automatic one (a manual one is carried out unless asked for with --dry-run).
+rollback that a guard stops is reported with the guard's reason (RollbackSkipped); one that
+would not be attempted at all (the diagnosis says it cannot help, or the plan changes
+nothing) is no automatic decision (only an operator's `opsmon rollback` is told why).
+`dry_run` mode reports the plan of an automatic one (a manual one is carried out unless
+asked for with --dry-run).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -73,6 +78,19 @@ class Blocker:
     summary: str
 
 
+# The blocker of a release that cannot start for missing environment variables: it holds only
+# while the last known good would miss them too.
+ENVIRONMENT_BLOCKER = "EnvironmentVariablesMissing"
+
+
+def environment_gone(lkg_env: Mapping[str, str], current_env: Mapping[str, str]) -> tuple[str, ...]:
+    """The variables the last known good ran with (set, non-empty) that the service's current
+    container lacks: by name only (values are secret)."""
+    return tuple(
+        sorted(name for name, value in lkg_env.items() if value and not current_env.get(name))
+    )
+
+
 @dataclass(frozen=True)
 class PolicyInput:
     """Everything the decision depends on."""
@@ -101,6 +119,8 @@ class PolicyInput:
     target_image_id: str | None = None
     target_is_bad: bool = False
     target_missing: str | None = None  # why the target image cannot be used (not on the engine)
+    # Variables the LKG ran with that the current container lacks (None: not known).
+    lkg_env_gone: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +187,33 @@ def _in_window(facts: PolicyInput, trigger: Trigger) -> str | None:
     return None
 
 
+def _pointless(facts: PolicyInput, target_id: str | None) -> str | None:
+    """Why a rollback would not be attempted at all, even with every guard open: the
+    diagnosis says it cannot help (the database is down, the release is only slow), or the
+    plan changes nothing (the service already runs the target). Automation stays quiet about
+    these (no RollbackSkipped); an operator's `opsmon rollback` is told."""
+    service = facts.service
+    blockers = facts.blockers
+    if facts.lkg_env_gone == ():
+        # The new release needs a variable the old one did not, and the last known good ran
+        # healthy with the environment the service has now: a rollback helps.
+        blockers = tuple(b for b in blockers if b.cause != ENVIRONMENT_BLOCKER)
+    if blockers:
+        first = blockers[0]
+        if first.cause == ENVIRONMENT_BLOCKER and facts.lkg_env_gone:
+            return (
+                f"a rollback cannot help: {first.cause}: {first.summary} The last known good "
+                f"needs {', '.join(facts.lkg_env_gone)} too, which the service no longer has."
+            )
+        return f"a rollback cannot help: {first.cause}: {first.summary}"
+    if facts.deploy is not None and target_id is not None and facts.deploy.image_id == target_id:
+        return (
+            f"{service} already runs the last known good image {short_id(target_id)}; "
+            "a rollback cannot change anything"
+        )
+    return None
+
+
 def _guards(facts: PolicyInput, target_id: str | None) -> str | None:
     """The first guard that stops a warranted rollback, as a sentence (None: go)."""
     service = facts.service
@@ -176,20 +223,12 @@ def _guards(facts: PolicyInput, target_id: str | None) -> str | None:
         return f"{service} is not listed under rollback.services"
     if facts.deploy is None:
         return f"no container of {service} was found"
-    if facts.blockers:
-        first = facts.blockers[0]
-        return f"a rollback cannot help: {first.cause}: {first.summary}"
     if facts.target_missing:
         return f"{facts.target_missing} (opsmon never pulls)"
     if target_id is None:
         return f"{service} has no last known good image yet (none has run healthy long enough)"
     if facts.target_is_bad:
         return f"the image {short_id(target_id)} failed before; it is not rolled back to"
-    if facts.deploy is not None and facts.deploy.image_id == target_id:
-        return (
-            f"{service} already runs the last known good image {short_id(target_id)}; "
-            "a rollback cannot change anything"
-        )
     if facts.frozen:
         return (
             f"automation is frozen for {service} ({facts.frozen}); "
@@ -221,6 +260,10 @@ def decide(facts: PolicyInput) -> Decision:
         return Decision(action, window, trigger, evidence)
     target = facts.target_image or facts.lkg_image
     target_id = facts.target_image_id or facts.lkg_image_id
+    pointless = _pointless(facts, target_id) if facts.opted_in and not facts.is_database else None
+    if pointless is not None:
+        action = Action.SKIP if facts.manual else Action.NONE
+        return Decision(action, f"no rollback: {pointless}", trigger, evidence, target, target_id)
     blocked = _guards(facts, target_id)
     if blocked is not None:
         return Decision(

@@ -3,8 +3,8 @@ Next.js standalone frontend, PostgreSQL with pgvector, docker-compose.prod.yml w
 CI_COMMIT_SHA tags), watched by a real `opsmon run`: the exact pages that arrive, the
 rollback decision, and how long things took (recorded in the session's scenario table).
 
-Scenarios marked xfail(strict) fail today because of a judgement bug listed in issue 12;
-each marker goes when its fix lands."""
+A scenario that fails because of a known judgement bug is marked xfail(strict) with the
+issue; the marker goes when the fix lands (those of issue 12 are gone)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-
-import pytest
 
 from tests.e2e.conftest import Row
 from tests.e2e.deployment import API_KEY, Deployment
@@ -66,12 +64,6 @@ def test_steady_state(deployment: Deployment, watcher: Watcher, record: Row) -> 
     assert_no_secret(watcher)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 4, 8 (one page per outage): a stopped db pages ContainerDown for "
-    "db-container, again for the database check, for backend-health and backend-ready, and "
-    "RollbackSkipped; never DatabaseConnectionFailing",
-)
 def test_database_stopped_and_started(
     deployment: Deployment, watcher: Watcher, record: Row
 ) -> None:
@@ -122,11 +114,6 @@ def wait_rolled_back(deployment: Deployment, watcher: Watcher, deployed_at: floa
     return time.monotonic() - deployed_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 1 (an absent [BODY].services.database is read as the database failing: "
-    "DatabaseConnectionFailing from the backend's side, rollback skipped as 'cannot help')",
-)
 def test_bad_image_is_rolled_back(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """A release answering 500 while the database is fine is rolled back to the last known
     good, which serves again; the pages say so and none blames the database."""
@@ -147,12 +134,6 @@ def test_bad_image_is_rolled_back(deployment: Deployment, watcher: Watcher, reco
     assert any(d.startswith("rollback:") for d in watcher.decisions()), watcher.decisions()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 3 (the page never names FEATURE_STORE_URL; the guard skips the rollback "
-    "as 'EnvironmentVariablesMissing cannot help' though the last known good runs with "
-    "today's environment)",
-)
 def test_release_needing_a_new_variable_is_rolled_back(
     deployment: Deployment, watcher: Watcher, record: Row
 ) -> None:
@@ -173,11 +154,6 @@ def test_release_needing_a_new_variable_is_rolled_back(
     assert_no_secret(watcher)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 2 (crash-loop memory of the replaced container outlives it: verification "
-    "fails, RollbackFailed and a freeze for a rollback that worked)",
-)
 def test_crash_looping_release_is_rolled_back(
     deployment: Deployment, watcher: Watcher, record: Row
 ) -> None:
@@ -202,11 +178,6 @@ def test_crash_looping_release_is_rolled_back(
     assert frozen == [None], frozen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 8 (RollbackSkipped 'a rollback cannot help: SlowResponses' is paged "
-    "beside the SlowResponses warning)",
-)
 def test_slow_release(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """A release that starts slowly and answers slowly: a SlowResponses warning for the
     backend once it answers, and no rollback chatter."""
@@ -247,11 +218,6 @@ def test_frontend_stopped(deployment: Deployment, watcher: Watcher, record: Row)
     assert watcher.decisions() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: 5 (after SIGKILL and restart the stopped db is re-judged a crash and a "
-    "second page goes out for the same outage)",
-)
 def test_opsmon_killed_mid_outage(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """SIGKILL and restart during a db outage pages nothing new; the recovery resolves the
     one page that went out."""
@@ -279,7 +245,6 @@ def test_opsmon_killed_mid_outage(deployment: Deployment, watcher: Watcher, reco
     assert {p.key for p in watcher.resolved()} == {p.key for p in before}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: 9 (/api/status names no root cause)")
 def test_status_names_the_root_cause(deployment: Deployment, watcher: Watcher, record: Row) -> None:
     """While the frontend is stopped, /api/status shows for each failing check the diagnosis,
     its root cause and the runbook link, as the page does."""

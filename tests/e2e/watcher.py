@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.deployment import Deployment
+from tests.e2e.deployment import COMPOSE_FILE, Deployment
 from tests.support.environment import free_port
 from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
@@ -114,6 +114,13 @@ def stack_config(deployment: Deployment, port: int, state_dir: Path, hook: str) 
             "repeat_interval": "1h",
             "send_resolved": True,
             "channels": [{"name": "oncall", "type": "webhook", "url": hook}],
+        },
+        # Runbook commands as on-call types them next to this stack (Compose v1 here).
+        "runbooks": {
+            "compose_command": "docker-compose",
+            "compose_file": str(COMPOSE_FILE),
+            "project": deployment.project,
+            "escalation": ["backend owners: #backend-oncall"],
         },
         "rollback": {
             "mode": "enforce",

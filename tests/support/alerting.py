@@ -109,8 +109,16 @@ class Harness:
             self.clock,
             self.metrics,
             PUBLIC_URL,
+            recovery=self.recovery,
         )
         self.reconfigure(self.config)
+
+    def recovery(self, name: str) -> float:
+        """How long a check takes to report a recovery (as the daemon computes it)."""
+        spec = self.checks.get(name)
+        if spec is None:
+            return 0.0
+        return (spec.success_threshold + 1) * spec.interval + spec.timeout
 
     def reconfigure(self, config: AlertingConfig) -> None:
         """Apply a changed alerting config."""
