@@ -38,7 +38,7 @@ DEMO_CASES = [
         "database",
         "CRITICAL  DatabaseConnectionFailing  (root cause: check backend-health, service backend)",
         "/runbooks/database-connection-failing",
-        "$ docker compose exec db pg_isready -h db -U postgres",
+        "$ docker compose exec -T db pg_isready -h db -U postgres",
         (
             "backend-health: [STATUS] (503) == 200",
             "backend-health: [BODY].services.database (error) == ok",
@@ -156,7 +156,7 @@ def test_database_failure_is_told_apart_from_the_backend_side(
         )
         assert "  Affected: backend-health (symptoms of this cause)" in lines
         assert "connection refused" in done.stdout
-        assert "$ docker compose exec db pg_isready -h db -U postgres" in done.stdout
+        assert "$ docker compose exec -T db pg_isready -h db -U postgres" in done.stdout
     for output in (done.stdout, done.stderr):
         assert secret not in output and "canary-wrong-pw-4711" not in output
 
