@@ -28,7 +28,7 @@ def _config(tmp_path: Path) -> Path:
                         "url": "http://127.0.0.1:9/",
                     }
                 ],
-                "rollback": {"services": {"web": {"strategy": "recreate"}}},
+                "rollback": {"services": {"web": {"strategy": "recreate", "project": "shop"}}},
             }
         )
     )
