@@ -64,7 +64,9 @@ def test_cli_prints_one_line_for_corrupt_state(
     """`silence list`, `silence add` and `rollback status` on a corrupt state file exit 2
     with one clear line on stderr and no traceback; the file is left for the daemon."""
     state = tmp_path / "state"
-    rollback = "rollback:\n  mode: dry_run\n  services: {backend: {strategy: recreate}}\n"
+    rollback = (
+        "rollback:\n  mode: dry_run\n  services: {backend: {strategy: recreate, project: shop}}\n"
+    )
     config = write_config(config_text(target.url, state, receiver.url()) + rollback)
     db = _state_with_a_silence(config, state)
     CORRUPTIONS[corruption](db)
