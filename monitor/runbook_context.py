@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -33,6 +34,37 @@ _COMPOSE_FILE = re.compile(r"\bdocker compose -f docker-compose\.prod\.yml\b")
 _FOLLOW = re.compile(r"\blogs -f\b")
 # opsmon's own address in the runbooks (its default listen address).
 _OPSMON_URL = re.compile(r"\bhttp://localhost:9110\b")
+# The reference stack's database as the runbooks name it: host `db`, port 5432, `Neola`.
+# Inside the db container (`exec db psql -U postgres`) the local socket stays: it needs no
+# password; from elsewhere the network address is the postgres check's.
+_PG_NETWORK = re.compile(r"\b(pg_isready|psql) -h db -U postgres\b")
+_PG_DATABASE = re.compile(r"(\bpsql (?:-h \S+ -p \d+ )?-U \S+) -d Neola\b")
+_NODE_CONNECT = re.compile(r"connect\(5432,'db'\)")
+# opsmon's state_dir in its image.
+_STATE_DIR = re.compile(r"/var/lib/opsmon\b")
+
+
+@dataclass(frozen=True)
+class DatabaseAddress:
+    """Where the database answers, from the postgres check's DSN (never its password)."""
+
+    host: str
+    port: int
+    user: str
+    name: str
+
+    @classmethod
+    def of_dsn(cls, dsn: str) -> DatabaseAddress | None:
+        """The address in a `postgresql://` DSN, or None if it names no host."""
+        parts = urlsplit(dsn)
+        if not parts.hostname:
+            return None
+        return cls(
+            parts.hostname,
+            parts.port or 5432,
+            parts.username or "postgres",
+            parts.path.lstrip("/") or parts.username or "postgres",
+        )
 
 
 class RunbooksConfig(BaseModel):
@@ -60,6 +92,8 @@ class _Config(Protocol):
     def checks(self) -> Iterable[_Spec]: ...
     @property
     def runbooks(self) -> RunbooksConfig: ...
+    @property
+    def state_dir(self) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +106,8 @@ class RunbookContext:
     project: str | None = None
     escalation: tuple[str, ...] = ()
     public_url: str | None = None  # where opsmon answers (its /metrics, /healthz)
+    database: DatabaseAddress | None = None  # the postgres check's host, port, user, name
+    state_dir: str | None = None  # opsmon's state_dir
 
     @classmethod
     def of(cls, config: _Config) -> RunbookContext:
@@ -79,7 +115,11 @@ class RunbookContext:
         file and project (`runbooks:`, else the project the container checks select)."""
         urls: dict[str, str] = {}
         projects: list[str] = []
+        database: DatabaseAddress | None = None
         for spec in config.checks:
+            dsn = getattr(spec, "dsn", None)
+            if spec.type == "postgres" and database is None and isinstance(dsn, str):
+                database = DatabaseAddress.of_dsn(dsn)
             url = getattr(spec, "url", None)
             if spec.type == "http" and spec.service and isinstance(url, str):
                 parts = urlsplit(url)
@@ -96,6 +136,8 @@ class RunbookContext:
             project,
             settings.escalation,
             config.public_url.rstrip("/"),
+            database,
+            str(config.state_dir),
         )
 
     @property
@@ -127,6 +169,14 @@ def localize(text: str, context: RunbookContext) -> str:
     text = re.sub(rf"({re.escape(compose)}) exec (?!-T\b)", r"\1 exec -T ", text)
     if context.public_url:
         text = _OPSMON_URL.sub(lambda _: str(context.public_url), text)
+    if context.database:
+        db = context.database
+        address = f"-h {db.host} -p {db.port} -U {db.user}"
+        text = _PG_NETWORK.sub(lambda m: f"{m.group(1)} {address}", text)
+        text = _PG_DATABASE.sub(lambda m: f"{m.group(1)} -d {db.name}", text)
+        text = _NODE_CONNECT.sub(lambda _: f"connect({db.port},'{db.host}')", text)
+    if context.state_dir:
+        text = _STATE_DIR.sub(lambda _: str(context.state_dir), text)
     return text
 
 

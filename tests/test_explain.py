@@ -156,7 +156,11 @@ def test_database_failure_is_told_apart_from_the_backend_side(
         )
         assert "  Affected: backend-health (symptoms of this cause)" in lines
         assert "connection refused" in done.stdout
-        assert "$ docker compose exec -T db pg_isready -h db -U postgres" in done.stdout
+        # The first step is rendered for the config: the check's host, port and user.
+        assert (
+            f"$ docker compose exec -T db pg_isready -h 127.0.0.1 -p {cluster.port} -U app"
+            in done.stdout
+        )
     for output in (done.stdout, done.stderr):
         assert secret not in output and "canary-wrong-pw-4711" not in output
 
