@@ -89,3 +89,30 @@ def test_exec_runs_without_a_terminal_and_opsmon_is_reached_at_its_public_url(
     assert localize("curl -s http://localhost:9110/metrics", ctx) == (
         "curl -s http://10.0.0.5:9110/metrics"
     )
+
+
+def test_database_commands_use_the_checks_address_and_never_its_password(tmp_path: Path) -> None:
+    """Network database commands take host, port and user from the postgres check's DSN,
+    psql the database name; the password never appears; state_dir replaces the image's."""
+    text = (
+        CONFIG
+        + "  - {name: database, type: postgres, service: db,"
+        + ' dsn: "postgresql://app:canary-pw-7731@127.0.0.1:6543/shopdb"}\n'
+        + "state_dir: /srv/opsmon-state\n"
+    )
+    ctx = context(tmp_path, text)
+    compose = "docker compose -f /srv/app/docker-compose.prod.yml -p shop"
+    assert localize("pg_isready -h db -U postgres", ctx) == (
+        "pg_isready -h 127.0.0.1 -p 6543 -U app"
+    )
+    # Inside the db container the local socket stays (no password needed); the name changes.
+    assert localize('docker compose exec db psql -U postgres -d Neola -c "SELECT 1"', ctx) == (
+        f'{compose} exec -T db psql -U postgres -d shopdb -c "SELECT 1"'
+    )
+    assert localize("require('net').connect(5432,'db')", ctx) == (
+        "require('net').connect(6543,'127.0.0.1')"
+    )
+    assert localize("df -h /var/lib/opsmon", ctx) == "df -h /srv/opsmon-state"
+    rendered = [localize_runbook(runbook, ctx).body for runbook in load_catalogue()]
+    assert any("-p 6543" in body for body in rendered)
+    assert not any("canary-pw-7731" in body for body in rendered)
