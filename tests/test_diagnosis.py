@@ -393,7 +393,7 @@ SCENARIOS: list[tuple[str, list[CheckView], list[Expect]]] = [
                 AlertName.TLS_CERTIFICATE_EXPIRING,
                 "frontend-tls",
                 severity=Severity.WARNING,
-                step="openssl",
+                step="opsmon explain",
             )
         ],
     ),
