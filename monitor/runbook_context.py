@@ -11,6 +11,9 @@ compose file and project, and the escalation contacts, instead of the reference 
       project: app                                       # else the project of the container checks
       escalation: ["backend owners: #backend-oncall", "Jane Doe +49 170 0000000"]
 
+The database commands take the postgres check's host, port, user and database name (never
+its password), and `/var/lib/opsmon` becomes the configured `state_dir`.
+
 Pure text substitution over a runbook's Markdown (`localize`), so the HTML page, `opsmon
 runbooks show`, `opsmon explain` and alert descriptions show the same commands.
 """
