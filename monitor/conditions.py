@@ -20,9 +20,10 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import SupportsFloat, cast
 
 from monitor.core.durations import is_duration, parse_duration
+from monitor.core.json import JsonValue
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 _ORDERING = frozenset({"<", "<=", ">", ">="})
@@ -71,7 +72,7 @@ class _Missing:
         return "<missing>"
 
 
-MISSING: Any = _Missing()
+MISSING: object = _Missing()
 
 
 class EvaluationError(Exception):
@@ -93,7 +94,7 @@ def _json_depth_exceeds(text: str, limit: int) -> bool:
     return False
 
 
-def parse_json(text: str | bytes, what: str) -> Any:
+def parse_json(text: str | bytes, what: str) -> JsonValue:
     """Decode a JSON document with a depth limit; raise EvaluationError saying why it is not one."""
     if isinstance(text, bytes):
         try:
@@ -103,7 +104,7 @@ def parse_json(text: str | bytes, what: str) -> Any:
     if _json_depth_exceeds(text, MAX_JSON_DEPTH):
         raise EvaluationError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(text)
+        return cast("JsonValue", json.loads(text))
     except json.JSONDecodeError as exc:
         raise EvaluationError(f"{what} is not JSON ({exc.msg})") from None
     except RecursionError:  # the pre-scan bounds depth; this is the last line of defence
@@ -113,18 +114,18 @@ def parse_json(text: str | bytes, what: str) -> Any:
 class Facts:
     """What a check observed, by placeholder name; JSON bodies are parsed once, on first use."""
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, object]) -> None:
         self._values = dict(values)
-        self._parsed: dict[str, Any] = {}
+        self._parsed: dict[str, object] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self._values
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> object:
         """The raw value of a placeholder, or MISSING."""
         return self._values.get(name, MISSING)
 
-    def document(self, name: str) -> Any:
+    def document(self, name: str) -> object:
         """Placeholder `name` as a JSON value (decoded once when it is text)."""
         value = self._raw(name)
         if not isinstance(value, str | bytes):
@@ -139,12 +140,12 @@ class Facts:
             raise parsed
         return parsed
 
-    def _raw(self, name: str) -> Any:
+    def _raw(self, name: str) -> object:
         if name not in self._values:
             raise EvaluationError(f"[{name}] is not known to this check type")
         return self._values[name]
 
-    def resolve(self, name: str, path: tuple[str | int, ...]) -> Any:
+    def resolve(self, name: str, path: tuple[str | int, ...]) -> object:
         """The value at `path` inside placeholder `name` (JSON-decoded when it is text)."""
         if not path:
             value = self._raw(name)
@@ -190,7 +191,7 @@ class Operand:
             found |= arg.placeholders()
         return found
 
-    def value(self, facts: Facts) -> Any:
+    def value(self, facts: Facts) -> object:
         """This operand's value with these facts (MISSING for an absent JSON path)."""
         if self.placeholder is not None:
             return facts.resolve(self.placeholder, self.path)
@@ -200,16 +201,16 @@ class Operand:
             return _has(self.args, facts)
         return _literal(self.text)
 
-    def shown(self, value: Any) -> str:
+    def shown(self, value: object) -> str:
         """How a failed condition shows this operand: with its value unless it is a constant."""
         if self.is_literal or self.is_matcher:
             return self.text
         if self.placeholder in _SHOWN_AS_DURATION and not self.path and _number(value) is not None:
-            return f"{self.text} ({go_duration(float(value))})"
+            return f"{self.text} ({go_duration(float(cast('SupportsFloat', value)))})"
         return f"{self.text} ({show(value)})"
 
 
-def _length(target: Operand, facts: Facts) -> Any:
+def _length(target: Operand, facts: Facts) -> object:
     if target.placeholder is not None and not target.path:
         raw = facts.resolve(target.placeholder, ())
         if isinstance(raw, str):
@@ -240,7 +241,7 @@ def _has(args: tuple[Operand, ...], facts: Facts) -> bool:
     return False
 
 
-def _literal(text: str) -> Any:
+def _literal(text: str) -> object:
     stripped = text.strip()
     if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "\"'":
         return stripped[1:-1]
@@ -332,7 +333,7 @@ def _find_operators(text: str) -> list[tuple[int, str]]:
     return found
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     """A number, if `value` is one (`12`, `1.5`, `0x1F`, `0o17`, `0b101`); else None."""
     if isinstance(value, bool):
         return None
@@ -347,7 +348,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if value is True:
         return "true"
     if value is False:
@@ -361,14 +362,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _equal(left: Any, right: Any) -> bool:
+def _equal(left: object, right: object) -> bool:
     left_number, right_number = _number(left), _number(right)
     if left_number is not None and right_number is not None:
         return left_number == right_number
     return _text(left) == _text(right)
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     """A value as a failed condition shows it: short, one line."""
     text = _text(value) if value is not MISSING else "<missing>"
     text = text.replace("\n", " ")
@@ -395,7 +396,7 @@ def go_duration(milliseconds: float) -> str:
     return sign + text
 
 
-def _duration_ms(value: Any) -> float | None:
+def _duration_ms(value: object) -> float | None:
     if isinstance(value, str) and _number(value) is None and is_duration(value):
         return parse_duration(value) * 1000
     return None
@@ -518,7 +519,7 @@ class Condition:
         return _ORDER[self.operator](left_number, right_number), shown
 
 
-def _align_durations(left: Any, right: Any, condition: Condition) -> tuple[Any, Any]:
+def _align_durations(left: object, right: object, condition: Condition) -> tuple[object, object]:
     """A duration literal (`1s`) on either side becomes milliseconds, as placeholders are."""
     if condition.left.is_literal:
         left = _duration_ms(left) if _duration_ms(left) is not None else left
@@ -527,11 +528,11 @@ def _align_durations(left: Any, right: Any, condition: Condition) -> tuple[Any, 
     return left, right
 
 
-def _matches(matcher: Operand, value: Any) -> bool:
+def _matches(matcher: Operand, value: object) -> bool:
     if matcher.function == "any":
         return any(_equal(value, _literal(arg.text)) for arg in matcher.args)
     pattern = _literal(matcher.args[0].text)
-    return pattern == "*" or fnmatch.fnmatchcase(_text(value), pattern)
+    return pattern == "*" or fnmatch.fnmatchcase(_text(value), cast("str", pattern))
 
 
 _ORDER = {

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TextIO
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic_core import ErrorDetails
 
 from monitor.addresses import check_listen
 from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSpec
@@ -155,7 +156,7 @@ class _LineMap:
         return None
 
 
-def _walk_strings(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
+def _walk_strings(data: object, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
     if isinstance(data, dict):
         for key, value in data.items():
             yield from _walk_strings(value, (*path, str(key)))
@@ -166,7 +167,7 @@ def _walk_strings(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]
         yield path, data
 
 
-def _set(data: Any, path: KeyPath, value: Any) -> None:
+def _set(data: Any, path: KeyPath, value: object) -> None:
     target = data
     for part in path[:-1]:
         target = target[part]
@@ -190,7 +191,7 @@ def _single_line(path: KeyPath) -> bool:
     return last.endswith("url") or last in ("listen", "dsn") or named[-2:-1] == ["headers"]
 
 
-def _pydantic_message(error: Mapping[str, Any]) -> str:
+def _pydantic_message(error: ErrorDetails) -> str:
     ctx = error.get("ctx") or {}
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -217,7 +218,7 @@ def _validation_problems(exc: ValidationError, prefix: KeyPath) -> list[tuple[Ke
 
 
 def _validate_checks(
-    raw_checks: Any, min_interval: float
+    raw_checks: object, min_interval: float
 ) -> tuple[list[CheckSpec], list[tuple[KeyPath, str]]]:
     """Validate each check against its type's spec model, chosen through the registry."""
     if not isinstance(raw_checks, list):
@@ -250,7 +251,7 @@ def _validate_checks(
     return specs, problems
 
 
-def _merge_defaults(raw: dict[str, Any]) -> None:
+def _merge_defaults(raw: dict[str, object]) -> None:
     defaults = raw.get("defaults")
     checks = raw.get("checks")
     if not isinstance(defaults, dict) or not isinstance(checks, list):
@@ -368,7 +369,7 @@ def _min_interval(environ: Mapping[str, str]) -> float:
     return seconds
 
 
-def _read_yaml(path: Path) -> tuple[_LineMap, Any]:
+def _read_yaml(path: Path) -> tuple[_LineMap, object]:
     file = str(path)
     try:
         text = read_utf8(path, YAML_LIMITS)
@@ -446,7 +447,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
 
 def effective_config(loaded: LoadedConfig, settings: Settings) -> Config:
     """The config with the environment's overrides (OPSMON_LISTEN, OPSMON_STATE_DIR) applied."""
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, object] = {}
     if settings.listen:
         overrides["listen"] = settings.listen
     if settings.state_dir:

@@ -11,8 +11,8 @@ from monitor.redaction import Redactor
 def scrubber(redactor: Redactor) -> Any:
     """A Sentry `before_send` hook that masks every secret in the event."""
 
-    def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-        scrubbed: dict[str, Any] = redactor.value(event)
+    def before_send(event: dict[str, object], hint: dict[str, object]) -> dict[str, object]:
+        scrubbed: dict[str, object] = redactor.value(event)
         return scrubbed
 
     return before_send

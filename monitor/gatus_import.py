@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import SupportsInt, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
@@ -92,12 +92,12 @@ ENDPOINT_KEYS_DROPPED = {
 class Conversion:
     """The opsmon config (a plain mapping, ready for YAML) and one note per thing not carried."""
 
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, object] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)  # env var -> the Gatus key it replaces
 
 
-def _env_references(value: Any) -> Any:
+def _env_references(value: object) -> object:
     """Gatus's `$VAR` written as opsmon's `${VAR}` (`${VAR}` and `$$` mean the same in both)."""
     if isinstance(value, str):
         return _ENV_REFERENCE.sub(
@@ -118,7 +118,7 @@ def _env_name(*parts: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
 
 
-def _duration(value: Any) -> str | None:
+def _duration(value: object) -> str | None:
     """A Gatus duration in opsmon's form, or None if opsmon cannot read it (`300us`)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"{value}s" if value else None
@@ -127,11 +127,16 @@ def _duration(value: Any) -> str | None:
     return None
 
 
+def _int(value: object) -> int:
+    """`int()` of a parsed YAML scalar (raising as `int()` does on anything else)."""
+    return int(cast("str | SupportsInt", value))
+
+
 def _seconds(text: str) -> float:
     return parse_duration(text)
 
 
-def _hhmm(value: Any) -> str | None:
+def _hhmm(value: object) -> str | None:
     """`23:00` (YAML 1.1 reads an unquoted one as the base-60 number 1380) as `HH:MM`."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
         return f"{value // 60:02d}:{value % 60:02d}"
@@ -147,7 +152,7 @@ class _Converter:
         self.result = Conversion()
         self._placeholders = http_placeholders
         self._names: set[str] = set()
-        self.defaults: dict[str, dict[str, Any]] = {}  # provider -> its default-alert
+        self.defaults: dict[str, dict[str, object]] = {}  # provider -> its default-alert
         self.check_of: dict[int, str] = {}  # endpoint index -> the check made from it
         self.mapped: set[str] = set()  # providers that became channels
         self.resolved: dict[str, bool] = {}  # provider -> some alert wants send-on-resolved
@@ -156,7 +161,7 @@ class _Converter:
     def note(self, where: str, message: str) -> None:
         self.result.notes.append(f"{where}: {message}")
 
-    def secret(self, value: Any, variable: str, where: str) -> str:
+    def secret(self, value: object, variable: str, where: str) -> str:
         """An env reference in place of a secret value (kept if it already is one)."""
         text = str(value)
         if _HAS_REFERENCE.search(text):
@@ -171,9 +176,9 @@ class _Converter:
 
     # --- endpoints -------------------------------------------------------------------------
 
-    def endpoints(self, endpoints: Any) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    def endpoints(self, endpoints: object) -> tuple[list[dict[str, object]], dict[str, list[str]]]:
         """Checks for the HTTP endpoints; per check the Gatus alert types it had."""
-        checks: list[dict[str, Any]] = []
+        checks: list[dict[str, object]] = []
         alerts: dict[str, list[str]] = {}
         if not isinstance(endpoints, list):
             if endpoints is not None:
@@ -189,11 +194,12 @@ class _Converter:
             if converted is not None:
                 check, alert_types = converted
                 checks.append(check)
-                self.check_of[index] = check["name"]
-                alerts[check["name"]] = alert_types
+                name = str(check["name"])
+                self.check_of[index] = name
+                alerts[name] = alert_types
         return checks, alerts
 
-    def _unique_name(self, endpoint: Mapping[str, Any], where: str) -> str:
+    def _unique_name(self, endpoint: Mapping[str, object], where: str) -> str:
         original = str(endpoint.get("name", ""))
         base = _slug(original) or "endpoint"
         name = base
@@ -210,8 +216,8 @@ class _Converter:
         return name
 
     def endpoint(
-        self, endpoint: Mapping[str, Any], where: str
-    ) -> tuple[dict[str, Any], list[str]] | None:
+        self, endpoint: Mapping[str, object], where: str
+    ) -> tuple[dict[str, object], list[str]] | None:
         """One endpoint as an http check, or None with a note saying why it cannot be one."""
         if endpoint.get("enabled") is False:
             self.note(where, "not converted: disabled in Gatus (enabled: false)")
@@ -240,7 +246,7 @@ class _Converter:
             )
             return None
         name = self._unique_name(endpoint, where)
-        check: dict[str, Any] = {"name": name, "type": "http"}
+        check: dict[str, object] = {"name": name, "type": "http"}
         if endpoint.get("group"):
             check["service"] = str(endpoint["group"])[:63]
         check["url"] = self._url(url, name, f"{where}.url")
@@ -291,7 +297,7 @@ class _Converter:
                 query = urlencode(replaced, safe="${}")
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
-    def _headers(self, headers: Any, name: str, where: str) -> dict[str, str]:
+    def _headers(self, headers: object, name: str, where: str) -> dict[str, str]:
         if not isinstance(headers, dict):
             return {}
         out: dict[str, str] = {}
@@ -304,7 +310,9 @@ class _Converter:
                 out[str(key)] = str(value)
         return out
 
-    def _body(self, endpoint: Mapping[str, Any], where: str, headers: dict[str, str]) -> str | None:
+    def _body(
+        self, endpoint: Mapping[str, object], where: str, headers: dict[str, str]
+    ) -> str | None:
         body = endpoint.get("body")
         if body in (None, ""):
             return None
@@ -332,8 +340,8 @@ class _Converter:
             headers.setdefault("Content-Type", "application/json")
         return text
 
-    def _client(self, client: Any, interval: str, where: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _client(self, client: object, interval: str, where: str) -> dict[str, object]:
+        out: dict[str, object] = {}
         timeout = GATUS_TIMEOUT
         if isinstance(client, dict):
             for key in client:
@@ -358,7 +366,7 @@ class _Converter:
         out["timeout"] = f"{seconds:g}s"
         return out
 
-    def _conditions(self, conditions: Any, scheme: str, where: str) -> list[str]:
+    def _conditions(self, conditions: object, scheme: str, where: str) -> list[str]:
         if not isinstance(conditions, list):
             return []
         kept: list[str] = []
@@ -376,11 +384,11 @@ class _Converter:
             kept.append(str(text))
         return kept
 
-    def _alerts(self, alerts: Any, check: dict[str, Any], where: str) -> list[str]:
+    def _alerts(self, alerts: object, check: dict[str, object], where: str) -> list[str]:
         """The alert types of this endpoint; its thresholds go onto the check."""
         if not isinstance(alerts, list) or not alerts:
             return []
-        merged: list[dict[str, Any]] = []
+        merged: list[dict[str, object]] = []
         for alert in alerts:
             if not isinstance(alert, dict) or not alert.get("type"):
                 self.note(where, "an alert without a type is not carried over")
@@ -409,14 +417,14 @@ class _Converter:
             if alert.get("minimum-reminder-interval") not in (None, "", 0, "0"):
                 self.reminders.add(str(alert["minimum-reminder-interval"]))
         first = min(
-            alerting, key=lambda a: int(a.get("failure-threshold", GATUS_FAILURE_THRESHOLD))
+            alerting, key=lambda a: _int(a.get("failure-threshold", GATUS_FAILURE_THRESHOLD))
         )
-        check["failure_threshold"] = int(first.get("failure-threshold", GATUS_FAILURE_THRESHOLD))
-        check["success_threshold"] = int(first.get("success-threshold", GATUS_SUCCESS_THRESHOLD))
+        check["failure_threshold"] = _int(first.get("failure-threshold", GATUS_FAILURE_THRESHOLD))
+        check["success_threshold"] = _int(first.get("success-threshold", GATUS_SUCCESS_THRESHOLD))
         others = {
             (
-                int(a.get("failure-threshold", GATUS_FAILURE_THRESHOLD)),
-                int(a.get("success-threshold", GATUS_SUCCESS_THRESHOLD)),
+                _int(a.get("failure-threshold", GATUS_FAILURE_THRESHOLD)),
+                _int(a.get("success-threshold", GATUS_SUCCESS_THRESHOLD)),
             )
             for a in alerting
         }
@@ -437,13 +445,13 @@ class _Converter:
 
     # --- alerting providers ----------------------------------------------------------------
 
-    def providers(self, alerting: Any) -> dict[str, dict[str, Any]]:
+    def providers(self, alerting: object) -> dict[str, dict[str, object]]:
         """Channels for the Gatus providers opsmon has (slack, email, custom), by provider."""
-        channels: dict[str, dict[str, Any]] = {}
+        channels: dict[str, dict[str, object]] = {}
         self.defaults = {}
         if not isinstance(alerting, dict):
             return channels
-        builders: dict[str, Callable[[dict[str, Any], str], dict[str, Any] | None]] = {
+        builders: dict[str, Callable[[dict[str, object], str], dict[str, object] | None]] = {
             "slack": self._slack,
             "email": self._email,
             "custom": self._custom,
@@ -475,7 +483,7 @@ class _Converter:
         self.mapped = set(channels)
         return channels
 
-    def _slack(self, settings: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def _slack(self, settings: dict[str, object], where: str) -> dict[str, object] | None:
         if not settings.get("webhook-url"):
             self.note(where, "not converted: webhook-url is missing")
             return None
@@ -484,13 +492,13 @@ class _Converter:
         url = self.secret(settings["webhook-url"], "SLACK_WEBHOOK_URL", f"{where}.webhook-url")
         return {"name": "slack", "type": "slack", "webhook_url": url}
 
-    def _email(self, settings: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def _email(self, settings: dict[str, object], where: str) -> dict[str, object] | None:
         missing = [k for k in ("from", "host", "port", "to") if not settings.get(k)]
         if missing:
             self.note(where, f"not converted: {', '.join(missing)} missing")
             return None
-        port = int(settings["port"])
-        smtp: dict[str, Any] = {"host": str(settings["host"]), "port": port}
+        port = _int(settings["port"])
+        smtp: dict[str, object] = {"host": str(settings["host"]), "port": port}
         if port == 465:
             smtp["tls"] = True
         elif port == 587:
@@ -516,11 +524,11 @@ class _Converter:
             "to": to,
         }
 
-    def _custom(self, settings: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def _custom(self, settings: dict[str, object], where: str) -> dict[str, object] | None:
         if not settings.get("url"):
             self.note(where, "not converted: url is missing")
             return None
-        channel: dict[str, Any] = {
+        channel: dict[str, object] = {
             "name": "custom",
             "type": "webhook",
             "url": self.secret(settings["url"], "CUSTOM_WEBHOOK_URL", f"{where}.url"),
@@ -545,8 +553,8 @@ class _Converter:
     # --- maintenance -----------------------------------------------------------------------
 
     def maintenance(
-        self, window: Any, where: str, name: str, check: str | None
-    ) -> dict[str, Any] | None:
+        self, window: object, where: str, name: str, check: str | None
+    ) -> dict[str, object] | None:
         """A Gatus maintenance window as an opsmon recurring window (None with a note if not)."""
         if not isinstance(window, dict):
             self.note(where, "not converted: not a mapping")
@@ -559,7 +567,7 @@ class _Converter:
         if start is None or duration is None:
             self.note(where, "not converted: start (HH:MM) and duration are required")
             return None
-        out: dict[str, Any] = {"name": name}
+        out: dict[str, object] = {"name": name}
         if check is not None:
             out["match"] = {"check": check}
         every = window.get("every") or []
@@ -588,30 +596,32 @@ def _condition_reason(text: str, exc: ConditionSyntaxError) -> str:
 
 
 def _routes(
-    alerts: Mapping[str, list[str]], channels: Mapping[str, dict[str, Any]], converter: _Converter
-) -> tuple[list[dict[str, Any]], list[str]]:
+    alerts: Mapping[str, list[str]],
+    channels: Mapping[str, dict[str, object]],
+    converter: _Converter,
+) -> tuple[list[dict[str, object]], list[str]]:
     """Routes sending each check's alerts to its channels; the checks that had no alert."""
     by_channels: dict[tuple[str, ...], list[str]] = {}
     silent: list[str] = []
     for check, types in alerts.items():
-        names = tuple(sorted({channels[t]["name"] for t in types if t in channels}))
+        names = tuple(sorted({str(channels[t]["name"]) for t in types if t in channels}))
         for kind in sorted(set(types) - set(channels)):
             converter.note(f"check {check}", f"{kind} alert dropped: no {kind} channel")
         if names:
             by_channels.setdefault(names, []).append(check)
         else:
             silent.append(check)
-    routes = [
+    routes: list[dict[str, object]] = [
         {"match": {"check": "|".join(checks)}, "channels": list(names)}
         for names, checks in by_channels.items()
     ]
     return routes, silent
 
 
-def convert(gatus: Mapping[str, Any], http_placeholders: PlaceholderTable) -> Conversion:
+def convert(gatus: Mapping[str, object], http_placeholders: PlaceholderTable) -> Conversion:
     """The opsmon config for a parsed Gatus config, and a note for everything not carried."""
     converter = _Converter(http_placeholders)
-    document = _env_references(dict(gatus))
+    document = {key: _env_references(value) for key, value in gatus.items()}
     for key in document:
         if key in TOP_LEVEL_REASONS:
             converter.note(str(key), f"not carried over: {TOP_LEVEL_REASONS[key]}")
@@ -619,15 +629,15 @@ def convert(gatus: Mapping[str, Any], http_placeholders: PlaceholderTable) -> Co
             converter.note(str(key), "not carried over: not a Gatus key opsmon knows")
     channels = converter.providers(document.get("alerting"))
     checks, alerts = converter.endpoints(document.get("endpoints"))
-    config: dict[str, Any] = {"checks": checks}
-    windows: list[dict[str, Any]] = []
+    config: dict[str, object] = {"checks": checks}
+    windows: list[dict[str, object]] = []
     if "maintenance" in document:
         window = converter.maintenance(
             document["maintenance"], "maintenance", "gatus-maintenance", None
         )
         if window is not None:
             windows.append(window)
-    for index, endpoint in enumerate(document.get("endpoints") or []):
+    for index, endpoint in enumerate(cast("list[object]", document.get("endpoints") or [])):
         if not isinstance(endpoint, dict) or not endpoint.get("maintenance-windows"):
             continue
         check = converter.check_of.get(index)
@@ -643,9 +653,10 @@ def convert(gatus: Mapping[str, Any], http_placeholders: PlaceholderTable) -> Co
             # Gatus sends a resolved notice only when an alert asks (send-on-resolved: false).
             channel["send_resolved"] = converter.resolved.get(provider, False)
         routes, silent = _routes(alerts, channels, converter)
-        config["alerting"] = {"channels": list(channels.values())}
+        alerting: dict[str, object] = {"channels": list(channels.values())}
+        config["alerting"] = alerting
         if routes:
-            config["alerting"]["routes"] = routes
+            alerting["routes"] = routes
         if silent:
             # Gatus alerts only for endpoints with `alerts`; opsmon would page for every check.
             windows.append(
@@ -748,7 +759,7 @@ def cmd_import_gatus(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-    count = len(conversion.config["checks"])
+    count = len(cast("list[object]", conversion.config["checks"]))
     print(
         f"{source}: {count} check{'s' if count != 1 else ''} converted, "
         f"{len(conversion.notes)} note{'s' if len(conversion.notes) != 1 else ''}",
@@ -758,7 +769,8 @@ def cmd_import_gatus(args: argparse.Namespace) -> int:
 
 
 def add_import_commands(
-    commands: Any, with_config: Callable[[argparse.ArgumentParser], None]
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     """`opsmon import gatus`: registered like the other command groups (imports stay lazy)."""
     del with_config  # the import reads a Gatus file, not opsmon's config

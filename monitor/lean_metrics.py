@@ -60,7 +60,7 @@ class LeanFamily(Collector):
         if registry is not None:
             registry.register(self)
 
-    def labels(self, *values: Any, **named: Any) -> Any:
+    def labels(self, *values: object, **named: object) -> Any:
         """The child for these label values (created on first use), as prometheus_client's."""
         if values and named:
             raise ValueError("Can't pass both *args and **kwargs")

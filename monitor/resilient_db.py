@@ -120,11 +120,11 @@ class ResilientConnection:
         """Whether a transaction is open on the connection in use."""
         return self._active.in_transaction
 
-    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: object = ()) -> sqlite3.Cursor:
         """Run one statement (on the disk, or on the memory copy once the disk failed)."""
         return self._run(sql, parameters, many=False)
 
-    def executemany(self, sql: str, parameters: Iterable[Any]) -> sqlite3.Cursor:
+    def executemany(self, sql: str, parameters: Iterable[object]) -> sqlite3.Cursor:
         """Run one statement for each parameter set."""
         return self._run(sql, list(parameters), many=True)
 
@@ -141,7 +141,7 @@ class ResilientConnection:
     def _active(self) -> sqlite3.Connection:
         return self._memory if self._memory is not None else self._disk
 
-    def _run(self, sql: str, parameters: Any, many: bool) -> sqlite3.Cursor:
+    def _run(self, sql: str, parameters: object, many: bool) -> sqlite3.Cursor:
         if self._memory is not None:
             return _call(self._memory, sql, parameters, many)
         verb = sql.lstrip()[:8].upper()
@@ -159,7 +159,7 @@ class ResilientConnection:
             self._transaction.append((sql, parameters, many))
         return cursor
 
-    def _fail_over(self, exc: sqlite3.Error, failed: tuple[str, Any, bool]) -> sqlite3.Cursor:
+    def _fail_over(self, exc: sqlite3.Error, failed: tuple[str, object, bool]) -> sqlite3.Cursor:
         replay = [*(self._transaction or ()), failed]
         self._transaction = None
         if self._disk.in_transaction:

@@ -95,7 +95,7 @@ def _parser() -> MarkdownIt:
     return _markdown()
 
 
-def _split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
+def _split_front_matter(text: str, where: str) -> tuple[dict[str, object], str]:
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
         raise RunbookError(f"{where}: must start with YAML front matter between '---' lines")
@@ -113,7 +113,7 @@ def _split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
     return data, "".join(lines[index + 1 :])
 
 
-def _front_matter_problems(data: Mapping[str, Any], stem: str) -> list[str]:
+def _front_matter_problems(data: Mapping[str, object], stem: str) -> list[str]:
     problems: list[str] = []
     missing = [key for key in FRONT_MATTER_KEYS if key not in data]
     if missing:
@@ -447,7 +447,9 @@ def _severity_badge(severity: Severity) -> str:
 def _render_body(runbook: Runbook, known_ids: frozenset[str]) -> str:
     md = _markdown()
 
-    def code_inline(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    def code_inline(
+        self: object, tokens: Sequence[Token], idx: int, options: object, env: object
+    ) -> str:
         content = tokens[idx].content
         code = f"<code>{html.escape(content)}</code>"
         # `database-connection-failing` in the text is a runbook: make it a link.

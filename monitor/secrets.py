@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -28,7 +27,7 @@ class Secret:
 
     parts: Callable[[str], Iterable[str]] | None = None
 
-    def values_of(self, value: Any) -> set[str]:
+    def values_of(self, value: object) -> set[str]:
         """The secret strings inside `value`."""
         if isinstance(value, str):
             return set(self.parts(value)) if self.parts else {value}
@@ -42,14 +41,14 @@ class Secret:
 SECRET = Secret()
 
 
-def secret_values(value: Any) -> frozenset[str]:
+def secret_values(value: object) -> frozenset[str]:
     """Every secret held by the fields marked `Secret` in a model and the models inside it."""
     found: set[str] = set()
     _collect(value, found)
     return frozenset(v for v in found if len(v) >= MIN_SECRET_LENGTH)
 
 
-def _collect(value: Any, found: set[str]) -> None:
+def _collect(value: object, found: set[str]) -> None:
     if isinstance(value, BaseModel):
         for name, info in type(value).model_fields.items():
             item = getattr(value, name)

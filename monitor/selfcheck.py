@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from monitor.logs import get_logger
 
@@ -76,10 +75,10 @@ class TaskWatch:
         self._stopping = False
         self._log = get_logger("daemon")
 
-    def watch(self, task: asyncio.Task[Any], forever: bool = True) -> None:
+    def watch(self, task: asyncio.Task[object], forever: bool = True) -> None:
         """Watch `task`; with `forever`, ending without an error counts as dying too."""
 
-        def done(finished: asyncio.Task[Any]) -> None:
+        def done(finished: asyncio.Task[object]) -> None:
             if finished.cancelled() or self._stopping:
                 return
             exc = finished.exception()

@@ -129,7 +129,7 @@ class AlertView:
         """The service label, if any."""
         return self.labels.get("service")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
         return {
             "incident_id": self.incident_id,

@@ -7,7 +7,6 @@ scope listed here, and a test checks that every served route is documented and v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from monitor.api.config import Scope
 
@@ -23,14 +22,14 @@ class Operation:
     scope: Scope | None
     summary: str
     ok: int = 200
-    parameters: tuple[dict[str, Any], ...] = ()
-    body: dict[str, Any] | None = None
-    response: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    parameters: tuple[dict[str, object], ...] = ()
+    body: dict[str, object] | None = None
+    response: dict[str, object] = field(default_factory=lambda: {"type": "object"})
     media_type: str = "application/json"
     errors: tuple[int, ...] = ()
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _query(name: str, schema: dict[str, object], description: str) -> dict[str, object]:
     return {
         "name": name,
         "in": "query",
@@ -40,7 +39,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
-def _path(name: str, description: str) -> dict[str, Any]:
+def _path(name: str, description: str) -> dict[str, object]:
     return {
         "name": name,
         "in": "path",
@@ -130,7 +129,7 @@ _ROLLUP = {
         "p95_ms": {"type": ["number", "null"]},
     },
 }
-_SVG = {"type": "string", "description": "image/svg+xml"}
+_SVG: dict[str, object] = {"type": "string", "description": "image/svg+xml"}
 
 ROUTES: tuple[Operation, ...] = (
     Operation(
@@ -274,8 +273,8 @@ _ERROR_TEXT = {
 }
 
 
-def _operation(op: Operation) -> dict[str, Any]:
-    responses: dict[str, Any] = {
+def _operation(op: Operation) -> dict[str, object]:
+    responses: dict[str, object] = {
         str(op.ok): {"description": "ok", "content": {op.media_type: {"schema": op.response}}}
     }
     codes = list(op.errors)
@@ -286,7 +285,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             "description": _ERROR_TEXT[code],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
-    doc: dict[str, Any] = {
+    doc: dict[str, object] = {
         "summary": op.summary,
         "operationId": (
             op.method.lower()
@@ -309,9 +308,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     return doc
 
 
-def openapi_document(version: str) -> dict[str, Any]:
+def openapi_document(version: str) -> dict[str, object]:
     """The OpenAPI document for this opsmon version."""
-    paths: dict[str, dict[str, Any]] = {}
+    paths: dict[str, dict[str, object]] = {}
     for op in ROUTES:
         paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = _operation(op)
     return {

@@ -39,7 +39,7 @@ DEFAULT_PAGE = 50
 class SilenceSource(Protocol):
     """The silences `opsmon silence` manages (stored), plus the config's (listed only)."""
 
-    def listing(self, now: datetime, show_all: bool) -> list[dict[str, Any]]:
+    def listing(self, now: datetime, show_all: bool) -> list[dict[str, object]]:
         """Rows as `opsmon silence list --json` prints them."""
         ...
 
@@ -112,7 +112,7 @@ def _time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
-def incident_json(incident: IncidentRecord) -> dict[str, Any]:
+def incident_json(incident: IncidentRecord) -> dict[str, object]:
     """An incident as the API shows it."""
     return {
         "id": incident.id,
@@ -186,7 +186,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-async def _json_body(request: Request, required: bool) -> Any:
+async def _json_body(request: Request, required: bool) -> object:
     raw = await request.body()
     if not raw.strip():
         if required:
@@ -402,7 +402,7 @@ class ApiRoutes:
         return JSONResponse(openapi_document(self._version))
 
 
-def silence_json(silence: Silence, now: datetime) -> dict[str, Any]:
+def silence_json(silence: Silence, now: datetime) -> dict[str, object]:
     """A stored silence as the API shows it (the same fields as `silence list --json`)."""
     return {
         "id": silence.id,

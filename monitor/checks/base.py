@@ -33,21 +33,21 @@ class CheckType:
     build: Callable[[Any, Any], Check]  # (spec of spec_model, CheckContext)
     placeholders: PlaceholderTable = field(default_factory=dict)
 
-    def validate(self, raw: Any) -> CheckSpec:
+    def validate(self, raw: object) -> CheckSpec:
         """The spec for `raw` config; conditions are checked against this type's placeholders,
         so one that could never work is a config error (pydantic's ValidationError)."""
         context = {"placeholders": self.placeholders, "check_type": self.spec_model_type(raw)}
         return self.spec_model.model_validate(raw, context=context)
 
     @staticmethod
-    def spec_model_type(raw: Any) -> str:
+    def spec_model_type(raw: object) -> str:
         """The `type` written in `raw`, for messages."""
         return str(raw.get("type")) if isinstance(raw, dict) else "these"
 
 
 def judge(
     conditions: tuple[Condition, ...],
-    facts: Mapping[str, Any],
+    facts: Mapping[str, object],
     evaluation_facts: Facts,
     *,
     duration: float,

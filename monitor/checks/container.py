@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -331,7 +331,7 @@ class ContainerCheck:
 
     def _facts(
         self, view: ContainerView, oom: bool, restarts_10m: int, missing_env: list[str]
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         return {
             "STATE": view.status,
             "HEALTH": view.health,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from monitor.checks.container import docker_access
 from monitor.conditions import PlaceholderTable
@@ -62,7 +62,7 @@ class DockerApiCheck:
         duration = time.perf_counter() - started
         up.set(1)
         status = docker.status
-        facts: dict[str, Any] = {
+        facts: dict[str, object] = {
             "VERSION": str(version.get("Version", "")),
             "API_VERSION": str(version.get("ApiVersion", "")),
             "EVENTS_CONNECTED": status.events_connected,

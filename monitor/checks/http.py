@@ -6,7 +6,7 @@ import asyncio
 import ssl
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -180,7 +180,7 @@ class HttpCheck:
                 FailureKind(kind), reason, duration=time.perf_counter() - started
             )
         elapsed = time.perf_counter() - started
-        facts: dict[str, Any] = {
+        facts: dict[str, object] = {
             "STATUS": response.status_code,
             "RESPONSE_TIME": round(elapsed * 1000, 1),
             "CONNECTED": True,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, SupportsFloat, cast
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from pydantic import ConfigDict, Field, field_validator
@@ -25,6 +25,7 @@ from pydantic import ConfigDict, Field, field_validator
 from monitor.checks.base import judge
 from monitor.conditions import Facts, Kind, PlaceholderTable, show
 from monitor.core.durations import format_duration
+from monitor.core.json import JsonValue
 from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.redaction import Redactor
@@ -287,7 +288,7 @@ def _server_detail(message: str) -> str:
     return re.sub(r"^\[Errno -?\d+\]\s*", "", first)
 
 
-def _json_safe(value: Any) -> Any:
+def _json_safe(value: object) -> JsonValue:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Decimal):
@@ -307,12 +308,14 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _same(actual: Any, expected: Any) -> bool:
+def _same(actual: object, expected: object) -> bool:
     """`expect` matching: numbers by value, booleans as true/false, everything else as text."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return show(actual).lower() == show(expected).lower()
     try:
-        return float(actual) == float(expected)
+        return float(cast("str | SupportsFloat", actual)) == float(
+            cast("str | SupportsFloat", expected)
+        )
     except (TypeError, ValueError):
         return show(actual) == show(expected)
 
@@ -371,7 +374,7 @@ class PostgresCheck:
         deadline = started + spec.timeout
         import psycopg
 
-        facts: dict[str, Any] = {"CONNECTED": False}
+        facts: dict[str, object] = {"CONNECTED": False}
         conn: psycopg.AsyncConnection[Any] | None = None
         phase = "connecting to"
         try:
@@ -402,7 +405,7 @@ class PostgresCheck:
                 facts,
             )
         except (psycopg.Error, _StatementTimeout) as exc:
-            kind, reason = self._describe(exc, connected=facts["CONNECTED"])
+            kind, reason = self._describe(exc, connected=cast("bool", facts["CONNECTED"]))
             return self._failure(kind, reason, started, facts)
         finally:
             if conn is not None:
@@ -427,7 +430,7 @@ class PostgresCheck:
         return CheckResult(ok=True, duration=elapsed, facts=facts, connected=True)
 
     async def _query(
-        self, conn: psycopg.AsyncConnection[Any], deadline: float, facts: dict[str, Any]
+        self, conn: psycopg.AsyncConnection[Any], deadline: float, facts: dict[str, object]
     ) -> tuple[Any, ...] | None:
         """Facts (and `SELECT 1`) in one round trip, then the configured query if there is one.
 
@@ -518,7 +521,7 @@ class PostgresCheck:
         return FailureKind.CONNECT_FAILED, scrub(f"cannot connect to {self._target}: {detail}")
 
     def _failure(
-        self, kind: FailureKind, reason: str, started: float, facts: dict[str, Any]
+        self, kind: FailureKind, reason: str, started: float, facts: dict[str, object]
     ) -> CheckResult:
         elapsed = time.perf_counter() - started
         facts["RESPONSE_TIME"] = _milliseconds(elapsed)

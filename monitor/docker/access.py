@@ -229,12 +229,12 @@ class DockerAccess:
                 self._forget_client()
             raise DockerUnavailable(describe_error(exc, self.host)) from exc
 
-    async def version(self) -> dict[str, Any]:
+    async def version(self) -> dict[str, object]:
         """`GET /version`: the engine's version and API version (also proves it answers)."""
-        answer: dict[str, Any] = await self._call(lambda c: c.version())
+        answer: dict[str, object] = await self._call(lambda c: c.version())
         return answer
 
-    async def containers(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def containers(self, filters: Mapping[str, object] | None = None) -> list[dict[str, Any]]:
         """`GET /containers/json?all=1`: every container (running or not) matching `filters`."""
         answer: list[dict[str, Any]] = await self._call(
             lambda c: c.containers(all=True, filters=dict(filters or {}))

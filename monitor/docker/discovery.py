@@ -59,11 +59,11 @@ def _validation_text(exc: ValidationError) -> str:
 class Discovery:
     """Turns container listings into check specs with names that stay the same across scans."""
 
-    def __init__(self, defaults: Mapping[str, Any]) -> None:
+    def __init__(self, defaults: Mapping[str, object]) -> None:
         self._defaults = dict(defaults)
         self._names: dict[Identity, str] = {}
 
-    def update_defaults(self, defaults: Mapping[str, Any]) -> None:
+    def update_defaults(self, defaults: Mapping[str, object]) -> None:
         """Use new defaults (interval, thresholds) for the checks planned from now on."""
         self._defaults = dict(defaults)
 
@@ -115,7 +115,7 @@ class Discovery:
             seen.add(identity)
             name = self._name_for(identity, labels, taken)
             taken.add(name)
-            selection: dict[str, Any] = (
+            selection: dict[str, object] = (
                 {"project": project or None, "service": service}
                 if service
                 else {"container": container}
@@ -127,7 +127,7 @@ class Discovery:
                 taken.add(http_name)
                 raw_conditions = labels.get(HTTP_CONDITIONS_LABEL, "")
                 conditions = [c.strip() for c in raw_conditions.split(";") if c.strip()]
-                http: dict[str, Any] = {
+                http: dict[str, object] = {
                     "name": http_name,
                     "type": "http",
                     "url": url,

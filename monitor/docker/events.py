@@ -202,7 +202,7 @@ class EventStream:
             await asyncio.to_thread(thread.join, 5.0)
 
     # --- the reader thread ------------------------------------------------------------------
-    def _emit(self, callback: Callable[..., None], *args: Any) -> None:
+    def _emit(self, callback: Callable[..., None], *args: object) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return

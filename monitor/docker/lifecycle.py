@@ -33,7 +33,7 @@ MASK = "***"
 _FRACTION = re.compile(r"\.(\d+)")
 
 
-def parse_time(value: Any) -> datetime | None:
+def parse_time(value: object) -> datetime | None:
     """Docker's RFC 3339 time with nanoseconds, or None for its zero time."""
     if not isinstance(value, str) or not value or value.startswith("0001-01-01"):
         return None
@@ -45,7 +45,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def signal_number(value: Any) -> int | None:
+def signal_number(value: object) -> int | None:
     """`15`, `SIGTERM` or `TERM` as a signal number."""
     text = str(value or "").strip().upper()
     if not text:
@@ -111,7 +111,7 @@ class ContainerView:
         return max(0.0, (self.finished_at - self.started_at).total_seconds())
 
 
-def _env(entries: Iterable[Any]) -> dict[str, str]:
+def _env(entries: Iterable[object]) -> dict[str, str]:
     env: dict[str, str] = {}
     for entry in entries:
         name, _, value = str(entry).partition("=")

@@ -354,7 +354,7 @@ class DockerWatcher:
         discovery, access = self._discovery, self._access
         if discovery is None or access is None:
             return
-        summaries: dict[str, dict[str, Any]] = {}
+        summaries: dict[str, dict[str, object]] = {}
         for filters in DISCOVERY_FILTERS:
             for summary in await access.containers(filters):
                 summaries[str(summary.get("Id"))] = summary

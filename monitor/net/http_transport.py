@@ -15,7 +15,6 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
 
 import h11
 import httpx
@@ -130,7 +129,7 @@ class _Connection:
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADER_BYTES)
         self.idle_since = 0.0
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
+    def get_extra_info(self, name: str, default: object = None) -> object:
         """Socket details (`ssl_object`, `peername`, ...), as httpcore's network stream has them."""
         transport = self.socket.transport
         return default if transport is None else transport.get_extra_info(name, default)
@@ -140,7 +139,7 @@ class _Connection:
         if transport is not None and not transport.is_closing():
             transport.close()
 
-    async def next_event(self, read_limit: float | None) -> Any:
+    async def next_event(self, read_limit: float | None) -> object:
         while True:
             try:
                 event = self.h11.next_event()

@@ -47,7 +47,7 @@ class CreateRefused(DockerCallFailed):
     """A create request that is not the LKG snapshot with another image."""
 
 
-def check_create_request(body: Mapping[str, Any], name: str, lkg: Snapshot) -> None:
+def check_create_request(body: Mapping[str, object], name: str, lkg: Snapshot) -> None:
     """Raise CreateRefused unless `body` and `name` are exactly what the LKG snapshot makes
     with the body's image (names of the differing settings only, never values)."""
     if name != lkg.name:
@@ -172,10 +172,10 @@ class ContainerOps:
         """Give a container another name."""
         await self._call(f"rename {container[:12]} to {name}", lambda c: c.rename(container, name))
 
-    async def create(self, body: Mapping[str, Any], name: str, lkg: Snapshot) -> str:
+    async def create(self, body: Mapping[str, object], name: str, lkg: Snapshot) -> str:
         """Create a container, only if `body` is the LKG snapshot with another image."""
         check_create_request(body, name, lkg)
-        answer: dict[str, Any] = await self._call(
+        answer: dict[str, object] = await self._call(
             f"create {name}",
             lambda c: c.create_container_from_config(dict(body), name),  # type: ignore[no-untyped-call]
         )
@@ -186,7 +186,7 @@ class ContainerOps:
         await self._call(f"start {container[:12]}", lambda c: c.start(container))
 
     async def connect(
-        self, container: str, network: str, endpoint: Mapping[str, Any], lkg: Snapshot
+        self, container: str, network: str, endpoint: Mapping[str, object], lkg: Snapshot
     ) -> None:
         """Connect a container to one of the LKG snapshot's networks, with its aliases."""
         if lkg.extra_networks().get(network) != dict(endpoint):

@@ -20,7 +20,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from monitor.clock import Clock
 from monitor.rollback.journal import owner_alive, owner_id
@@ -171,19 +170,19 @@ class Leases:
             (run, service, owner_id(), ts(self._clock.now())),
         )
 
-    def gate_finished(self, run: str, verdict: str, report: dict[str, Any]) -> None:
+    def gate_finished(self, run: str, verdict: str, report: dict[str, object]) -> None:
         """Record the verdict of a gate run, with its report (JSON)."""
         self._db.execute(
             "UPDATE rollback_gate_runs SET finished_at = ?, verdict = ?, report = ? WHERE id = ?",
             (ts(self._clock.now()), verdict, json.dumps(report), run),
         )
 
-    def gate_report(self, run: str) -> dict[str, Any] | None:
+    def gate_report(self, run: str) -> dict[str, object] | None:
         """The report of a finished gate run (None while it runs or if it never finished)."""
         row = self._db.execute(
             "SELECT report FROM rollback_gate_runs WHERE id = ? AND report IS NOT NULL", (run,)
         ).fetchone()
         if row is None:
             return None
-        report: dict[str, Any] = json.loads(row["report"])
+        report: dict[str, object] = json.loads(row["report"])
         return report

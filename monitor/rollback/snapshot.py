@@ -58,11 +58,11 @@ def _network_mode_is_shared(mode: str) -> bool:
     return mode in ("host",) or mode.startswith("container:")
 
 
-def _endpoint(settings: Mapping[str, Any], container_id: str) -> dict[str, Any]:
+def _endpoint(settings: Mapping[str, Any], container_id: str) -> dict[str, object]:
     """The create/connect endpoint settings of one network (its own aliases only)."""
     own = container_id[:_SHORT_ID]
     aliases = [a for a in settings.get("Aliases") or [] if a != own and a != container_id]
-    endpoint: dict[str, Any] = {}
+    endpoint: dict[str, object] = {}
     if aliases:
         endpoint["Aliases"] = aliases
     ipam = settings.get("IPAMConfig")
@@ -203,7 +203,7 @@ class Snapshot:
         """One line of text per setting a person compares (no env or label values)."""
         config, host = self.config, self.host_config
 
-        def words(value: Any) -> str:
+        def words(value: object) -> str:
             if value is None:
                 return "(image default)"
             if isinstance(value, list):

@@ -43,7 +43,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _alert_blocks(alert: AlertView) -> list[dict[str, Any]]:
+def _alert_blocks(alert: AlertView) -> list[dict[str, object]]:
     firing = alert.status is Status.FIRING
     fields = [
         f"*Service*\n{escape(alert.service or '-')}",
@@ -100,7 +100,7 @@ def _alert_blocks(alert: AlertView) -> list[dict[str, Any]]:
     return blocks
 
 
-def payload(notification: Notification) -> dict[str, Any]:
+def payload(notification: Notification) -> dict[str, object]:
     """The incoming-webhook JSON for one notification."""
     title = headline(notification)
     firing = notification.status is Status.FIRING
