@@ -328,16 +328,24 @@ class RollbackComponent:
         for service in self.services:
             if service in self._busy or coordinator.in_flight(service) is not None:
                 continue
-            before = coordinator.tracker.current(service)
-            try:
-                current = await coordinator.current(service)
-            except DockerCallFailed as exc:
-                self._log.warning("rollback_resync_failed", service=service, reason=exc.reason)
-                continue
-            if current is not None and (before is None or before.id != current.deploy.id):
-                deploy = current.deploy
-                self._new_deploy(service, deploy.id, deploy.image, deploy.image_id, deploy.origin)
+            await self._reconcile(service)
         self.wake()
+
+    async def _reconcile(self, service: str) -> None:
+        """Read `service`'s current container from the engine and take a deploy the events
+        did not show (a start while the service was busy, or while disconnected)."""
+        coordinator = self.coordinator
+        if coordinator is None:
+            return
+        before = coordinator.tracker.current(service)
+        try:
+            current = await coordinator.current(service)
+        except DockerCallFailed as exc:
+            self._log.warning("rollback_resync_failed", service=service, reason=exc.reason)
+            return
+        if current is not None and (before is None or before.id != current.deploy.id):
+            deploy = current.deploy
+            self._new_deploy(service, deploy.id, deploy.image, deploy.image_id, deploy.origin)
 
     async def _resume_orphans(self) -> None:
         coordinator = self.coordinator
@@ -436,10 +444,17 @@ class RollbackComponent:
             ),
         )
         self._busy.add(service)
-        task = self._spawn(self._handle(request, deploy.id), f"rollback-{service}")
-        task.add_done_callback(lambda _: self._busy.discard(service))
+        self._spawn(self._handle(request, deploy.id), f"rollback-{service}")
 
     async def _handle(self, request: Request, deploy_id: int) -> None:
+        try:
+            await self._decide(request, deploy_id)
+        finally:
+            self._busy.discard(request.service)
+        # A deploy started while the decision was handled had its event ignored: look now.
+        await self._reconcile(request.service)
+
+    async def _decide(self, request: Request, deploy_id: int) -> None:
         coordinator = self.coordinator
         assert coordinator is not None
         try:
