@@ -40,7 +40,7 @@ from monitor.runbook_context import RunbookContext, localize
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.ports import ComponentPorts
+    from monitor.ports import ClusterPort, ComponentPorts
 
 CHANNEL_SOURCE = "channel:"
 STORE_SOURCE = "store:"
@@ -55,8 +55,9 @@ _KEEP_INCIDENTS = timedelta(days=90)
 class AlertingComponent:
     """Alerting as a daemon component; idle while the config has no `alerting` section."""
 
-    def __init__(self, ports: ComponentPorts) -> None:
+    def __init__(self, ports: ComponentPorts, cluster: ClusterPort | None = None) -> None:
         self._ports = ports
+        self._cluster = cluster
         self.store: AlertingStore | None = None
         self.tracker: IncidentTracker | None = None
         self.engine: AlertEngine | None = None
@@ -109,6 +110,7 @@ class AlertingComponent:
             store,
             ports.clock,
             ports.metrics,
+            cluster=self._cluster,
             on_failing=self._channel_failing,
             on_recovered=self._channel_recovered,
         )

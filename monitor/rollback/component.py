@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.alertnames import AlertName
+from monitor.cluster.claims import Solo
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.diagnosis import Snapshot as Situation
@@ -40,7 +41,7 @@ from monitor.rollback.tracker import DeployTracker
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.ports import ClusterPort, ComponentPorts, IncidentPort
     from monitor.runner import CheckRunner
 
 # How often services are looked at (at most; transitions and events wake the loop at once).
@@ -81,9 +82,12 @@ class DaemonVerifier:
 class RollbackComponent:
     """Deploy tracking, LKG promotion and automatic rollback in the daemon."""
 
-    def __init__(self, ports: ComponentPorts, alerting: IncidentPort) -> None:
+    def __init__(
+        self, ports: ComponentPorts, alerting: IncidentPort, cluster: ClusterPort | None = None
+    ) -> None:
         self.ports = ports
         self._alerting = alerting
+        self._cluster: ClusterPort = cluster or Solo()
         self.config: RollbackConfig | None = None
         self.store: RollbackStore | None = None
         self.coordinator: Coordinator | None = None
@@ -399,6 +403,8 @@ class RollbackComponent:
         config = self.config
         if coordinator is None or config is None or service in self._busy:
             return
+        if not self._cluster.may_act():
+            return  # another instance leads (or the cluster store is away): fail closed
         deploy = coordinator.tracker.current(service)
         if deploy is None:
             return
@@ -457,6 +463,10 @@ class RollbackComponent:
     async def _decide(self, request: Request, deploy_id: int) -> None:
         coordinator = self.coordinator
         assert coordinator is not None
+        if not await self._cluster.fence(f"rollback decision for {request.service}"):
+            # A leader that lost its lease (paused, cut off) decides nothing.
+            self._alerting.rolled_back(request.service)
+            return
         try:
             outcome = await coordinator.handle(request)
         except DockerCallFailed as exc:
