@@ -79,6 +79,9 @@ class ProblemBoard:
         """`key` is fine again."""
         self._problems.pop(key, None)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._problems
+
     def problems(self) -> list[str]:
         """Every reported problem, in a stable order."""
         return [self._problems[key] for key in sorted(self._problems)]

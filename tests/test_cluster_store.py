@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from monitor.cluster.store import ClusterStore, StoreUnavailable
+from monitor.cluster.store import ClusterStore, NameTaken, StoreUnavailable
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.waiting import async_wait_until
 
@@ -109,3 +109,22 @@ async def test_an_unreachable_store_says_where_without_the_password(
     server.start()
     assert (await a.renew(LEASE, "t")).holder == "a"
     await a.close()
+
+
+async def test_a_second_process_with_the_same_name_is_refused(
+    make_postgres: PostgresFactory,
+) -> None:
+    """Two processes configured with one `cluster.instance`: the second is told the name is
+    taken (it would share the first one's lease); once the first has left, it may join."""
+    server = make_postgres()
+    first, second = store(server, "opsmon"), store(server, "opsmon")
+    assert (await first.renew(LEASE, "t")).holder == "opsmon"
+    try:
+        await second.renew(LEASE, "t")
+    except NameTaken as exc:
+        assert "give each instance its own `cluster.instance`" in str(exc)
+    else:
+        raise AssertionError("the second process joined under a name in use")
+    await first.release((await first.renew(LEASE, "t")).epoch)
+    assert (await second.renew(LEASE, "t")).holder == "opsmon"
+    await asyncio.gather(first.close(), second.close())

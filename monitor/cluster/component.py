@@ -22,7 +22,7 @@ from monitor.alerting.naming import AlertContent
 from monitor.alertnames import AlertName
 from monitor.cluster.claims import Claim, content_key, is_reminder, settle
 from monitor.cluster.config import ClusterConfig
-from monitor.cluster.store import ClusterStore, LeaseRow, StoreUnavailable
+from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
 from monitor.logs import get_logger
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CLUSTER_SOURCE = "cluster:store"
 PROBLEM_KEY = "cluster"
+NAME_PROBLEM_KEY = "cluster-name"
 
 
 class ClusterComponent:
@@ -124,7 +125,10 @@ class ClusterComponent:
                 members = await store.live_members(2 * config.lease)
             except StoreUnavailable as exc:
                 self._store_failed(str(exc))
+            except NameTaken as exc:
+                self._name_taken(str(exc))
             else:
+                self._ports.problems.clear(NAME_PROBLEM_KEY)
                 self._store_answered()
                 self._observe(row, started, members)
             self._check_degraded()
@@ -156,6 +160,15 @@ class ClusterComponent:
         self._ports.metrics.cluster_leader.set(1 if leading else 0)
         if was and not leading:
             self._log.warning("cluster_leadership_lost", epoch=self._epoch, why=why)
+
+    def _name_taken(self, reason: str) -> None:
+        # The store answers, but this process must not lead: it would share the lease.
+        self._store_answered()
+        self._lead_until = 0.0
+        self._set_leading(False, "instance name taken")
+        if NAME_PROBLEM_KEY not in self._ports.problems:
+            self._log.error("cluster_instance_name_taken", reason=reason)
+        self._ports.problems.report(NAME_PROBLEM_KEY, reason)
 
     def leads(self) -> bool:
         """Whether this instance may act as the leader right now (lease renewed in time)."""

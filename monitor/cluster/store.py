@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE IF NOT EXISTS opsmon_cluster_members (
         instance text PRIMARY KEY,
+        run_id text NOT NULL,
         started_at timestamptz NOT NULL,
         last_seen timestamptz NOT NULL,
         version text NOT NULL
@@ -90,10 +92,16 @@ SELECT holder, epoch, extract(epoch FROM expires_at - now())::float8
 FROM opsmon_cluster_lease WHERE name = %(name)s AND NOT EXISTS (SELECT 1 FROM taken)
 """
 
+# A row of another process under the same name, seen lately, is not taken over: two
+# processes with one name would both believe they hold the lease.
 _HEARTBEAT = """
-INSERT INTO opsmon_cluster_members AS m (instance, started_at, last_seen, version)
-VALUES (%(me)s, now(), now(), %(version)s)
-ON CONFLICT (instance) DO UPDATE SET last_seen = now(), version = excluded.version
+INSERT INTO opsmon_cluster_members AS m (instance, run_id, started_at, last_seen, version)
+VALUES (%(me)s, %(run)s, now(), now(), %(version)s)
+ON CONFLICT (instance) DO UPDATE SET
+    run_id = excluded.run_id, last_seen = now(), version = excluded.version,
+    started_at = CASE WHEN m.run_id = excluded.run_id THEN m.started_at ELSE now() END
+WHERE m.run_id = excluded.run_id OR m.last_seen < now() - make_interval(secs => %(window)s)
+RETURNING instance
 """
 
 _LIVE_MEMBERS = """
@@ -143,7 +151,7 @@ UPDATE opsmon_cluster_lease SET expires_at = now()
 WHERE name = %(name)s AND holder = %(me)s AND epoch = %(epoch)s
 """
 
-_LEAVE = "DELETE FROM opsmon_cluster_members WHERE instance = %(me)s"
+_LEAVE = "DELETE FROM opsmon_cluster_members WHERE instance = %(me)s AND run_id = %(run)s"
 
 _STATUS_LEASE = """
 SELECT holder, epoch, acquired_at, renewed_at, expires_at,
@@ -160,6 +168,10 @@ FROM opsmon_cluster_members ORDER BY instance
 
 class StoreUnavailable(Exception):
     """The cluster store could not be asked; the message names no password."""
+
+
+class NameTaken(Exception):
+    """Another live process renews its membership under this instance's name."""
 
 
 @dataclass(frozen=True)
@@ -211,6 +223,7 @@ class ClusterStore:
         password = params.get("password", "")
         self._redactor = Redactor(password_candidates(dsn) | ({password} if password else set()))
         self.instance = instance
+        self._run = uuid.uuid4().hex
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
         self._migrated = False
@@ -278,11 +291,16 @@ class ClusterStore:
 
     # --- the lease ------------------------------------------------------------------------
     async def renew(self, lease: float, version: str) -> LeaseRow:
-        """Take or renew the leader lease (if free or ours) and record this member alive;
-        the lease as it stands afterwards."""
-        me = {"name": LEASE_NAME, "me": self.instance, "lease": lease}
-        rows = await self._rows(_RENEW, me)
-        await self._rows(_HEARTBEAT, {"me": self.instance, "version": version})
+        """Record this member alive and take or renew the leader lease (if free or ours);
+        the lease as it stands afterwards. NameTaken if another live process has this
+        instance's name (then the lease is left alone)."""
+        member = {"me": self.instance, "run": self._run, "version": version, "window": 2 * lease}
+        if not await self._rows(_HEARTBEAT, member):
+            raise NameTaken(
+                f"another opsmon process renews its membership as {self.instance!r}: give "
+                "each instance its own `cluster.instance`"
+            )
+        rows = await self._rows(_RENEW, {"name": LEASE_NAME, "me": self.instance, "lease": lease})
         if not rows:  # nobody held it and the insert lost a race: look again next time
             return LeaseRow("", 0, 0.0)
         holder, epoch, remaining = rows[0]
@@ -296,11 +314,11 @@ class ClusterStore:
     async def release(self, epoch: int) -> None:
         """Give the lease up now (a clean stop) and leave the members."""
         await self._rows(_RELEASE, {"name": LEASE_NAME, "me": self.instance, "epoch": epoch})
-        await self._rows(_LEAVE, {"me": self.instance})
+        await self.leave()
 
     async def leave(self) -> None:
         """Leave the members (a clean stop of a follower)."""
-        await self._rows(_LEAVE, {"me": self.instance})
+        await self._rows(_LEAVE, {"me": self.instance, "run": self._run})
 
     # --- fenced writes --------------------------------------------------------------------
     async def claim(
