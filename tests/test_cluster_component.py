@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.alertmanager import running_alertmanager
 from tests.support.daemon_process import DaemonProcess
+from tests.support.environment import free_port
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.receiver import Answer, FlipTarget, Receiver, serving
-from tests.support.waiting import wait_until
+from tests.support.waiting import holds_for, wait_until
 
 LEASE = 1.5
 NAMES = ("a", "b", "c")
@@ -34,6 +36,8 @@ class Cluster:
     store: PostgresCluster
     tmp: Path
     members: dict[str, DaemonProcess] = field(default_factory=dict)
+    # More channels for every instance, as YAML flow mappings.
+    channels: list[str] = field(default_factory=list)
 
     def config(self, name: str) -> Path:
         path = self.tmp / f"{name}.yml"
@@ -50,6 +54,9 @@ class Cluster:
               delivery: {{initial_backoff: 300ms, max_backoff: 1s}}
               channels:
                 - {{name: hooks, type: webhook, url: "{self.receiver.url("/hook/" + name)}"}}
+            """)
+            + "".join(f"    - {channel}\n" for channel in self.channels)
+            + textwrap.dedent(f"""\
             cluster:
               store: "{self.store.dsn()}"
               instance: {name}
@@ -219,3 +226,44 @@ def test_store_down_alerts_fail_open_and_the_cluster_reports_itself(cluster: Clu
     )
     wait_until(cluster.leader, timeout=10)
     assert APP_PASSWORD not in cluster.logs()
+
+
+def test_clustered_alertmanagers_send_once_what_every_instance_sent(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """With the store away every instance fails open and posts the alert to both of two
+    Alertmanagers clustered over loopback (`--cluster.peer`): their receiver is notified once."""
+    paged = Receiver().start()
+    ports = (free_port(), free_port())
+    try:
+        with (
+            running_alertmanager(tmp_path / "am1", paged.url("/am"), ports[0], [ports[1]]) as one,
+            running_alertmanager(tmp_path / "am2", paged.url("/am"), ports[1], [ports[0]]) as two,
+        ):
+            cluster.channels = [
+                f'{{name: am1, type: alertmanager, url: "{one.url}"}}',
+                f'{{name: am2, type: alertmanager, url: "{two.url}"}}',
+            ]
+            start_three(cluster)
+            cluster.store.stop()
+            wait_until(
+                lambda: all(cluster.metric(n, "opsmon_cluster_store_up") == 0 for n in NAMES),
+                timeout=10,
+            )
+            cluster.target.healthy = False
+            # Every instance posted (fail open): three copies on the webhook channel.
+            wait_until(lambda: {s for s, _ in cluster.firing()} == set(NAMES), timeout=20)
+            wait_until(lambda: one.alerts() and two.alerts(), timeout=10)
+
+            def health_pages() -> list[object]:
+                return [
+                    r
+                    for r in paged.accepted()
+                    if r.json["commonLabels"].get("alertname") == "HealthCheckFailing"
+                ]
+
+            wait_until(health_pages, timeout=20)
+            # Observed past the second peer's wait (peer timeout 2s) and a few gossip rounds.
+            holds_for(lambda: len(health_pages()) == 1, seconds=5)
+    finally:
+        paged.stop()
