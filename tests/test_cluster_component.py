@@ -267,3 +267,21 @@ def test_clustered_alertmanagers_send_once_what_every_instance_sent(
             holds_for(lambda: len(health_pages()) == 1, seconds=5)
     finally:
         paged.stop()
+
+
+def test_store_restarted_mid_incident_loses_and_doubles_nothing(cluster: Cluster) -> None:
+    """PostgreSQL restarts while an outage is firing: the instances reconnect, and the
+    receivers still get exactly one FIRING and one RESOLVED."""
+    start_three(cluster)
+    cluster.target.healthy = False
+    wait_until(cluster.firing, timeout=15)
+    cluster.store.stop()
+    cluster.store.start()
+    wait_until(lambda: cluster.leader() is not None, timeout=10)
+    cluster.target.healthy = True
+    wait_until(cluster.resolved, timeout=15)
+    wait_until(
+        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in NAMES),
+        timeout=10,
+    )
+    assert len(cluster.firing()) == 1 and len(cluster.resolved()) == 1
