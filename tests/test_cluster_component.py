@@ -38,6 +38,7 @@ class Cluster:
     members: dict[str, DaemonProcess] = field(default_factory=dict)
     # More channels for every instance, as YAML flow mappings.
     channels: list[str] = field(default_factory=list)
+    clustered: bool = True
 
     def config(self, name: str) -> Path:
         path = self.tmp / f"{name}.yml"
@@ -56,12 +57,16 @@ class Cluster:
                 - {{name: hooks, type: webhook, url: "{self.receiver.url("/hook/" + name)}"}}
             """)
             + "".join(f"    - {channel}\n" for channel in self.channels)
-            + textwrap.dedent(f"""\
-            cluster:
-              store: "{self.store.dsn()}"
-              instance: {name}
-              lease: {LEASE}s
-            """)
+            + (
+                textwrap.dedent(f"""\
+                cluster:
+                  store: "{self.store.dsn()}"
+                  instance: {name}
+                  lease: {LEASE}s
+                """)
+                if self.clustered
+                else ""
+            )
         )
         return path
 
@@ -285,3 +290,19 @@ def test_store_restarted_mid_incident_loses_and_doubles_nothing(cluster: Cluster
         timeout=10,
     )
     assert len(cluster.firing()) == 1 and len(cluster.resolved()) == 1
+
+
+def test_a_reload_without_the_cluster_section_leaves_and_pages_alone(cluster: Cluster) -> None:
+    """SIGHUP with the `cluster:` section removed: the leader gives up its lease and leaves
+    the members at once (the other instance takes over), and it pages by itself from then."""
+    leader = start_three(cluster)
+    cluster.clustered = False
+    cluster.config(leader)
+    cluster.members[leader].signal(signal.SIGHUP)
+    rest = tuple(n for n in NAMES if n != leader)
+    wait_until(lambda: cluster.leader(rest), timeout=2 * LEASE + 2)
+    members = cluster.store.sql("SELECT instance FROM opsmon_cluster_members ORDER BY 1")
+    assert [m for (m,) in members] == list(rest)
+    assert cluster.metric(leader, "opsmon_cluster_leader") == 0
+    cluster.target.healthy = False
+    wait_until(lambda: {s for s, _ in cluster.firing()} == {leader, cluster.leader(rest)}, 15)
