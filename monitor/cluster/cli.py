@@ -22,8 +22,8 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     cluster = loaded.config.cluster
     if cluster is None:
-        print(f"{loaded.path}: no `cluster:` section: this opsmon runs alone", file=sys.stderr)
-        return EXIT_CONFIG
+        print(f"not clustered: this opsmon runs alone (no `cluster:` section in {loaded.path})")
+        return EXIT_OK
     store = ClusterStore(cluster.store, cluster.instance, timeout=max(5.0, cluster.lease))
 
     async def read() -> ClusterStatus:

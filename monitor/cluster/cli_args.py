@@ -25,8 +25,9 @@ def add_cluster_commands(
         "status",
         help="leader, epoch, lease age and members, as the cluster store has them",
         description="The leader, its epoch and lease, and every member, read from the "
-        "cluster store named by the config's `cluster:` section. Exit 0 with a leader, 1 "
-        "without one, 2 when the config has no cluster or the store cannot be reached.",
+        "cluster store named by the config's `cluster:` section. Exit 0 with a leader (or "
+        "without a `cluster:` section: it runs alone), 1 without a leader, 2 when the store "
+        "cannot be reached.",
     )
     with_config(status)
     status.add_argument("--json", action="store_true", help="print JSON")
