@@ -18,17 +18,20 @@ from typing import Any, Protocol
 from monitor.alertnames import AlertName, Severity
 from monitor.conditions import LATENCY_PLACEHOLDERS, ConditionResult
 from monitor.core.health import Health
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.runbooks import Catalogue, DiagnosisStep
 
 # Result kinds of the container and Docker checks (monitor/checks/container.py).
-ENVIRONMENT_KINDS = frozenset({"missing_env", "environment"})
-CRASH_LOOP_KINDS = frozenset({"crash_loop"})
-OOM_KINDS = frozenset({"oom"})
-STOPPED_KINDS = frozenset({"stopped"})
-DOWN_KINDS = frozenset({"exited", "dead", "missing", "not_running", "paused"})
-DOCKER_KINDS = frozenset({"docker_unavailable", "docker", "engine_unavailable", "engine"})
+ENVIRONMENT_KINDS = frozenset({FailureKind.ENVIRONMENT})
+CRASH_LOOP_KINDS = frozenset({FailureKind.CRASH_LOOP})
+OOM_KINDS = frozenset({FailureKind.OOM})
+STOPPED_KINDS = frozenset({FailureKind.STOPPED})
+DOWN_KINDS = frozenset(
+    {FailureKind.EXITED, FailureKind.MISSING, FailureKind.NOT_RUNNING, FailureKind.PAUSED}
+)
+DOCKER_KINDS = frozenset({FailureKind.DOCKER_UNAVAILABLE})
+# Container states (docker inspect's State.Status), not result kinds.
 NOT_RUNNING_STATES = frozenset({"exited", "dead", "missing", "created", "paused", "removing"})
 _DATABASE_KEYS = re.compile(r"^(database|db|postgres|postgresql|pg)$", re.IGNORECASE)
 _BODY_PATH = re.compile(r"\[BODY\]((?:\.[^\s.\[\]()]+|\[\d+\])+)")
@@ -90,9 +93,9 @@ class CheckView:
         return self.result is not None and self.result.unknown
 
     @property
-    def kind(self) -> str:
-        """The bounded kind of the last result ("ok" when there is none)."""
-        return self.result.kind if self.result is not None else "ok"
+    def kind(self) -> FailureKind:
+        """The bounded kind of the last result (`OK` when there is none)."""
+        return self.result.kind if self.result is not None else FailureKind.OK
 
     @property
     def failed_conditions(self) -> tuple[ConditionResult, ...]:
@@ -275,13 +278,13 @@ def _only_conditions_on(view: CheckView, placeholders: frozenset[str]) -> bool:
     failed = view.failed_conditions
     return (
         view.failed
-        and view.kind == "condition"
+        and view.kind == FailureKind.CONDITION
         and bool(failed)
         and all(c.placeholders and c.placeholders <= placeholders for c in failed)
     )
 
 
-def kind_in(kinds: frozenset[str], check_type: str | None = None) -> Predicate:
+def kind_in(kinds: frozenset[FailureKind], check_type: str | None = None) -> Predicate:
     """Matches a failed check whose result kind is one of `kinds`."""
 
     def matches(view: CheckView, snapshot: Snapshot) -> Finding | None:

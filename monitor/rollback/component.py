@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from monitor.alertnames import AlertName
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
+from monitor.core.result import FailureKind
 from monitor.diagnosis import Snapshot as Situation
 from monitor.docker.access import DockerAccess
 from monitor.docker.events import ContainerEvent, EventHandler, EventStream
@@ -49,7 +50,7 @@ MIN_TICK = 0.1
 # After a skip, look again after this many ticks (the reason may go away).
 RETRY_SKIPPED_TICKS = 10
 # Result kinds that say nothing about the deployed image: a stop someone asked for.
-NOT_A_DEPLOY_PROBLEM = frozenset({"stopped"})
+NOT_A_DEPLOY_PROBLEM = frozenset({FailureKind.STOPPED})
 
 
 # The `result` label values of opsmon_rollbacks_total.
