@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any, Protocol
 
 from monitor.alertnames import AlertName, Severity
 from monitor.conditions import LATENCY_PLACEHOLDERS, ConditionResult
 from monitor.core.health import Health
 from monitor.core.result import CheckResult, FailureKind
+from monitor.core.service_kind import ServiceKind, kind_of_check_type, kind_of_service
 from monitor.core.spec import CheckSpec
 from monitor.runbooks import Catalogue, DiagnosisStep
 
@@ -37,23 +37,6 @@ _DATABASE_KEYS = re.compile(r"^(database|db|postgres|postgresql|pg)$", re.IGNORE
 _BODY_PATH = re.compile(r"\[BODY\]((?:\.[^\s.\[\]()]+|\[\d+\])+)")
 _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 _READINESS = re.compile(r"ready|readiness", re.IGNORECASE)
-
-
-class ServiceKind(StrEnum):
-    """What kind of service a check watches: a database is never rolled back and its outage
-    explains its dependents; an app is what deploys change."""
-
-    DATABASE = "database"
-    APP = "app"
-
-
-# The check types that watch a database; every other type watches an app (or its container).
-DATABASE_CHECK_TYPES = frozenset({"postgres"})
-
-
-def kind_of_check_type(check_type: str) -> ServiceKind:
-    """The kind of service a check of this type watches."""
-    return ServiceKind.DATABASE if check_type in DATABASE_CHECK_TYPES else ServiceKind.APP
 
 
 @dataclass(frozen=True)
@@ -191,8 +174,7 @@ class Snapshot:
 
     def service_kind(self, service: str) -> ServiceKind:
         """A service with a check that watches a database is a database; else an app."""
-        kinds = {v.watches for v in self.of_service(service)}
-        return ServiceKind.DATABASE if ServiceKind.DATABASE in kinds else ServiceKind.APP
+        return kind_of_service(v.type for v in self.of_service(service))
 
     def stands_on(self, names: Iterable[str]) -> list[CheckView]:
         """Every check that the checks `names` stand on, transitively (their `depends_on` and
