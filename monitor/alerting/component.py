@@ -46,7 +46,7 @@ from monitor.runbook_context import RunbookContext, localize
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.ports import ComponentPorts
+    from monitor.ports import ClusterPort, ComponentPorts
 
 CHANNEL_SOURCE = "channel:"
 STORE_SOURCE = "store:"
@@ -125,8 +125,9 @@ class AlertingComponent:
     """Alerting as a daemon component; idle (no `ActiveAlerting`) while the config has no
     `alerting` section."""
 
-    def __init__(self, ports: ComponentPorts) -> None:
+    def __init__(self, ports: ComponentPorts, cluster: ClusterPort | None = None) -> None:
         self._ports = ports
+        self._cluster = cluster
         self._active: ActiveAlerting | None = None
         self._tasks: list[asyncio.Task[object]] = []
         self._heartbeat_task: asyncio.Task[object] | None = None
@@ -175,6 +176,7 @@ class AlertingComponent:
             store,
             ports.clock,
             ports.metrics,
+            cluster=self._cluster,
             # Bound to this tracker: a late report of an outbox that was dropped opens
             # nothing in the next one.
             on_failing=partial(self._channel_failing, tracker),

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.alertnames import AlertName
+from monitor.cluster.claims import Solo
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.core.result import FailureKind
@@ -43,7 +44,7 @@ from monitor.rollback.tracker import DeployTracker
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.ports import ClusterPort, ComponentPorts, IncidentPort
     from monitor.runner import CheckRunner
 
 # How often services are looked at (at most; transitions and events wake the loop at once).
@@ -99,9 +100,12 @@ class ActiveRollback:
 class RollbackComponent:
     """Deploy tracking, LKG promotion and automatic rollback in the daemon."""
 
-    def __init__(self, ports: ComponentPorts, alerting: IncidentPort) -> None:
+    def __init__(
+        self, ports: ComponentPorts, alerting: IncidentPort, cluster: ClusterPort | None = None
+    ) -> None:
         self.ports = ports
         self._alerting = alerting
+        self._cluster: ClusterPort = cluster or Solo()
         self._active: ActiveRollback | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self._busy: set[str] = set()  # services with a rollback decision being handled
@@ -415,6 +419,8 @@ class RollbackComponent:
         config = self.config
         if coordinator is None or config is None or service in self._busy:
             return
+        if not self._cluster.may_act():
+            return  # another instance leads (or the cluster store is away): fail closed
         deploy = coordinator.tracker.current(service)
         if deploy is None:
             return
@@ -473,6 +479,10 @@ class RollbackComponent:
     async def _decide(self, request: Request, deploy_id: int) -> None:
         coordinator = self.coordinator
         if coordinator is None:  # never while a decision runs: turning rollback off cancels it
+            return
+        if not await self._cluster.fence(f"rollback decision for {request.service}"):
+            # A leader that lost its lease (paused, cut off) decides nothing.
+            self._alerting.rolled_back(request.service)
             return
         try:
             outcome = await coordinator.handle(request)
