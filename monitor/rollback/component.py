@@ -223,15 +223,17 @@ class RollbackComponent:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._busy.clear()
+        # Off at once and as a whole: /api/rollback says so only once the LKG series are
+        # gone, and no event handled while the parts close reaches a half-closed one.
         active, self._active = self._active, None
+        for service in list(self._lkg_series):
+            self._forget_lkg_series(service)
         if active is not None:
             await active.stream.stop()
             active.ops.close()
             if active.own_access:
                 await active.access.aclose()
             active.store.close()
-        for service in list(self._lkg_series):
-            self._forget_lkg_series(service)
 
     def _spawn(
         self, coroutine: Coroutine[object, object, object], name: str, forever: bool = False
