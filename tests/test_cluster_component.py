@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.alertmanager import running_alertmanager
 from tests.support.daemon_process import DaemonProcess
+from tests.support.environment import free_port
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.receiver import Answer, FlipTarget, Receiver, serving
-from tests.support.waiting import wait_until
+from tests.support.waiting import holds_for, wait_until
 
 LEASE = 1.5
 NAMES = ("a", "b", "c")
@@ -34,6 +36,9 @@ class Cluster:
     store: PostgresCluster
     tmp: Path
     members: dict[str, DaemonProcess] = field(default_factory=dict)
+    # More channels for every instance, as YAML flow mappings.
+    channels: list[str] = field(default_factory=list)
+    clustered: bool = True
 
     def config(self, name: str) -> Path:
         path = self.tmp / f"{name}.yml"
@@ -50,11 +55,18 @@ class Cluster:
               delivery: {{initial_backoff: 300ms, max_backoff: 1s}}
               channels:
                 - {{name: hooks, type: webhook, url: "{self.receiver.url("/hook/" + name)}"}}
-            cluster:
-              store: "{self.store.dsn()}"
-              instance: {name}
-              lease: {LEASE}s
             """)
+            + "".join(f"    - {channel}\n" for channel in self.channels)
+            + (
+                textwrap.dedent(f"""\
+                cluster:
+                  store: "{self.store.dsn()}"
+                  instance: {name}
+                  lease: {LEASE}s
+                """)
+                if self.clustered
+                else ""
+            )
         )
         return path
 
@@ -219,3 +231,78 @@ def test_store_down_alerts_fail_open_and_the_cluster_reports_itself(cluster: Clu
     )
     wait_until(cluster.leader, timeout=10)
     assert APP_PASSWORD not in cluster.logs()
+
+
+def test_clustered_alertmanagers_send_once_what_every_instance_sent(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """With the store away every instance fails open and posts the alert to both of two
+    Alertmanagers clustered over loopback (`--cluster.peer`): their receiver is notified once."""
+    paged = Receiver().start()
+    ports = (free_port(), free_port())
+    try:
+        with (
+            running_alertmanager(tmp_path / "am1", paged.url("/am"), ports[0], [ports[1]]) as one,
+            running_alertmanager(tmp_path / "am2", paged.url("/am"), ports[1], [ports[0]]) as two,
+        ):
+            cluster.channels = [
+                f'{{name: am1, type: alertmanager, url: "{one.url}"}}',
+                f'{{name: am2, type: alertmanager, url: "{two.url}"}}',
+            ]
+            start_three(cluster)
+            cluster.store.stop()
+            wait_until(
+                lambda: all(cluster.metric(n, "opsmon_cluster_store_up") == 0 for n in NAMES),
+                timeout=10,
+            )
+            cluster.target.healthy = False
+            # Every instance posted (fail open): three copies on the webhook channel.
+            wait_until(lambda: {s for s, _ in cluster.firing()} == set(NAMES), timeout=20)
+            wait_until(lambda: one.alerts() and two.alerts(), timeout=10)
+
+            def health_pages() -> list[object]:
+                return [
+                    r
+                    for r in paged.accepted()
+                    if r.json["commonLabels"].get("alertname") == "HealthCheckFailing"
+                ]
+
+            wait_until(health_pages, timeout=20)
+            # Observed past the second peer's wait (peer timeout 2s) and a few gossip rounds.
+            holds_for(lambda: len(health_pages()) == 1, seconds=5)
+    finally:
+        paged.stop()
+
+
+def test_store_restarted_mid_incident_loses_and_doubles_nothing(cluster: Cluster) -> None:
+    """PostgreSQL restarts while an outage is firing: the instances reconnect, and the
+    receivers still get exactly one FIRING and one RESOLVED."""
+    start_three(cluster)
+    cluster.target.healthy = False
+    wait_until(cluster.firing, timeout=15)
+    cluster.store.stop()
+    cluster.store.start()
+    wait_until(lambda: cluster.leader() is not None, timeout=10)
+    cluster.target.healthy = True
+    wait_until(cluster.resolved, timeout=15)
+    wait_until(
+        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in NAMES),
+        timeout=10,
+    )
+    assert len(cluster.firing()) == 1 and len(cluster.resolved()) == 1
+
+
+def test_a_reload_without_the_cluster_section_leaves_and_pages_alone(cluster: Cluster) -> None:
+    """SIGHUP with the `cluster:` section removed: the leader gives up its lease and leaves
+    the members at once (the other instance takes over), and it pages by itself from then."""
+    leader = start_three(cluster)
+    cluster.clustered = False
+    cluster.config(leader)
+    cluster.members[leader].signal(signal.SIGHUP)
+    rest = tuple(n for n in NAMES if n != leader)
+    wait_until(lambda: cluster.leader(rest), timeout=2 * LEASE + 2)
+    members = cluster.store.sql("SELECT instance FROM opsmon_cluster_members ORDER BY 1")
+    assert [m for (m,) in members] == list(rest)
+    assert cluster.metric(leader, "opsmon_cluster_leader") == 0
+    cluster.target.healthy = False
+    wait_until(lambda: {s for s, _ in cluster.firing()} == {leader, cluster.leader(rest)}, 15)

@@ -95,7 +95,6 @@ class ClusterComponent:
     async def _deactivate(self, leave: bool) -> None:
         task, self._task = self._task, None
         if task is not None:
-            self._ports.tasks.stopping()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         lease_store = self._lease_store
