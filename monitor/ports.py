@@ -20,7 +20,7 @@ from monitor.selfcheck import ProblemBoard, TaskWatch
 
 if TYPE_CHECKING:
     from monitor.alerting.incidents import IncidentTracker
-    from monitor.alerting.model import Notification
+    from monitor.alerting.model import Notification, Silence
     from monitor.checks.context import CheckContext
     from monitor.clock import Clock
     from monitor.cluster.claims import Claim
@@ -93,6 +93,15 @@ class IncidentPort(Protocol):
 
     def rolled_back(self, service: str) -> None:
         """The rollback of `service` is over."""
+        ...
+
+    def stored_silences(self, since: datetime) -> list[Silence]:
+        """Silences made on this instance (CLI, API) not ended before `since`; empty while
+        alerting is off."""
+        ...
+
+    def adopt_silence(self, silence: Silence) -> None:
+        """Hold to a silence made elsewhere (another instance): add it, or end it earlier."""
         ...
 
 

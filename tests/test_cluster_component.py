@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.alertmanager import running_alertmanager
+from tests.support.cli import run_opsmon
 from tests.support.daemon_process import DaemonProcess
 from tests.support.environment import free_port
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
@@ -306,3 +307,42 @@ def test_a_reload_without_the_cluster_section_leaves_and_pages_alone(cluster: Cl
     assert cluster.metric(leader, "opsmon_cluster_leader") == 0
     cluster.target.healthy = False
     wait_until(lambda: {s for s, _ in cluster.firing()} == {leader, cluster.leader(rest)}, 15)
+
+
+def test_a_silence_made_on_a_follower_holds_for_the_leader(cluster: Cluster) -> None:
+    """`opsmon silence add` on a follower: the leader holds the page back; `silence expire`
+    on that follower lifts it for the whole cluster and the leader pages."""
+    leader = start_three(cluster)
+    follower = next(n for n in NAMES if n != leader)
+    made = run_opsmon(
+        "silence",
+        "add",
+        "--match",
+        "check=backend-health",
+        "--comment",
+        "planned work",
+        "--config",
+        str(cluster.config(follower)),
+    )
+    assert made.returncode == 0, made.stderr
+    silence_id = made.stdout.split()[0]
+
+    def leader_silences() -> list[str]:
+        body = cluster.members[leader].get("/api/alerts").json()
+        return [s["id"] for s in body["silences"]]
+
+    wait_until(lambda: silence_id in leader_silences(), timeout=10)
+    cluster.target.healthy = False
+    wait_until(
+        lambda: any(
+            i["labels"].get("check") == "backend-health" and i["suppressed"]
+            for i in cluster.members[leader].get("/api/alerts").json()["incidents"]
+        ),
+        timeout=15,
+    )
+    assert cluster.firing() == []
+
+    expired = run_opsmon("silence", "expire", silence_id, "--config", str(cluster.config(follower)))
+    assert expired.returncode == 0, expired.stderr
+    firing = wait_until(cluster.firing, timeout=15)
+    assert [sender for sender, _ in firing] == [leader]

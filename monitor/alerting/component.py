@@ -24,6 +24,7 @@ from monitor.alerting.config import AlertingConfig
 from monitor.alerting.engine import AlertEngine
 from monitor.alerting.heartbeat import Heartbeat
 from monitor.alerting.incidents import IncidentTracker
+from monitor.alerting.model import Silence
 from monitor.alerting.naming import (
     AlertContent,
     delivery_failing,
@@ -408,6 +409,30 @@ class AlertingComponent:
         if self._active is None:
             return None
         return self._active.silenced(service, checks, now)
+
+    def stored_silences(self, since: datetime) -> list[Silence]:
+        """Silences stored on this instance (made here, or adopted) not ended before `since`."""
+        if self._active is None:
+            return []
+        return self._active.store.silences(since=since)
+
+    def adopt_silence(self, silence: Silence) -> None:
+        """A silence made on another instance: add it, or end ours when it ended earlier."""
+        if self._active is None:
+            return
+        store = self._active.store
+        known = {s.id: s for s in store.silences()}
+        mine = known.get(silence.id)
+        if mine is None:
+            if silence.ends_at <= self._ports.clock.now():
+                return  # ended before this instance heard of it
+            store.add_silence(silence)
+        elif silence.ends_at < mine.ends_at:
+            store.expire_silence(silence.id, silence.ends_at)
+        else:
+            return
+        self._log.info("silence_adopted_from_cluster", silence=silence.id)
+        self.wake()
 
     # --- loops ---------------------------------------------------------------------------------
     async def _engine_loop(self, active: ActiveAlerting) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor import __version__
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CLUSTER_SOURCE = "cluster:store"
 PROBLEM_KEY = "cluster"
+SILENCE_ENDS_SHARED_FOR = timedelta(days=1)
 NAME_PROBLEM_KEY = "cluster-name"
 
 
@@ -46,6 +47,7 @@ class ClusterComponent:
         self._lease_store: ClusterStore | None = None
         self._claims: ClusterStore | None = None
         self._task: asyncio.Task[object] | None = None
+        self._sync: asyncio.Task[object] | None = None
         self._lead_until = 0.0
         self._leading = False
         self._epoch = 0
@@ -85,6 +87,8 @@ class ClusterComponent:
         self._claims = ClusterStore(config.store, config.instance, timeout)
         self._task = asyncio.create_task(self._keep_lease(), name="cluster-lease")
         self._ports.tasks.watch(self._task, True)
+        self._sync = asyncio.create_task(self._share_silences(), name="cluster-silences")
+        self._ports.tasks.watch(self._sync, True)
         self._log.info(
             "cluster_joining",
             instance=config.instance,
@@ -93,10 +97,11 @@ class ClusterComponent:
         )
 
     async def _deactivate(self, leave: bool) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [t for t in (self._task, self._sync) if t is not None]
+        self._task = self._sync = None
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         lease_store = self._lease_store
         if lease_store is not None and leave:
             try:
@@ -133,6 +138,24 @@ class ClusterComponent:
             self._check_degraded()
             wait = started + config.renew_every - clock.monotonic()
             await asyncio.sleep(max(0.0, wait))
+
+    async def _share_silences(self) -> None:
+        """Every renewal period: put this instance's silences in the store and hold to the
+        ones made elsewhere, so a silence made through any instance holds for the leader."""
+        assert self.config is not None and self._claims is not None
+        config, store, clock = self.config, self._claims, self._ports.clock
+        while True:
+            incidents = self._incidents
+            if incidents is not None and self._down_since is None:
+                # Silences ended lately are shared too: an early end must reach every peer.
+                since = clock.now() - SILENCE_ENDS_SHARED_FOR
+                try:
+                    await store.share_silences(incidents.stored_silences(since))
+                    for silence in await store.shared_silences(since):
+                        incidents.adopt_silence(silence)
+                except StoreUnavailable as exc:
+                    self._log.warning("cluster_silences_not_shared", reason=str(exc))
+            await asyncio.sleep(config.renew_every)
 
     def _observe(self, row: LeaseRow, started: float, members: int) -> None:
         assert self.config is not None

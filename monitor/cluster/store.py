@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from monitor.alerting.model import Silence
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.cluster.claims import Logged
 from monitor.redaction import Redactor
@@ -62,6 +65,16 @@ MIGRATIONS: tuple[str, ...] = (
         instance text NOT NULL,
         epoch bigint NOT NULL,
         at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_silences (
+        id text PRIMARY KEY,
+        matchers text NOT NULL,
+        starts_at timestamptz NOT NULL,
+        ends_at timestamptz NOT NULL,
+        comment text NOT NULL,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL,
+        instance text NOT NULL
     );
     """,
 )
@@ -144,6 +157,22 @@ _ACT = f"""
 INSERT INTO opsmon_cluster_actions (action, instance, epoch)
 SELECT %(action)s, %(me)s, ours.epoch FROM ({_OURS}) AS ours
 RETURNING id
+"""
+
+# A silence is shared as made; ending it early anywhere ends it everywhere (the earliest end
+# wins), so `opsmon silence expire` on any instance lifts it for the whole cluster.
+_SHARE_SILENCE = """
+INSERT INTO opsmon_cluster_silences AS s
+    (id, matchers, starts_at, ends_at, comment, created_by, created_at, instance)
+VALUES (%(id)s, %(matchers)s, %(starts)s, %(ends)s, %(comment)s, %(by)s, %(created)s, %(me)s)
+ON CONFLICT (id) DO UPDATE SET
+    ends_at = LEAST(s.ends_at, excluded.ends_at), starts_at = LEAST(s.starts_at, excluded.starts_at)
+WHERE excluded.ends_at < s.ends_at
+"""
+
+_SHARED_SILENCES = """
+SELECT id, matchers, starts_at, ends_at, comment, created_by, created_at
+FROM opsmon_cluster_silences WHERE ends_at > %(since)s ORDER BY starts_at, id
 """
 
 _RELEASE = """
@@ -365,6 +394,40 @@ class ClusterStore:
         """Record `action` under `epoch`; False (nothing written) if the lease is not ours."""
         params = {"name": LEASE_NAME, "me": self.instance, "epoch": epoch, "action": action}
         return bool(await self._rows(_ACT, params))
+
+    # --- shared silences -----------------------------------------------------------------
+    async def share_silences(self, silences: Sequence[Silence]) -> None:
+        """Put this instance's silences in the store (an earlier end wins)."""
+        for silence in silences:
+            await self._rows(
+                _SHARE_SILENCE,
+                {
+                    "id": silence.id,
+                    "matchers": json.dumps(dict(silence.matchers), sort_keys=True),
+                    "starts": silence.starts_at,
+                    "ends": silence.ends_at,
+                    "comment": silence.comment,
+                    "by": silence.created_by,
+                    "created": silence.created_at or silence.starts_at,
+                    "me": self.instance,
+                },
+            )
+
+    async def shared_silences(self, since: datetime) -> list[Silence]:
+        """Every silence in the store not ended before `since`."""
+        rows = await self._rows(_SHARED_SILENCES, {"since": since})
+        return [
+            Silence(
+                id=str(sid),
+                matchers=json.loads(matchers),
+                starts_at=starts,
+                ends_at=ends,
+                comment=str(comment),
+                created_by=str(by),
+                created_at=created,
+            )
+            for sid, matchers, starts, ends, comment, by, created in rows
+        ]
 
     # --- status ---------------------------------------------------------------------------
     async def status(self) -> ClusterStatus:
