@@ -47,6 +47,16 @@ _NODE_CONNECT = re.compile(r"connect\(5432,'db'\)")
 _STATE_DIR = re.compile(r"/var/lib/opsmon\b")
 
 
+def _base_url(url: str) -> str:
+    """`scheme://host:port` of a check's URL: never its `user:password@`, path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
 @dataclass(frozen=True)
 class DatabaseAddress:
     """Where the database answers, from the postgres check's DSN (never its password)."""
@@ -125,8 +135,7 @@ class RunbookContext:
                 database = DatabaseAddress.of_dsn(dsn)
             url = getattr(spec, "url", None)
             if spec.type == "http" and spec.service and isinstance(url, str):
-                parts = urlsplit(url)
-                urls.setdefault(spec.service, f"{parts.scheme}://{parts.netloc}")
+                urls.setdefault(spec.service, _base_url(url))
             project = getattr(spec, "project", None)
             if spec.type == "container" and isinstance(project, str) and project:
                 projects.append(project)

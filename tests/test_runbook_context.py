@@ -116,3 +116,18 @@ def test_database_commands_use_the_checks_address_and_never_its_password(tmp_pat
     rendered = [localize_runbook(runbook, ctx).body for runbook in load_catalogue()]
     assert any("-p 6543" in body for body in rendered)
     assert not any("canary-pw-7731" in body for body in rendered)
+
+
+def test_service_urls_drop_the_credentials_of_the_checks_url(tmp_path: Path) -> None:
+    """A check URL with `user:password@` gives runbook commands its host and port only (an
+    IPv6 host keeps its brackets): the password never reaches a rendered runbook."""
+    ctx = context(
+        tmp_path,
+        "checks:\n"
+        '  - {name: api, type: http, service: backend, url: "http://ops:canary-url-pw-4410@127.0.0.1:4100/h"}\n'
+        '  - {name: web, type: http, service: frontend, url: "http://[::1]:3100/"}\n',
+    )
+    assert ctx.urls == {"backend": "http://127.0.0.1:4100", "frontend": "http://[::1]:3100"}
+    rendered = [localize_runbook(runbook, ctx).body for runbook in load_catalogue()]
+    assert any("http://127.0.0.1:4100/api/health" in body for body in rendered)
+    assert not any("canary-url-pw-4410" in body for body in rendered)
