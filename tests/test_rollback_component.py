@@ -83,13 +83,18 @@ def test_enforce_rolls_a_bad_deploy_back(deployment: Deployment, opsmon: Opsmon)
     assert volumes["/data"] == deployment.volume
     assert volumes["/cache"] == {m["Destination"]: m.get("Name") for m in v1["Mounts"]}["/cache"]
     wait_answers(deployment.health_url, 200)
-    failed = deployment.inspect(bad_id)
-    assert failed["Name"] == f"/{deployment.name}_failed_{bad_id[:12]}"
+    failed_name = f"{deployment.name}_failed_{bad_id[:12]}"
+    # Kept, stopped, as a copy without the service's Compose labels (Compose counts by label).
+    failed = deployment.inspect(failed_name)
+    assert failed["Config"]["Labels"]["opsmon.failed-from"] == bad_id
+    assert failed["Image"] == deployment.images.ids["v2"]
     assert not failed["State"]["Running"]
+    assert [c["Id"] for c in deployment.containers()] == [restored["Id"]]
 
     description = alert["annotations"]["description"]
     assert deployment.images.ref("v2") in description and deployment.images.ref("v1") in description
     assert "web-health" in description  # the evidence
+    assert f"kept (stopped) as {failed_name}, without the service's Compose labels" in (description)
     assert alert["labels"]["severity"] == "info" and alert["labels"]["service"] == "web"
     assert alert["annotations"]["runbook_url"].endswith("/runbooks/rollback-performed")
     wait_until(lambda: opsmon.service()["current"]["origin"] == "rollback", timeout=10)
