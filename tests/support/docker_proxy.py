@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import selectors
-from urllib.parse import parse_qs
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 _VERSION = r"(?:/v[0-9.]+)?"
