@@ -6,36 +6,19 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from monitor.clock import SystemClock
-from monitor.docker.access import DockerAccess
 from monitor.docker.discovery import Discovery
 from monitor.docker.selection import Selector, best_candidate, is_retired_name
 from monitor.rollback.docker_ops import ContainerOps
-from monitor.rollback.journal import Journal
-from monitor.rollback.recreate import RecreateStrategy
-from monitor.rollback.store import open_store
 from tests.support.cli import run_opsmon
 from tests.support.rollback import Deployment, wait_answers
-from tests.test_rollback_recreate import Parts, deploy_v1_then_v2, plan
+from tests.support.rollback_parts import Parts, deploy_v1_then_v2, plan
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
-    """The recreate strategy on the local engine, its journal in a fresh state folder."""
-    store = open_store(tmp_path / "state")
-    journal = Journal(store)
-    ops = ContainerOps(DockerAccess("unix:///var/run/docker.sock"))
-    yield Parts(store, journal, ops, RecreateStrategy(ops, journal, SystemClock()))
-    ops.close()
-    store.close()
 
 
 def opsmon_sees(deployment: Deployment, tmp_path: Path) -> dict[str, object]:

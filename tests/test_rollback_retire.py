@@ -7,40 +7,24 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from monitor.clock import SystemClock
-from monitor.docker.access import DockerAccess
-from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
-from monitor.rollback.journal import Journal, Rollback
-from monitor.rollback.recreate import RecreateStrategy
+from monitor.rollback.docker_ops import DockerCallFailed
+from monitor.rollback.journal import Rollback
 from monitor.rollback.retire import retire_failed
 from monitor.rollback.retired_copy import FAILED_FROM_LABEL
 from monitor.rollback.snapshot import Snapshot
-from monitor.rollback.store import open_store
 from tests.support.environment import missing
 from tests.support.rollback import Deployment, compose_available, wait_answers
-from tests.test_rollback_recreate import Parts, plan
+from tests.support.rollback_parts import Parts, plan
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 CANARY = "canary-" + uuid.uuid4().hex
 COMPOSE_LABEL = "com.docker.compose."
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
-    """The recreate strategy on the local engine, its journal in a fresh state folder."""
-    store = open_store(tmp_path / "state")
-    journal = Journal(store)
-    ops = ContainerOps(DockerAccess("unix:///var/run/docker.sock"))
-    yield Parts(store, journal, ops, RecreateStrategy(ops, journal, SystemClock()))
-    ops.close()
-    store.close()
 
 
 class Compose:
