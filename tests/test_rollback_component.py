@@ -15,6 +15,7 @@ import pytest
 
 from monitor.store import DB_FILE
 from tests.support.cli import run_opsmon
+from tests.support.docker_proxy import DockerProxy
 from tests.support.postgres import PostgresFactory
 from tests.support.rollback import Deployment, answers, wait_answers
 from tests.support.rollback_daemon import Opsmon, service_checks
@@ -104,6 +105,39 @@ def test_enforce_rolls_a_bad_deploy_back(deployment: Deployment, opsmon: Opsmon)
     assert metric(text, "opsmon_rollbacks_total", service="web", result="succeeded") == 1
     assert metric(text, "opsmon_rollback_duration_seconds_count") == 1
     assert CANARY not in opsmon.text() and CANARY not in str(opsmon.hooks.requests)
+
+
+def test_a_proxy_that_refuses_removal_leaves_the_failed_container_labelled(
+    deployment: Deployment, opsmon: Opsmon
+) -> None:
+    """Behind a socket proxy that refuses DELETE the rollback still succeeds; the failed
+    container stays as it was (renamed, stopped, Compose labels kept) and RollbackPerformed
+    says so and how to remove it."""
+    proxy = DockerProxy(allow_remove=False).start()
+    try:
+        opsmon.configure(docker_host=proxy.host)
+        deploy_stable_v1(deployment, opsmon)
+        bad_id = deployment.deploy("v2")
+
+        alert = opsmon.wait_alert("RollbackPerformed", timeout=40)
+    finally:
+        proxy.stop()
+    failed_name = f"{deployment.name}_failed_{bad_id[:12]}"
+    assert deployment.inspect(failed_name)["Id"] == bad_id
+    assert len(deployment.containers()) == 2
+    description = alert["annotations"]["description"]
+    assert f"kept (stopped) as {failed_name}, still with the service's Compose labels" in (
+        description
+    )
+    assert f"docker rm {failed_name}" in description
+    assert [r["status"] for r in opsmon.rollbacks()] == ["succeeded"]
+    assert "remove a container (probe)" in description and "refused" in description
+    assert (
+        deployment.client.api.containers(
+            all=True, filters={"label": f"opsmon.failed-project={deployment.project}"}
+        )
+        == []
+    )  # no copy was made that could not replace it
 
 
 def test_dry_run_changes_nothing_and_describes_the_plan(

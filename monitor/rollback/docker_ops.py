@@ -14,7 +14,9 @@ removal unless of a stopped container whose relabelled copy exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -244,6 +246,20 @@ class ContainerOps:
             lambda c: c.create_container_from_config(body, None),  # type: ignore[no-untyped-call]
         )
         return str(answer["Id"])
+
+    async def check_removal_allowed(self) -> None:
+        """Raise DockerCallFailed unless removals reach the engine: asks to remove a container
+        that does not exist (404 when allowed, 403 from a socket proxy that forbids it), so
+        that no copy is made that could not replace its original."""
+        absent = f"opsmon-removal-probe-{uuid.uuid4().hex}"
+
+        def work(client: docker.APIClient) -> None:
+            import docker.errors
+
+            with contextlib.suppress(docker.errors.NotFound):
+                client.remove_container(absent, v=False, link=False, force=False)
+
+        await self._call("remove a container (probe)", work)
 
     async def remove_retired(self, original_id: str) -> None:
         """Remove a stopped container whose relabelled copy exists (its volumes stay); any

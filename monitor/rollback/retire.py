@@ -75,6 +75,7 @@ async def retire_failed(ops: ContainerOps, record: Rollback, folder: Path) -> Re
                 f"{short_id(original_id)} holds the service's name {record.old_name}: left as it is"
             )
         if copy_id is None:
+            await ops.check_removal_allowed()  # else the copy could not replace it
             logs = _save(path, await ops.logs(original_id, LOG_TAIL))
             copy_id = await ops.create_retired_copy(original, str(logs) if logs else None)
         await ops.remove_retired(original_id)

@@ -74,8 +74,10 @@ def allowed(method: str, path: str, query: str = "") -> bool:
 class DockerProxy:
     """`tcp://127.0.0.1:PORT` in front of the engine's unix socket."""
 
-    def __init__(self, upstream: str = DOCKER_SOCKET) -> None:
+    def __init__(self, upstream: str = DOCKER_SOCKET, allow_remove: bool = True) -> None:
         self._upstream = upstream
+        # False: a proxy set up before rollback removed anything (DELETE refused).
+        self._allow_remove = allow_remove
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._lock = threading.Lock()
         self.calls: list[Call] = []
@@ -159,7 +161,7 @@ class DockerProxy:
             if not chunk:
                 return
             rest += chunk
-        if not allowed(method, path, query):
+        if not allowed(method, path, query) or (method == "DELETE" and not self._allow_remove):
             self._record(Call(method, path, "denied"))
             body = b'{"message":"forbidden by the socket proxy"}'
             client.sendall(
