@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from monitor.docker.access import DockerAccess, describe_error
 from monitor.docker.lifecycle import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from monitor.rollback.retired_copy import FAILED_FROM_LABEL, retired_body
-from monitor.rollback.snapshot import Snapshot, short_id
+from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
 
 if TYPE_CHECKING:
     import docker
@@ -240,7 +240,10 @@ class ContainerOps:
                 await self.image(str(original.get("Image"))),
             )
         image_labels = ((image or {}).get("Config") or {}).get("Labels") or {}
-        body = retired_body(original, reference, image_labels, logs)
+        try:
+            body = retired_body(original, reference, image_labels, logs)
+        except SnapshotError as exc:
+            raise CreateRefused(f"refused to copy {cid[:12]}: {exc}") from None
         answer: dict[str, object] = await self._call(
             f"create a relabelled copy of {cid[:12]}",
             lambda c: c.create_container_from_config(body, None),  # type: ignore[no-untyped-call]
