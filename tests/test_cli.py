@@ -328,7 +328,8 @@ SHOP_ENV = {"SHOP_DATABASE_URL": f"postgresql://shopper:{DB_CANARY}@127.0.0.1:65
 
 def test_runbooks_show_renders_for_the_given_config(tmp_path: Path) -> None:
     """`runbooks show NAME --config FILE` prints the commands for that config (its URLs, compose
-    file and project, database address, state_dir, contacts), never the DSN password."""
+    file and project, database address and check, state_dir, contacts), never the DSN
+    password."""
     path = write_runbook_config(tmp_path)
     shown = run_opsmon(
         "runbooks", "show", "DatabaseConnectionFailing", "--config", str(path), env=SHOP_ENV
@@ -339,6 +340,8 @@ def test_runbooks_show_renders_for_the_given_config(tmp_path: Path) -> None:
     assert "    curl -s http://127.0.0.1:4711/api/health" in shown.stdout
     assert f"    {compose} ps db" in shown.stdout
     assert "- shop backend on-call: #shop-backend" in shown.stdout
+    assert "    opsmon check --only shop-db" in shown.stdout  # the config's check, not `database`
+    assert "opsmon explain database" not in shown.stdout
     assert "http://backend:4000" not in shown.stdout
     assert DB_CANARY not in shown.stdout + shown.stderr
     state = run_opsmon(
