@@ -291,7 +291,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     problems = diagnose(Snapshot.from_results(rows), catalogue)
     if args.check:
         problems = [p for p in problems if args.check in p.checks]
-    print(render_report(problems, len(rows), loaded.config, catalogue, redactor))
+    print(render_report(problems, len(rows), loaded.config, catalogue, redactor, args.config))
     return EXIT_UNHEALTHY if problems else EXIT_OK
 
 
