@@ -43,6 +43,7 @@ class AlertName(StrEnum):
     DEPLOY_PROMOTED = "DeployPromoted"
     DEPLOY_ROLLED_BACK = "DeployRolledBack"
     DEPLOY_GATE_FAILED = "DeployGateFailed"
+    CLUSTER_DEGRADED = "ClusterDegraded"
 
 
 # Who raises the alerts that diagnosis does not: the alerting pipeline itself, the rollback
@@ -58,4 +59,5 @@ EMITTED_ELSEWHERE: dict[AlertName, str] = {
     AlertName.DEPLOY_PROMOTED: "opsmon gate (the new version was healthy long enough)",
     AlertName.DEPLOY_ROLLED_BACK: "opsmon gate (the new version failed and was rolled back)",
     AlertName.DEPLOY_GATE_FAILED: "opsmon gate (failed, and not rolled back, or no verdict)",
+    AlertName.CLUSTER_DEGRADED: "cluster (the shared PostgreSQL store does not answer)",
 }

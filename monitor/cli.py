@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor import __version__
 from monitor.alerting.silence_args import add_silence_commands
+from monitor.cluster.cli_args import add_cluster_commands
 from monitor.gate.cli import add_gate_command
 from monitor.gatus_import import add_import_commands
 from monitor.rollback.cli_args import add_rollback_commands
@@ -375,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rollback_commands(commands, with_config)
     add_import_commands(commands, with_config)
     add_gate_command(commands, with_config)
+    add_cluster_commands(commands, with_config)
     return parser
 
 

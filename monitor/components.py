@@ -2,7 +2,8 @@
 
 Part of the composition root: `build_components` builds each part from the ports and wires the
 parts that talk to each other through their narrow interfaces (rollback gets alerting's
-`IncidentPort`, never the alerting component). Adding a part is one module and one line here.
+`IncidentPort` and the cluster's `ClusterPort`, never the components themselves). Adding a
+part is one module and one line here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from monitor import runbook_pages
 from monitor.alerting.component import AlertingComponent
+from monitor.cluster.component import ClusterComponent
 from monitor.docker.watcher import DockerWatcher
 from monitor.rollback.component import RollbackComponent
 from monitor.status.component import StatusComponent
@@ -45,11 +47,14 @@ class Component(Protocol):
 
 def build_components(ports: ComponentPorts) -> list[Component]:
     """Every component, in start order (stopped in reverse)."""
-    alerting = AlertingComponent(ports)
+    cluster = ClusterComponent(ports)
+    alerting = AlertingComponent(ports, cluster)
+    cluster.attach(alerting)
     return [
         runbook_pages.RunbookPages(ports.settings.runbooks_dir, ports.config),
+        cluster,
         alerting,
         DockerWatcher(ports),
-        RollbackComponent(ports, alerting),
+        RollbackComponent(ports, alerting, cluster),
         StatusComponent(ports),
     ]

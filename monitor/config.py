@@ -18,6 +18,7 @@ from monitor.alerting.config import AlertingConfig, MaintenanceWindow, SilenceSp
 from monitor.api.config import ApiConfig
 from monitor.bounded_yaml import YamlInputError, YamlLimits, load_yaml, read_utf8
 from monitor.checks import CHECK_TYPES
+from monitor.cluster.config import ClusterConfig
 from monitor.core.durations import PositiveDuration, format_duration, parse_duration
 from monitor.core.spec import CheckSpec
 from monitor.docker.config import DockerConfig
@@ -69,6 +70,7 @@ class Config(BaseModel):
     status_page: StatusPageConfig = StatusPageConfig()
     api: ApiConfig = ApiConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
+    cluster: ClusterConfig | None = None
 
     def check(self, name: str) -> CheckSpec:
         """The check called `name`."""

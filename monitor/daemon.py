@@ -23,7 +23,13 @@ from monitor.redaction import Redactor
 from monitor.resilient_db import StoreFault, StoreHealth
 from monitor.runner import CheckRunner, ResultListener, TransitionListener, build_runner
 from monitor.scheduler import Scheduler, Timing
-from monitor.selfcheck import CheckTiming, TaskWatch, liveness_problems, stale_checks
+from monitor.selfcheck import (
+    CheckTiming,
+    ProblemBoard,
+    TaskWatch,
+    liveness_problems,
+    stale_checks,
+)
 from monitor.server import HttpServer, bind, build_app
 from monitor.settings import Settings
 
@@ -94,6 +100,7 @@ class Daemon:
             on_recovered=[self._store_recovered],
             on_write_failure=[self.metrics.state_write_failures.inc],
         )
+        self.problems = ProblemBoard()
         self._scheduled_at: dict[str, datetime] = {}
         self._stale: set[str] = set()
 
@@ -111,6 +118,7 @@ class Daemon:
             self,
             store_health=self.store_health,
             tasks=self.tasks,
+            problems=self.problems,
         )
         self.components = build_components(ports)
         routes = [route for component in self.components for route in component.routes()]
@@ -405,6 +413,7 @@ class Daemon:
             self.tasks.dead(),
             self._stale_checks(),
             [f"state store {f.path} failing: {f.error}" for f in self.store_health.faults()],
+            self.problems.problems(),
         )
         return [self.redactor.text(problem) for problem in problems]
 

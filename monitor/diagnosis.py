@@ -12,45 +12,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any, Protocol
 
 from monitor.alertnames import AlertName, Severity
 from monitor.conditions import LATENCY_PLACEHOLDERS, ConditionResult
 from monitor.core.health import Health
-from monitor.core.result import CheckResult
+from monitor.core.result import CheckResult, FailureKind
+from monitor.core.service_kind import ServiceKind, kind_of_check_type, kind_of_service
 from monitor.core.spec import CheckSpec
 from monitor.runbooks import Catalogue, DiagnosisStep
 
 # Result kinds of the container and Docker checks (monitor/checks/container.py).
-ENVIRONMENT_KINDS = frozenset({"missing_env", "environment"})
-CRASH_LOOP_KINDS = frozenset({"crash_loop"})
-OOM_KINDS = frozenset({"oom"})
-STOPPED_KINDS = frozenset({"stopped"})
-DOWN_KINDS = frozenset({"exited", "dead", "missing", "not_running", "paused"})
-DOCKER_KINDS = frozenset({"docker_unavailable", "docker", "engine_unavailable", "engine"})
+ENVIRONMENT_KINDS = frozenset({FailureKind.ENVIRONMENT})
+CRASH_LOOP_KINDS = frozenset({FailureKind.CRASH_LOOP})
+OOM_KINDS = frozenset({FailureKind.OOM})
+STOPPED_KINDS = frozenset({FailureKind.STOPPED})
+DOWN_KINDS = frozenset(
+    {FailureKind.EXITED, FailureKind.MISSING, FailureKind.NOT_RUNNING, FailureKind.PAUSED}
+)
+DOCKER_KINDS = frozenset({FailureKind.DOCKER_UNAVAILABLE})
+# Container states (docker inspect's State.Status), not result kinds.
 NOT_RUNNING_STATES = frozenset({"exited", "dead", "missing", "created", "paused", "removing"})
 _DATABASE_KEYS = re.compile(r"^(database|db|postgres|postgresql|pg)$", re.IGNORECASE)
 _BODY_PATH = re.compile(r"\[BODY\]((?:\.[^\s.\[\]()]+|\[\d+\])+)")
 _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 _READINESS = re.compile(r"ready|readiness", re.IGNORECASE)
-
-
-class ServiceKind(StrEnum):
-    """What kind of service a check watches: a database is never rolled back and its outage
-    explains its dependents; an app is what deploys change."""
-
-    DATABASE = "database"
-    APP = "app"
-
-
-# The check types that watch a database; every other type watches an app (or its container).
-DATABASE_CHECK_TYPES = frozenset({"postgres"})
-
-
-def kind_of_check_type(check_type: str) -> ServiceKind:
-    """The kind of service a check of this type watches."""
-    return ServiceKind.DATABASE if check_type in DATABASE_CHECK_TYPES else ServiceKind.APP
 
 
 @dataclass(frozen=True)
@@ -90,9 +76,9 @@ class CheckView:
         return self.result is not None and self.result.unknown
 
     @property
-    def kind(self) -> str:
-        """The bounded kind of the last result ("ok" when there is none)."""
-        return self.result.kind if self.result is not None else "ok"
+    def kind(self) -> FailureKind:
+        """The bounded kind of the last result (`OK` when there is none)."""
+        return self.result.kind if self.result is not None else FailureKind.OK
 
     @property
     def failed_conditions(self) -> tuple[ConditionResult, ...]:
@@ -188,8 +174,7 @@ class Snapshot:
 
     def service_kind(self, service: str) -> ServiceKind:
         """A service with a check that watches a database is a database; else an app."""
-        kinds = {v.watches for v in self.of_service(service)}
-        return ServiceKind.DATABASE if ServiceKind.DATABASE in kinds else ServiceKind.APP
+        return kind_of_service(v.type for v in self.of_service(service))
 
     def stands_on(self, names: Iterable[str]) -> list[CheckView]:
         """Every check that the checks `names` stand on, transitively (their `depends_on` and
@@ -275,13 +260,13 @@ def _only_conditions_on(view: CheckView, placeholders: frozenset[str]) -> bool:
     failed = view.failed_conditions
     return (
         view.failed
-        and view.kind == "condition"
+        and view.kind == FailureKind.CONDITION
         and bool(failed)
         and all(c.placeholders and c.placeholders <= placeholders for c in failed)
     )
 
 
-def kind_in(kinds: frozenset[str], check_type: str | None = None) -> Predicate:
+def kind_in(kinds: frozenset[FailureKind], check_type: str | None = None) -> Predicate:
     """Matches a failed check whose result kind is one of `kinds`."""
 
     def matches(view: CheckView, snapshot: Snapshot) -> Finding | None:

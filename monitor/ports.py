@@ -16,12 +16,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from monitor.resilient_db import StoreHealth
-from monitor.selfcheck import TaskWatch
+from monitor.selfcheck import ProblemBoard, TaskWatch
 
 if TYPE_CHECKING:
     from monitor.alerting.incidents import IncidentTracker
+    from monitor.alerting.model import Notification
     from monitor.checks.context import CheckContext
     from monitor.clock import Clock
+    from monitor.cluster.claims import Claim
     from monitor.config import Config
     from monitor.core.spec import CheckSpec
     from monitor.metrics import Metrics
@@ -94,6 +96,30 @@ class IncidentPort(Protocol):
         ...
 
 
+class ClusterPort(Protocol):
+    """What alerting's outbox and rollback ask the cluster before they act."""
+
+    async def claim(self, notification: Notification) -> Claim:
+        """Whether this instance sends its copy of `notification`."""
+        ...
+
+    async def delivered(self, notification: Notification) -> None:
+        """The receiver accepted a copy this instance claimed."""
+        ...
+
+    def follower(self) -> bool:
+        """Whether another instance speaks for the cluster right now."""
+        ...
+
+    def may_act(self) -> bool:
+        """Whether this instance may roll back now."""
+        ...
+
+    async def fence(self, action: str) -> bool:
+        """Record `action` under this leader's epoch; False if that epoch is stale."""
+        ...
+
+
 @dataclass(frozen=True)
 class ComponentPorts:
     """Everything the composition root hands to every component."""
@@ -107,3 +133,5 @@ class ComponentPorts:
     # The daemon's own health: stores that fail over to memory, tasks that must not die.
     store_health: StoreHealth = field(default_factory=StoreHealth)
     tasks: TaskWatch = field(default_factory=TaskWatch)
+    # Faults components report for /healthz (the cluster store unreachable).
+    problems: ProblemBoard = field(default_factory=ProblemBoard)

@@ -65,6 +65,28 @@ def stale_checks(timings: Iterable[CheckTiming], now: datetime) -> list[Stale]:
     return sorted((s for s in found if s is not None), key=lambda s: s.name)
 
 
+class ProblemBoard:
+    """Faults a component reports for /healthz until it clears them (one per key)."""
+
+    def __init__(self) -> None:
+        self._problems: dict[str, str] = {}
+
+    def report(self, key: str, problem: str) -> None:
+        """`key` is failing for this reason (replaces an earlier one of the same key)."""
+        self._problems[key] = problem
+
+    def clear(self, key: str) -> None:
+        """`key` is fine again."""
+        self._problems.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._problems
+
+    def problems(self) -> list[str]:
+        """Every reported problem, in a stable order."""
+        return [self._problems[key] for key in sorted(self._problems)]
+
+
 class TaskWatch:
     """Remembers every watched task that ended with an exception (or ended while it should
     run forever), logs it once with its traceback, and tells `on_death`."""
@@ -103,10 +125,14 @@ class TaskWatch:
 
 
 def liveness_problems(
-    dead_tasks: dict[str, str], stale: Iterable[Stale], store_faults: Iterable[str]
+    dead_tasks: dict[str, str],
+    stale: Iterable[Stale],
+    store_faults: Iterable[str],
+    reported: Iterable[str] = (),
 ) -> list[str]:
     """Every reason /healthz should fail, in a stable order (empty: healthy)."""
     problems = [f"internal task {name} died ({why})" for name, why in sorted(dead_tasks.items())]
     problems += [fault for fault in store_faults]
+    problems += [problem for problem in reported]
     problems += [s.reason() for s in stale]
     return problems

@@ -263,9 +263,11 @@ def test_no_channel_secret_appears_in_logs_status_or_metrics(
 async def test_alerting_section_added_and_removed_by_reload(
     tmp_path: Path, target: FlipTarget, hooks: Receiver
 ) -> None:
-    """SIGHUP's reload turns alerting on (alerts flow) and off again (nothing is sent)."""
+    """SIGHUP's reload turns alerting on (alerts flow, /api/alerts lists them) and off again
+    (nothing is sent, /api/alerts says it is off)."""
+    port = free_port()
     data = {
-        "listen": "127.0.0.1:0",
+        "listen": f"127.0.0.1:{port}",
         "state_dir": str(tmp_path / "state"),
         "defaults": {"interval": "1h", "failure_threshold": 1, "success_threshold": 1},
         "checks": [{"name": "web", "type": "http", "service": "web", "url": target.url}],
@@ -281,8 +283,15 @@ async def test_alerting_section_added_and_removed_by_reload(
     async def sent(count: int) -> bool:
         return len(hooks.accepted()) >= count
 
+    async def api_alerts() -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(f"http://127.0.0.1:{port}/api/alerts", timeout=5)
+        body: dict[str, Any] = answer.json()
+        return body
+
     try:
         await async_wait_until(ready)
+        assert await api_alerts() == {"enabled": False}
         data["alerting"] = {
             "group_wait": "0s",
             "group_interval": "100ms",
@@ -295,10 +304,14 @@ async def test_alerting_section_added_and_removed_by_reload(
         await async_wait_until(lambda: sent(1))
         await runner.record(CheckResult(ok=True))
         await async_wait_until(lambda: sent(2))
+        listed = await api_alerts()
+        assert listed["enabled"] is True
+        assert [i["status"] for i in listed["incidents"]] == ["resolved"]
 
         del data["alerting"]
         path.write_text(yaml.safe_dump(data))
         assert await daemon.reload()
+        assert await api_alerts() == {"enabled": False}
         await runner.record(CheckResult.failure("condition", "[STATUS] (503) == 200"))
         await asyncio.sleep(0.5)  # give a wrongly still-active pipeline time to send
     finally:

@@ -150,3 +150,22 @@ def test_opsmon_uses_the_image_defaults_inside_the_container(merged: dict[str, A
     assert environment["OPSMON_LISTEN"] == "0.0.0.0:9110"
     assert environment["OPSMON_STATE_DIR"] == "/var/lib/opsmon"
     assert merged["services"]["opsmon"]["image"] == "opsmon:local"
+
+
+def test_cluster_override_adds_a_second_instance_of_the_same_shape() -> None:
+    """compose.cluster.yml on top: opsmon-2 is locked down like opsmon, has its own state
+    volume and host port, and both get the cluster DSN by name only (the shell's value)."""
+    canary = "postgresql://opsmon:canary-cluster-pw@db.example.invalid/opsmon"
+    cluster = ROOT / "compose.cluster.yml"
+    merged = compose_config(REFERENCE, MONITOR, cluster, env={"OPSMON_CLUSTER_DSN": canary})
+    first, second = merged["services"]["opsmon"], merged["services"]["opsmon-2"]
+    for key in ("read_only", "cap_drop", "security_opt", "image", "networks", "tmpfs"):
+        assert first[key] == second[key], key
+    assert (first["hostname"], second["hostname"]) == ("opsmon-1", "opsmon-2")
+    assert "opsmon_2_state:/var/lib/opsmon:rw" in second["volumes"]
+    assert "opsmon_state:/var/lib/opsmon:rw" in first["volumes"]
+    assert _published(second) == ["127.0.0.1:9111:9110"]
+    assert first["environment"]["OPSMON_CLUSTER_DSN"] == canary
+    assert second["environment"]["OPSMON_CLUSTER_DSN"] == canary
+    assert set(first["environment"]) == set(second["environment"])
+    assert "canary-cluster-pw" not in cluster.read_text()

@@ -47,6 +47,9 @@ def test_yaml_examples_validate(tmp_path: Path, where: str, block: str) -> None:
         for name in variables
     }
     environ["DATABASE_URL"] = "postgresql://app:example-pw@db:5432/app"
+    for name in variables:
+        if name.endswith("_DSN") and name != "SENTRY_DSN":
+            environ[name] = "postgresql://opsmon:example-pw@db:5432/opsmon"
     load_config(path, environ)
 
 

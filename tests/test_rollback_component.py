@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from monitor.store import DB_FILE
 from tests.support.cli import run_opsmon
@@ -63,6 +64,29 @@ def test_stable_image_becomes_last_known_good(deployment: Deployment, opsmon: Op
     assert metric(opsmon.metrics(), "opsmon_service_lkg_info", service="web", image=short) == 1
     assert stat.S_IMODE(os.stat(opsmon.state_dir / DB_FILE).st_mode) == 0o600
     assert CANARY not in opsmon.text() and CANARY not in str(opsmon.status())
+
+
+def test_rollback_section_removed_and_added_by_reload(
+    deployment: Deployment, opsmon: Opsmon
+) -> None:
+    """SIGHUP without the `rollback:` section turns rollback off (/api/rollback says so, the
+    LKG series goes); with the section again it comes back whole, with the LKG it stored."""
+    opsmon.configure()
+    deploy_stable_v1(deployment, opsmon)
+    short = deployment.images.ids["v1"].removeprefix("sha256:")[:12]
+    config = yaml.safe_load(opsmon.config_path.read_text())
+    section = config.pop("rollback")
+    opsmon.config_path.write_text(yaml.safe_dump(config))
+    opsmon.reload()
+    wait_until(lambda: opsmon.status() == {"enabled": False}, timeout=10)
+    assert metric(opsmon.metrics(), "opsmon_service_lkg_info", service="web") is None
+
+    config["rollback"] = section
+    opsmon.config_path.write_text(yaml.safe_dump(config))
+    opsmon.reload()
+    wait_until(lambda: opsmon.status().get("enabled") is True, timeout=10)
+    assert opsmon.service()["last_known_good"]["image_id"] == short
+    assert metric(opsmon.metrics(), "opsmon_service_lkg_info", service="web", image=short) == 1
 
 
 def test_enforce_rolls_a_bad_deploy_back(deployment: Deployment, opsmon: Opsmon) -> None:

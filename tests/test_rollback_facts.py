@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from monitor.core.health import Health
 from monitor.core.result import CheckResult
-from monitor.diagnosis import CheckView, ServiceKind, Snapshot
+from monitor.core.service_kind import ServiceKind
+from monitor.diagnosis import CheckView, Snapshot
 from monitor.rollback.facts import DEPENDENCY_DOWN, service_facts
 
 OK = CheckResult(ok=True)

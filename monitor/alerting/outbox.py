@@ -14,19 +14,26 @@ import asyncio
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from monitor.alerting.config import DeliverySpec
 from monitor.alerting.model import OutboxEntry
 from monitor.alerting.notifiers import ChannelSpec, DeliveryError, Notifier
 from monitor.alerting.store import AlertingStore
 from monitor.clock import Clock
+from monitor.cluster.claims import Claim, Solo
 from monitor.core.aio import wait_for_event
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 
+if TYPE_CHECKING:
+    from monitor.ports import ClusterPort
+
 FailingHook = Callable[[str, datetime, str], None]
 RecoveredHook = Callable[[str], None]
 _IDLE_POLL = 1.0
+# A copy the cluster holds (not the leader) is asked about again after this many seconds.
+_HOLD_RECHECK = 1.0
 
 
 def backoff(attempt: int, spec: DeliverySpec, rng: random.Random) -> float:
@@ -45,6 +52,7 @@ class Outbox:
         metrics: Metrics,
         *,
         rng: random.Random | None = None,
+        cluster: ClusterPort | None = None,
         on_failing: FailingHook = lambda channel, since, error: None,
         on_recovered: RecoveredHook = lambda channel: None,
     ) -> None:
@@ -52,6 +60,8 @@ class Outbox:
         self._clock = clock
         self._metrics = metrics
         self._rng = rng or random.Random()
+        self._cluster: ClusterPort = cluster or Solo()
+        self._held_until: dict[str, float] = {}
         self._on_failing = on_failing
         self._on_recovered = on_recovered
         self._notifiers: dict[str, Notifier] = {}
@@ -135,12 +145,17 @@ class Outbox:
             channel = notification.channel
             if (channel, notification.group_key) in self._in_flight:
                 continue
+            if self._held_until.get(entry.id, 0.0) > self._clock.monotonic():
+                continue
             notifier = self._notifiers.get(channel)
             if notifier is None:
                 self._drop(entry, now, "its channel is no longer configured")
                 continue
             if (now - notification.created_at).total_seconds() > self._delivery.max_age:
-                self._drop(entry, now, "not delivered within delivery.max_age")
+                if self._cluster.follower():
+                    self._settle(entry, now, Claim.SUPERSEDED)
+                else:
+                    self._drop(entry, now, "not delivered within delivery.max_age")
                 continue
             due = entry.next_attempt_at
             slot = self._slot_wait(channel)
@@ -173,9 +188,14 @@ class Outbox:
 
     async def _attempt(self, entry: OutboxEntry, notifier: Notifier, key: tuple[str, str]) -> None:
         try:
+            claim = await self._cluster.claim(entry.notification)
+            if not claim.sends:
+                self._settle(entry, self._clock.now(), claim)
+                return
             error, retry_after = await self._send(entry, notifier)
             if error is None:
-                self._delivered(entry)
+                self._delivered(entry, unfenced=claim is Claim.SEND_UNFENCED)
+                await self._cluster.delivered(entry.notification)
             else:
                 self._failed(entry, error, retry_after)
         except Exception:
@@ -204,10 +224,29 @@ class Outbox:
             return f"{channel}: {type(exc).__name__}", None
         return None, None
 
-    def _delivered(self, entry: OutboxEntry) -> None:
+    def _settle(self, entry: OutboxEntry, now: datetime, claim: Claim) -> None:
+        """A copy this instance does not send: another instance sent it (or something newer),
+        or it waits for this instance to lead."""
+        if claim is Claim.HOLD:
+            self._held_until[entry.id] = self._clock.monotonic() + _HOLD_RECHECK
+            return
+        self._held_until.pop(entry.id, None)
+        if claim is Claim.PEER:
+            self._store.mark_delivered(entry.id, now)
+        else:
+            self._store.mark_dropped(entry.id, now, "superseded: the cluster sent newer news")
+        self._log.info(
+            "alert_settled_by_cluster",
+            channel=entry.notification.channel,
+            notification=entry.id,
+            outcome=claim.value,
+        )
+
+    def _delivered(self, entry: OutboxEntry, unfenced: bool = False) -> None:
         notification = entry.notification
         channel = notification.channel
         now = self._clock.now()
+        self._held_until.pop(notification.id, None)
         self._store.mark_delivered(notification.id, now)
         self._metrics.alerts_sent.labels(channel, notification.status.value).inc()
         self._log.info(
@@ -218,6 +257,7 @@ class Outbox:
             reason=notification.reason.value,
             alerts=len(notification.alerts),
             attempts=entry.attempts + 1,
+            unfenced=unfenced,
             latency_ms=round((now - notification.created_at).total_seconds() * 1000, 1),
         )
         self._clear_failing(channel)

@@ -316,11 +316,11 @@ class ContainerCheck:
     def _state_explanation(self, view: ContainerView) -> Explanation:
         status = view.status
         if status == "created":
-            return Explanation("not_running", "created but never started")
+            return Explanation(FailureKind.NOT_RUNNING, "created but never started")
         if status == "paused":
-            return Explanation("paused", "paused (docker pause)")
+            return Explanation(FailureKind.PAUSED, "paused (docker pause)")
         if status == "removing":
-            return Explanation("not_running", "being removed")
+            return Explanation(FailureKind.NOT_RUNNING, "being removed")
         engine = self._context.docker.status if self._context.docker else None
         explanation = explain_exit(view, self.memory, engine)
         if status == "restarting":
@@ -369,21 +369,19 @@ class ContainerCheck:
         if match is not None:
             facts["LOG_PATTERN"] = match.pattern
 
-        def fail(kind: str, reason: str) -> CheckResult:
-            return CheckResult.failure(
-                FailureKind(kind), reason, duration=duration, facts=facts, connected=True
-            )
+        def fail(kind: FailureKind, reason: str) -> CheckResult:
+            return CheckResult.failure(kind, reason, duration=duration, facts=facts, connected=True)
 
         if missing_env:
             plural = "s" if len(missing_env) > 1 else ""
             return fail(
-                "environment",
+                FailureKind.ENVIRONMENT,
                 f"required environment variable{plural} missing or empty: {', '.join(missing_env)}",
             )
         if match is not None and explanation is not None:
             facts["MISSING_ENV"] = list(match.variables)
             return fail(
-                "environment",
+                FailureKind.ENVIRONMENT,
                 f"{explanation.reason}; its last log lines match the pattern {match.pattern!r} "
                 f"({_invalid(match)})",
             )
@@ -394,13 +392,13 @@ class ContainerCheck:
                 facts["LOG_PATTERN"] = found.pattern
                 facts["MISSING_ENV"] = list(found.variables)
                 return fail(
-                    "environment",
+                    FailureKind.ENVIRONMENT,
                     f"crash loop: restarted {in_window} times within "
                     f"{format_duration(spec.crash_loop.window)}; its log lines match the pattern "
                     f"{found.pattern!r} ({_invalid(found)})",
                 )
             return fail(
-                "crash_loop",
+                FailureKind.CRASH_LOOP,
                 f"crash loop: restarted {in_window} times within "
                 f"{format_duration(spec.crash_loop.window)}{last}",
             )
@@ -409,7 +407,7 @@ class ContainerCheck:
             if not result.ok and explanation is not None:
                 result = replace(
                     result,
-                    kind=FailureKind(explanation.kind),
+                    kind=explanation.kind,
                     reason=f"{explanation.reason}; {result.reason}",
                 )
             return result
@@ -417,7 +415,7 @@ class ContainerCheck:
             return fail(explanation.kind, explanation.reason)
         if view.health == "unhealthy":
             output = f": {view.health_output}" if view.health_output else ""
-            return fail("unhealthy", f"Docker health check reports unhealthy{output}")
+            return fail(FailureKind.UNHEALTHY, f"Docker health check reports unhealthy{output}")
         return CheckResult(ok=True, duration=duration, facts=facts, connected=True)
 
     def _set_metrics(self, view: ContainerView) -> None:

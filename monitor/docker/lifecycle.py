@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.core.durations import format_duration
+from monitor.core.result import FailureKind
 from monitor.docker.access import EngineStatus
 from monitor.docker.events import ContainerEvent
 
@@ -183,7 +184,7 @@ class Removal:
 class Explanation:
     """Why a container is not running: a bounded `kind` and a sentence for a person."""
 
-    kind: str
+    kind: FailureKind
     reason: str
     oom: bool = False
 
@@ -355,30 +356,30 @@ def explain_exit(
     if view.oom_killed or memory.oom_event(view):
         if code == 0:
             return Explanation(
-                "oom",
+                FailureKind.OOM,
                 "OOM-killed: a process in the container ran out of memory "
                 f"(the main process then exited with code 0{after})",
                 oom=True,
             )
-        return Explanation("oom", f"OOM-killed (exit code {code}{after})", oom=True)
+        return Explanation(FailureKind.OOM, f"OOM-killed (exit code {code}{after})", oom=True)
     if engine is not None and view.finished_at is not None:
         # The engine stops every container as it shuts down, just before the stream ends.
         outage = engine.outage_around(view.finished_at, ENGINE_SHUTDOWN_LEAD)
         if outage is not None:
             return Explanation(
-                "stopped", f"stopped when the Docker engine shut down (exit code {code})"
+                FailureKind.STOPPED, f"stopped when the Docker engine shut down (exit code {code})"
             )
     stop = memory.stop_request(view)
     if stop is not None:
         return Explanation(
-            "stopped",
+            FailureKind.STOPPED,
             f"stopped on request ({signal_name(stop)} through the Docker API, as docker stop "
             f"or compose stop/down send it), exit code {code}",
         )
     killed = memory.kill_signal(view)
     if killed is not None:
         return Explanation(
-            "exited",
+            FailureKind.EXITED,
             f"exited with code {code}{after}: {signal_name(killed)} sent through the Docker API "
             "(docker kill)",
         )
@@ -386,4 +387,4 @@ def explain_exit(
     # a process that ignores SIGTERM, a restart of opsmon that lost the kill event): only
     # State.OOMKilled or an `oom` event, handled above, is evidence of an OOM kill.
     detail = f" (killed by {signal_name(code - 128)})" if 128 < code < 160 else ""
-    return Explanation("exited", f"exited with code {code}{after}{detail}")
+    return Explanation(FailureKind.EXITED, f"exited with code {code}{after}{detail}")

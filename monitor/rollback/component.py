@@ -1,8 +1,9 @@
 """Rollback as a daemon component: follows deploys through the engine's events, promotes stable
 images to last known good, and hands every warranted rollback to the coordinator.
 
-It is dormant without a `rollback:` section. At start it finishes any rollback a previous
-process left in flight (the journal says how far it got).
+Without a `rollback:` section it holds no `ActiveRollback` (only `/api/rollback` answers, with
+`{"enabled": false}`); the section builds one whole, its removal drops it whole. At start it
+finishes any rollback a previous process left in flight (the journal says how far it got).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.alertnames import AlertName
+from monitor.cluster.claims import Solo
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
+from monitor.core.result import FailureKind
 from monitor.diagnosis import Snapshot as Situation
 from monitor.docker.access import DockerAccess
 from monitor.docker.events import ContainerEvent, EventHandler, EventStream
@@ -40,7 +44,7 @@ from monitor.rollback.tracker import DeployTracker
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.ports import ClusterPort, ComponentPorts, IncidentPort
     from monitor.runner import CheckRunner
 
 # How often services are looked at (at most; transitions and events wake the loop at once).
@@ -49,7 +53,7 @@ MIN_TICK = 0.1
 # After a skip, look again after this many ticks (the reason may go away).
 RETRY_SKIPPED_TICKS = 10
 # Result kinds that say nothing about the deployed image: a stop someone asked for.
-NOT_A_DEPLOY_PROBLEM = frozenset({"stopped"})
+NOT_A_DEPLOY_PROBLEM = frozenset({FailureKind.STOPPED})
 
 
 # The `result` label values of opsmon_rollbacks_total.
@@ -78,19 +82,31 @@ class DaemonVerifier:
             await component.wait_for_change(min(remaining, component.tick))
 
 
+@dataclass(frozen=True)
+class ActiveRollback:
+    """Rollback while the config has a `rollback:` section: its settings, store, engine
+    access, container operations, coordinator and event stream, built together from the
+    section and released together (no part is ever missing while the others run)."""
+
+    config: RollbackConfig
+    store: RollbackStore
+    access: DockerAccess
+    own_access: bool  # opened here (no container check shares the daemon's): closed here
+    ops: ContainerOps
+    coordinator: Coordinator
+    stream: EventStream
+
+
 class RollbackComponent:
     """Deploy tracking, LKG promotion and automatic rollback in the daemon."""
 
-    def __init__(self, ports: ComponentPorts, alerting: IncidentPort) -> None:
+    def __init__(
+        self, ports: ComponentPorts, alerting: IncidentPort, cluster: ClusterPort | None = None
+    ) -> None:
         self.ports = ports
         self._alerting = alerting
-        self.config: RollbackConfig | None = None
-        self.store: RollbackStore | None = None
-        self.coordinator: Coordinator | None = None
-        self._access: DockerAccess | None = None
-        self._own_access = False
-        self._ops: ContainerOps | None = None
-        self._stream: EventStream | None = None
+        self._cluster: ClusterPort = cluster or Solo()
+        self._active: ActiveRollback | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self._busy: set[str] = set()  # services with a rollback decision being handled
         self._decided: dict[str, int] = {}  # service -> deploy id a rollback or dry run was for
@@ -98,6 +114,16 @@ class RollbackComponent:
         self._change = asyncio.Event()
         self._lkg_series: dict[str, str] = {}
         self._log = get_logger("rollback")
+
+    @property
+    def config(self) -> RollbackConfig | None:
+        """The `rollback:` section in force, None while rollback is off."""
+        return self._active.config if self._active is not None else None
+
+    @property
+    def coordinator(self) -> Coordinator | None:
+        """The coordinator of rollbacks, None while rollback is off."""
+        return self._active.coordinator if self._active is not None else None
 
     @property
     def tick(self) -> float:
@@ -114,7 +140,7 @@ class RollbackComponent:
     async def start(self) -> None:
         self.ports.checks.subscribe(self._on_transition)
         if self.ports.config.rollback is not None:
-            await self._activate(self.ports.config)
+            await self._activate(self.ports.config, self.ports.config.rollback)
 
     async def stop(self) -> None:
         await self._deactivate()
@@ -123,14 +149,14 @@ class RollbackComponent:
         if config.rollback is None:
             await self._deactivate()
             return
-        if self.coordinator is None:
-            await self._activate(config)
+        active = self._active
+        if active is None:
+            await self._activate(config, config.rollback)
             return
-        if self.config is not None:
-            for service in set(self.config.services) - set(config.rollback.services):
-                self.coordinator.tracker.forget(service)
-        self.config = config.rollback
-        self.coordinator.reconfigure(config)
+        for service in set(active.config.services) - set(config.rollback.services):
+            active.coordinator.tracker.forget(service)
+        self._active = replace(active, config=config.rollback)
+        active.coordinator.reconfigure(config)
         self._zero_result_series(config.rollback.services)
         for service in list(self._lkg_series):
             if service not in config.rollback.services:
@@ -149,22 +175,21 @@ class RollbackComponent:
             for result in ROLLBACK_RESULTS:
                 self.ports.metrics.rollbacks.labels(service, result)
 
-    async def _activate(self, config: Config) -> None:
-        assert config.rollback is not None
+    async def _activate(self, config: Config, rollback: RollbackConfig) -> None:
         ports = self.ports
-        self.config = config.rollback
-        self.store = open_store(config.state_dir, ports.store_health)
-        access = ports.checks.context.docker
-        self._own_access = access is None
-        if access is None:
-            access = DockerAccess.from_environment(os.environ, config.docker.host)
-        self._access = access
-        self._ops = ContainerOps(access)
-        tracker = DeployTracker(self.store, ports.clock, config.rollback.stable_after)
-        self.coordinator = Coordinator(
+        store = open_store(config.state_dir, ports.store_health)
+        shared = ports.checks.context.docker
+        access = (
+            shared
+            if shared is not None
+            else DockerAccess.from_environment(os.environ, config.docker.host)
+        )
+        ops = ContainerOps(access)
+        tracker = DeployTracker(store, ports.clock, rollback.stable_after)
+        coordinator = Coordinator(
             config,
-            self.store,
-            self._ops,
+            store,
+            ops,
             tracker,
             ports.clock,
             ports.metrics,
@@ -172,20 +197,21 @@ class RollbackComponent:
             SinkRef(self._sink),
             DaemonVerifier(self),
         )
-        self._zero_result_series(config.rollback.services)
-        for service, lkg in self.store.all_lkg().items():
-            if service in config.rollback.services:
-                self._set_lkg_series(service, lkg.image_id)
         handler = EventHandler(self._on_event, self._on_connected, self._on_disconnected)
-        self._stream = EventStream(
-            access, handler, {"type": ["container"], "label": [SERVICE_LABEL]}
+        stream = EventStream(access, handler, {"type": ["container"], "label": [SERVICE_LABEL]})
+        self._active = ActiveRollback(
+            rollback, store, access, shared is None, ops, coordinator, stream
         )
-        self._stream.start()
+        self._zero_result_series(rollback.services)
+        for service, lkg in store.all_lkg().items():
+            if service in rollback.services:
+                self._set_lkg_series(service, lkg.image_id)
+        stream.start()
         self._spawn(self._resume_orphans(), "rollback-resume")
         self._spawn(self._loop(), "rollback-loop", forever=True)
         self._log.info(
             "rollback_started_watching",
-            mode=config.rollback.mode.value,
+            mode=rollback.mode.value,
             services=self.services,
             host=access.host,
         )
@@ -197,22 +223,17 @@ class RollbackComponent:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._busy.clear()
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        if self._ops is not None:
-            self._ops.close()
-            self._ops = None
-        if self._access is not None and self._own_access:
-            await self._access.aclose()
-        self._access = None
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        # Off at once and as a whole: /api/rollback says so only once the LKG series are
+        # gone, and no event handled while the parts close reaches a half-closed one.
+        active, self._active = self._active, None
         for service in list(self._lkg_series):
             self._forget_lkg_series(service)
-        self.coordinator = None
-        self.config = None
+        if active is not None:
+            await active.stream.stop()
+            active.ops.close()
+            if active.own_access:
+                await active.access.aclose()
+            active.store.close()
 
     def _spawn(
         self, coroutine: Coroutine[object, object, object], name: str, forever: bool = False
@@ -274,9 +295,10 @@ class RollbackComponent:
 
     async def _see(self, service: str, container_id: str) -> None:
         """A container of `service` started: a new deploy unless it is one we know."""
-        coordinator, ops = self.coordinator, self._ops
-        if coordinator is None or ops is None or service in self._busy:
+        active = self._active
+        if active is None or service in self._busy:
             return
+        coordinator, ops = active.coordinator, active.ops
         if coordinator.in_flight(service) is not None:
             return
         try:
@@ -399,6 +421,8 @@ class RollbackComponent:
         config = self.config
         if coordinator is None or config is None or service in self._busy:
             return
+        if not self._cluster.may_act():
+            return  # another instance leads (or the cluster store is away): fail closed
         deploy = coordinator.tracker.current(service)
         if deploy is None:
             return
@@ -456,7 +480,12 @@ class RollbackComponent:
 
     async def _decide(self, request: Request, deploy_id: int) -> None:
         coordinator = self.coordinator
-        assert coordinator is not None
+        if coordinator is None:  # never while a decision runs: turning rollback off cancels it
+            return
+        if not await self._cluster.fence(f"rollback decision for {request.service}"):
+            # A leader that lost its lease (paused, cut off) decides nothing.
+            self._alerting.rolled_back(request.service)
+            return
         try:
             outcome = await coordinator.handle(request)
         except DockerCallFailed as exc:
@@ -503,20 +532,24 @@ class RollbackComponent:
         """The service's health and rollback blockers (monitor/rollback/facts.py); None until
         every check of it has a result about the deploy's container (so the old container's
         last moments are not held against it)."""
-        assert self.coordinator is not None and self.config is not None
+        active = self._active
+        if active is None:
+            return None
         runners = list(self.ports.checks.runners.values())
         own = [r for r in runners if r.spec.service == service]
         if not all(self._fresh(runner, deploy) for runner in own):
             return None
-        crash = self.coordinator.tracker.crash_looping(service, self.config.window, now)
+        crash = active.coordinator.tracker.crash_looping(service, active.config.window, now)
         return service_facts(service, Situation.from_runners(runners), crash_looping=crash)
 
     def _silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
         return self._alerting.silenced(service, checks, now)
 
     async def _promote(self, service: str, container_id: str, now: datetime) -> None:
-        coordinator, ops = self.coordinator, self._ops
-        assert coordinator is not None and ops is not None
+        active = self._active
+        if active is None:
+            return
+        coordinator, ops = active.coordinator, active.ops
         deploy = coordinator.tracker.current(service)
         if deploy is None or deploy.container_id != container_id:
             return

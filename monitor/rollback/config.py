@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.core.durations import PositiveDuration
+from monitor.core.service_kind import ServiceKind, kind_of_check_type, services_of_kind
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -130,9 +131,9 @@ class HasChecksAndRollback(Protocol):
 
 
 def database_services(config: HasChecksAndRollback) -> frozenset[str]:
-    """Services that hold data: the `service` of every PostgreSQL check, and database names."""
-    found = {s.service for s in config.checks if s.type == "postgres" and s.service}
-    return frozenset(found)
+    """Services that hold data: those with a check that watches a database (the same kind
+    diagnosis gives them, `monitor.core.service_kind`)."""
+    return services_of_kind(config.checks, ServiceKind.DATABASE)
 
 
 def service_projects(config: HasChecksAndRollback) -> dict[str, str]:
@@ -168,9 +169,14 @@ def cross_check(config: HasChecksAndRollback) -> Iterator[tuple[tuple[str | int,
                 f"{name!r} looks like a database: a database is never rolled back",
             )
         elif name in databases:
+            kind = next(
+                s.type
+                for s in config.checks
+                if s.service == name and kind_of_check_type(s.type) is ServiceKind.DATABASE
+            )
             yield (
                 ("rollback", "services", name),
-                f"{name!r} is the service of a postgres check: a database is never rolled back",
+                f"{name!r} is the service of a {kind} check: a database is never rolled back",
             )
         elif name not in watched:
             yield (

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.core.health import Health
-from monitor.diagnosis import CRASH_LOOP_KINDS, ServiceKind, Snapshot, diagnose
+from monitor.core.service_kind import ServiceKind
+from monitor.diagnosis import CRASH_LOOP_KINDS, Snapshot, diagnose
 from monitor.rollback.policy import Blocker, HealthFacts
 
 DEPENDENCY_DOWN = "a dependency is down"

@@ -1,11 +1,12 @@
 """A real Alertmanager (Debian's prometheus-alertmanager) on a free loopback port, with its own
-storage, no clustering, and a route to a webhook receiver of the test's choice."""
+storage, a route to a webhook receiver of the test's choice, and clustering on loopback only
+when asked (`cluster_port`, `peers`)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,26 @@ class Alertmanager:
         return alerts
 
 
+def _cluster_arguments(port: int | None, peers: Sequence[int]) -> list[str]:
+    if port is None:
+        return ["--cluster.listen-address="]
+    return [
+        f"--cluster.listen-address=127.0.0.1:{port}",
+        f"--cluster.advertise-address=127.0.0.1:{port}",
+        *(f"--cluster.peer=127.0.0.1:{peer}" for peer in peers),
+        # The second peer waits this long for the first one's notification log entry.
+        "--cluster.peer-timeout=2s",
+        "--cluster.settle-timeout=5s",
+        "--cluster.gossip-interval=50ms",
+    ]
+
+
 @contextmanager
-def running_alertmanager(workdir: Path, webhook_url: str) -> Iterator[Alertmanager]:
-    """Start Alertmanager routing everything to `webhook_url` at once; stop it after."""
+def running_alertmanager(
+    workdir: Path, webhook_url: str, cluster_port: int | None = None, peers: Sequence[int] = ()
+) -> Iterator[Alertmanager]:
+    """Start Alertmanager routing everything to `webhook_url` at once; stop it after. With
+    `cluster_port` it gossips on 127.0.0.1 with the Alertmanagers on `peers` (their ports)."""
     binary = shutil.which(BINARY)
     if binary is None:
         missing(BINARY)
@@ -64,7 +82,7 @@ def running_alertmanager(workdir: Path, webhook_url: str) -> Iterator[Alertmanag
                 f"--config.file={workdir / 'alertmanager.yml'}",
                 f"--storage.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
+                *_cluster_arguments(cluster_port, peers),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -155,6 +155,11 @@ class Opsmon:
             process.kill()
             process.wait()
 
+    def reload(self) -> None:
+        """SIGHUP: the daemon reads its config file again."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
     def kill(self) -> None:
         """SIGKILL: no cleanup at all."""
         assert self.process is not None

@@ -36,3 +36,14 @@ async def async_wait_until(
         await asyncio.sleep(interval)
         value = await predicate()
     return value
+
+
+def holds_for(predicate: Callable[[], object], seconds: float, interval: float = 0.05) -> None:
+    """Check that `predicate` stays truthy for a whole observation window (proving that
+    something does *not* happen, e.g. a second page); fail at the first moment it does not."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if not value:
+            raise AssertionError(f"condition stopped holding (value: {value!r})")
+        time.sleep(interval)

@@ -1,0 +1,69 @@
+"""The `cluster:` config section: where the shared store is and how long a leader's lease lasts.
+
+Without it opsmon runs alone (SQLite, every page sent by this process). With it, instances
+that name the same `store` elect one leader through a lease row in PostgreSQL; only the
+leader pages and rolls back (docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.checks.postgres import parse_dsn, password_candidates
+from monitor.core.durations import PositiveDuration
+from monitor.secrets import Secret
+
+# A lease shorter than this cannot be renewed reliably over a network (three renewals per
+# lease, each with its own timeout).
+MIN_LEASE = 1.0
+
+
+class ClusterConfig(BaseModel):
+    """`cluster:`: the shared PostgreSQL store, this instance's name, the leader lease."""
+
+    # The DSN holds a password: validation errors must not echo it back.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    store: Annotated[str, Secret(parts=password_candidates), Field(min_length=1)]
+    instance: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
+    lease: PositiveDuration = 15.0
+    sharding: bool = False
+
+    @field_validator("store")
+    @classmethod
+    def _store_parses(cls, value: str) -> str:
+        parse_dsn(value)
+        return value
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_long_enough(cls, value: float) -> float:
+        if value < MIN_LEASE:
+            raise ValueError(f"must be at least {MIN_LEASE:g}s")
+        return value
+
+    @field_validator("sharding")
+    @classmethod
+    def _no_sharding_yet(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "true is not available yet: every instance runs every check "
+                "(remove the key or set it to false)"
+            )
+        return value
+
+    @property
+    def renew_every(self) -> float:
+        """Seconds between lease renewals: three tries within one lease."""
+        return self.lease / 3
+
+    @property
+    def act_within(self) -> float:
+        """How long after a renewal was *sent* this instance may still act as leader.
+
+        Patroni's rule: stop acting before the lease can have expired in the store, with a
+        margin of one renewal period for clock rate differences and the round trip."""
+        return self.lease - self.renew_every

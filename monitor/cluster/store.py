@@ -1,0 +1,377 @@
+"""The cluster's tables in PostgreSQL: the leader lease, members, the notification log, fenced
+actions. Every statement is one autocommit round trip (no session state, no prepared
+statements), so a PgBouncer in transaction mode in front of PostgreSQL is fine.
+
+Fencing: a claim or an action is an INSERT whose rows come from the lease row *only while it
+names this instance, with this epoch, unexpired by the database's clock*. A leader paused past
+its lease (SIGSTOP, a VM freeze) wakes up with a stale epoch and its writes insert nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from monitor.checks.postgres import parse_dsn, password_candidates
+from monitor.cluster.claims import Logged
+from monitor.redaction import Redactor
+
+if TYPE_CHECKING:
+    import psycopg
+
+LEASE_NAME = "leader"
+# libpq's connect_timeout is whole seconds, at least 2 (1 is rounded up by libpq anyway).
+_MIN_CONNECT_TIMEOUT = 2
+
+# Versioned, append-only: a new step is a new item, never an edited one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_lease (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        epoch bigint NOT NULL,
+        acquired_at timestamptz NOT NULL,
+        renewed_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_members (
+        instance text PRIMARY KEY,
+        run_id text NOT NULL,
+        started_at timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL,
+        version text NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_notifications (
+        channel text NOT NULL,
+        group_key text NOT NULL,
+        content text NOT NULL,
+        notification_id text NOT NULL,
+        epoch bigint NOT NULL,
+        instance text NOT NULL,
+        claimed_at timestamptz NOT NULL,
+        delivered_at timestamptz,
+        PRIMARY KEY (channel, group_key)
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_actions (
+        id bigserial PRIMARY KEY,
+        action text NOT NULL,
+        instance text NOT NULL,
+        epoch bigint NOT NULL,
+        at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
+)
+
+_MIGRATE = """
+CREATE TABLE IF NOT EXISTS opsmon_cluster_schema (version integer NOT NULL);
+"""
+
+_RENEW = """
+WITH taken AS (
+    INSERT INTO opsmon_cluster_lease AS l
+        (name, holder, epoch, acquired_at, renewed_at, expires_at)
+    VALUES (%(name)s, %(me)s, 1, now(), now(), now() + make_interval(secs => %(lease)s))
+    ON CONFLICT (name) DO UPDATE SET
+        holder = excluded.holder,
+        epoch = CASE WHEN l.holder = excluded.holder AND l.expires_at > now()
+                     THEN l.epoch ELSE l.epoch + 1 END,
+        acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > now()
+                           THEN l.acquired_at ELSE now() END,
+        renewed_at = now(),
+        expires_at = excluded.expires_at
+    WHERE l.holder = excluded.holder OR l.expires_at <= now()
+    RETURNING holder, epoch, expires_at
+)
+SELECT holder, epoch, extract(epoch FROM expires_at - now())::float8 FROM taken
+UNION ALL
+SELECT holder, epoch, extract(epoch FROM expires_at - now())::float8
+FROM opsmon_cluster_lease WHERE name = %(name)s AND NOT EXISTS (SELECT 1 FROM taken)
+"""
+
+# A row of another process under the same name, seen lately, is not taken over: two
+# processes with one name would both believe they hold the lease.
+_HEARTBEAT = """
+INSERT INTO opsmon_cluster_members AS m (instance, run_id, started_at, last_seen, version)
+VALUES (%(me)s, %(run)s, now(), now(), %(version)s)
+ON CONFLICT (instance) DO UPDATE SET
+    run_id = excluded.run_id, last_seen = now(), version = excluded.version,
+    started_at = CASE WHEN m.run_id = excluded.run_id THEN m.started_at ELSE now() END
+WHERE m.run_id = excluded.run_id OR m.last_seen < now() - make_interval(secs => %(window)s)
+RETURNING instance
+"""
+
+_LIVE_MEMBERS = """
+SELECT count(*) FROM opsmon_cluster_members
+WHERE last_seen > now() - make_interval(secs => %(window)s)
+"""
+
+# The lease row, only while it is ours: the source of every fenced write.
+_OURS = """
+SELECT epoch FROM opsmon_cluster_lease
+WHERE name = %(name)s AND holder = %(me)s AND epoch = %(epoch)s AND expires_at > now()
+"""
+
+_CLAIM = f"""
+INSERT INTO opsmon_cluster_notifications AS n
+    (channel, group_key, content, notification_id, epoch, instance, claimed_at)
+SELECT %(channel)s, %(group)s, %(content)s, %(id)s, ours.epoch, %(me)s, now()
+FROM ({_OURS}) AS ours
+ON CONFLICT (channel, group_key) DO UPDATE SET
+    content = excluded.content, notification_id = excluded.notification_id,
+    epoch = excluded.epoch, instance = excluded.instance, claimed_at = excluded.claimed_at,
+    delivered_at = NULL
+WHERE n.notification_id = excluded.notification_id
+   OR (n.delivered_at IS NULL AND n.epoch < excluded.epoch)
+   OR (n.claimed_at < %(created)s AND (n.content <> excluded.content OR %(reminder)s))
+RETURNING n.notification_id
+"""
+
+_LOGGED = """
+SELECT content, notification_id, claimed_at, delivered_at IS NOT NULL, instance
+FROM opsmon_cluster_notifications WHERE channel = %(channel)s AND group_key = %(group)s
+"""
+
+_DELIVERED = """
+UPDATE opsmon_cluster_notifications SET delivered_at = now()
+WHERE channel = %(channel)s AND group_key = %(group)s AND notification_id = %(id)s
+"""
+
+_ACT = f"""
+INSERT INTO opsmon_cluster_actions (action, instance, epoch)
+SELECT %(action)s, %(me)s, ours.epoch FROM ({_OURS}) AS ours
+RETURNING id
+"""
+
+_RELEASE = """
+UPDATE opsmon_cluster_lease SET expires_at = now()
+WHERE name = %(name)s AND holder = %(me)s AND epoch = %(epoch)s
+"""
+
+_LEAVE = "DELETE FROM opsmon_cluster_members WHERE instance = %(me)s AND run_id = %(run)s"
+
+_STATUS_LEASE = """
+SELECT holder, epoch, acquired_at, renewed_at, expires_at,
+       extract(epoch FROM expires_at - now())::float8, now()
+FROM opsmon_cluster_lease WHERE name = %(name)s
+"""
+
+_STATUS_MEMBERS = """
+SELECT instance, started_at, last_seen, version,
+       extract(epoch FROM now() - last_seen)::float8
+FROM opsmon_cluster_members ORDER BY instance
+"""
+
+
+class StoreUnavailable(Exception):
+    """The cluster store could not be asked; the message names no password."""
+
+
+class NameTaken(Exception):
+    """Another live process renews its membership under this instance's name."""
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """The lease as the store has it: who holds it, the epoch, seconds until it expires."""
+
+    holder: str
+    epoch: int
+    remaining: float
+
+
+@dataclass(frozen=True)
+class Member:
+    """One instance that has renewed its membership."""
+
+    instance: str
+    started_at: datetime
+    last_seen: datetime
+    version: str
+    age: float  # seconds since it was last seen
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What `opsmon cluster status` shows."""
+
+    holder: str | None
+    epoch: int | None
+    acquired_at: datetime | None
+    renewed_at: datetime | None
+    expires_at: datetime | None
+    remaining: float | None
+    now: datetime | None
+    members: tuple[Member, ...]
+
+
+class ClusterStore:
+    """One autocommit connection to the cluster store, opened on demand and reopened after
+    any failure. Calls on one store run one at a time (psycopg serialises them); the lease
+    keeper uses a store of its own so a slow claim never delays a renewal."""
+
+    def __init__(self, dsn: str, instance: str, timeout: float) -> None:
+        params: dict[str, Any] = parse_dsn(dsn)
+        params["connect_timeout"] = str(max(_MIN_CONNECT_TIMEOUT, round(timeout)))
+        params.setdefault("application_name", f"opsmon cluster {instance}"[:63])
+        self._params = params
+        self._timeout = timeout
+        self._target = f"{params.get('host', 'local socket')}:{params.get('port', '5432')}"
+        password = params.get("password", "")
+        self._redactor = Redactor(password_candidates(dsn) | ({password} if password else set()))
+        self.instance = instance
+        self._run = uuid.uuid4().hex
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+        self._migrated = False
+
+    @property
+    def target(self) -> str:
+        """`host:port` of the store (no credentials)."""
+        return self._target
+
+    async def close(self) -> None:
+        """Close the connection (if open)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _rows(self, sql: str, params: dict[str, object]) -> list[tuple[Any, ...]]:
+        """Run one statement; StoreUnavailable (scrubbed) on any failure or timeout."""
+        import psycopg
+
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    conn = await self._connection()
+                    cursor = await conn.execute(sql, params, prepare=False)
+                    return await cursor.fetchall() if cursor.description else []
+            except TimeoutError:
+                await self.close()
+                raise StoreUnavailable(
+                    f"cluster store {self._target}: no answer within {self._timeout:g}s"
+                ) from None
+            except (psycopg.Error, OSError) as exc:
+                await self.close()
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                raise StoreUnavailable(
+                    self._redactor.text(f"cluster store {self._target}: {detail}")
+                ) from None
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                autocommit=True, prepare_threshold=None, **self._params
+            )
+        if not self._migrated:
+            await self._migrate(self._conn)
+            self._migrated = True
+        return self._conn
+
+    @staticmethod
+    async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:
+        # One transaction under an advisory lock: instances starting together migrate once.
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('opsmon_cluster_schema'))")
+            await conn.execute(_MIGRATE)
+            cursor = await conn.execute("SELECT max(version) FROM opsmon_cluster_schema")
+            row = await cursor.fetchone()
+            done = int(row[0]) if row is not None and row[0] is not None else 0
+            for version, step in enumerate(MIGRATIONS[done:], start=done + 1):
+                await conn.execute(step)
+                await conn.execute(
+                    "INSERT INTO opsmon_cluster_schema (version) VALUES (%s)", (version,)
+                )
+
+    # --- the lease ------------------------------------------------------------------------
+    async def renew(self, lease: float, version: str) -> LeaseRow:
+        """Record this member alive and take or renew the leader lease (if free or ours);
+        the lease as it stands afterwards. NameTaken if another live process has this
+        instance's name (then the lease is left alone)."""
+        member = {"me": self.instance, "run": self._run, "version": version, "window": 2 * lease}
+        if not await self._rows(_HEARTBEAT, member):
+            raise NameTaken(
+                f"another opsmon process renews its membership as {self.instance!r}: give "
+                "each instance its own `cluster.instance`"
+            )
+        rows = await self._rows(_RENEW, {"name": LEASE_NAME, "me": self.instance, "lease": lease})
+        if not rows:  # nobody held it and the insert lost a race: look again next time
+            return LeaseRow("", 0, 0.0)
+        holder, epoch, remaining = rows[0]
+        return LeaseRow(str(holder), int(epoch), float(remaining))
+
+    async def live_members(self, window: float) -> int:
+        """Members seen within `window` seconds."""
+        rows = await self._rows(_LIVE_MEMBERS, {"window": window})
+        return int(rows[0][0]) if rows else 0
+
+    async def release(self, epoch: int) -> None:
+        """Give the lease up now (a clean stop) and leave the members."""
+        await self._rows(_RELEASE, {"name": LEASE_NAME, "me": self.instance, "epoch": epoch})
+        await self.leave()
+
+    async def leave(self) -> None:
+        """Leave the members (a clean stop of a follower)."""
+        await self._rows(_LEAVE, {"me": self.instance, "run": self._run})
+
+    # --- fenced writes --------------------------------------------------------------------
+    async def claim(
+        self,
+        epoch: int,
+        channel: str,
+        group: str,
+        content: str,
+        notification_id: str,
+        created_at: datetime,
+        reminder: bool,
+    ) -> bool:
+        """Claim the group's next notification under `epoch`; granted only while the lease is
+        ours and the receivers would learn something new (see `_CLAIM`)."""
+        rows = await self._rows(
+            _CLAIM,
+            {
+                "name": LEASE_NAME,
+                "me": self.instance,
+                "epoch": epoch,
+                "channel": channel,
+                "group": group,
+                "content": content,
+                "id": notification_id,
+                "created": created_at,
+                "reminder": reminder,
+            },
+        )
+        return bool(rows)
+
+    async def logged(self, channel: str, group: str) -> Logged | None:
+        """The group's row in the notification log."""
+        rows = await self._rows(_LOGGED, {"channel": channel, "group": group})
+        if not rows:
+            return None
+        content, notification_id, claimed_at, delivered, instance = rows[0]
+        return Logged(str(content), str(notification_id), claimed_at, bool(delivered), instance)
+
+    async def delivered(self, channel: str, group: str, notification_id: str) -> None:
+        """The receiver accepted the claimed notification."""
+        await self._rows(_DELIVERED, {"channel": channel, "group": group, "id": notification_id})
+
+    async def act(self, epoch: int, action: str) -> bool:
+        """Record `action` under `epoch`; False (nothing written) if the lease is not ours."""
+        params = {"name": LEASE_NAME, "me": self.instance, "epoch": epoch, "action": action}
+        return bool(await self._rows(_ACT, params))
+
+    # --- status ---------------------------------------------------------------------------
+    async def status(self) -> ClusterStatus:
+        """The lease and every member, as the store has them."""
+        lease = await self._rows(_STATUS_LEASE, {"name": LEASE_NAME})
+        members = tuple(Member(*row) for row in await self._rows(_STATUS_MEMBERS, {}))
+        if not lease:
+            return ClusterStatus(None, None, None, None, None, None, None, members)
+        holder, epoch, acquired, renewed, expires, remaining, now = lease[0]
+        return ClusterStatus(holder, epoch, acquired, renewed, expires, remaining, now, members)

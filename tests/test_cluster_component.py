@@ -1,0 +1,308 @@
+"""Three real `opsmon run` processes on one real PostgreSQL: one voice for pages, a fenced
+leader, failover after SIGKILL, nothing sent by a leader that was paused, fail-open alerts
+when the store is away. Each instance posts to its own path of one receiver, so the test
+knows who sent what; the channel (and so the group) is the same for all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.alertmanager import running_alertmanager
+from tests.support.daemon_process import DaemonProcess
+from tests.support.environment import free_port
+from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
+from tests.support.receiver import Answer, FlipTarget, Receiver, serving
+from tests.support.waiting import holds_for, wait_until
+
+LEASE = 1.5
+NAMES = ("a", "b", "c")
+
+
+@dataclass
+class Cluster:
+    """The receiver, the target, the store and the instances by name."""
+
+    receiver: Receiver
+    target: FlipTarget
+    store: PostgresCluster
+    tmp: Path
+    members: dict[str, DaemonProcess] = field(default_factory=dict)
+    # More channels for every instance, as YAML flow mappings.
+    channels: list[str] = field(default_factory=list)
+    clustered: bool = True
+
+    def config(self, name: str) -> Path:
+        path = self.tmp / f"{name}.yml"
+        path.write_text(
+            textwrap.dedent(f"""\
+            state_dir: {self.tmp / name}
+            defaults:
+              {{interval: 300ms, timeout: 250ms, failure_threshold: 2, success_threshold: 2}}
+            checks:
+              - {{name: backend-health, type: http, service: backend, url: "{self.target.url}"}}
+            alerting:
+              group_wait: 300ms
+              group_interval: 300ms
+              delivery: {{initial_backoff: 300ms, max_backoff: 1s}}
+              channels:
+                - {{name: hooks, type: webhook, url: "{self.receiver.url("/hook/" + name)}"}}
+            """)
+            + "".join(f"    - {channel}\n" for channel in self.channels)
+            + (
+                textwrap.dedent(f"""\
+                cluster:
+                  store: "{self.store.dsn()}"
+                  instance: {name}
+                  lease: {LEASE}s
+                """)
+                if self.clustered
+                else ""
+            )
+        )
+        return path
+
+    def start(self, name: str) -> DaemonProcess:
+        log = self.tmp / f"{name}.log"
+        member = DaemonProcess(self.config(name), log).start()
+        self.members[name] = member
+        member.wait_ready()
+        return member
+
+    def metric(self, name: str, family: str) -> float | None:
+        try:
+            text = self.members[name].get("/metrics").text
+        except Exception:
+            return None
+        found = re.search(rf"^{family} (\S+)$", text, re.MULTILINE)
+        return float(found.group(1)) if found else None
+
+    def leader(self, among: tuple[str, ...] | None = None) -> str | None:
+        names = among or tuple(self.members)
+        leading = [n for n in names if self.metric(n, "opsmon_cluster_leader") == 1]
+        return leading[0] if len(leading) == 1 else None
+
+    def firing(self) -> list[tuple[str, str]]:
+        """(sender, notification id) of every accepted FIRING notification."""
+        return self._sent("firing")
+
+    def resolved(self) -> list[tuple[str, str]]:
+        """(sender, notification id) of every accepted RESOLVED notification."""
+        return self._sent("resolved")
+
+    def _sent(self, status: str) -> list[tuple[str, str]]:
+        """(sender, notification id) of the accepted notifications about backend-health."""
+        return [
+            (r.path.rsplit("/", 1)[-1], r.json["notificationId"])
+            for r in self.receiver.accepted()
+            if r.json["status"] == status
+            and any(a["labels"].get("check") == "backend-health" for a in r.json["alerts"])
+        ]
+
+    def logs(self) -> str:
+        return "".join(m.log_text() for m in self.members.values())
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, make_postgres: PostgresFactory) -> Iterator[Cluster]:
+    """A store, a receiver, a target; instances started by the test, stopped after it."""
+    receiver, target = Receiver(), FlipTarget()
+    with contextmanager(serving)(receiver, target):
+        made = Cluster(receiver, target, make_postgres(), tmp_path)
+        try:
+            yield made
+        finally:
+            for member in made.members.values():
+                if member.alive():
+                    member.signal(signal.SIGCONT)
+                    member.stop()
+
+
+def start_three(cluster: Cluster) -> str:
+    """Start a, b and c; return the one that leads once they agree."""
+    for name in NAMES:
+        cluster.start(name)
+    return wait_until(cluster.leader, timeout=10)
+
+
+def test_one_incident_is_paged_once_by_the_leader(cluster: Cluster) -> None:
+    """Three instances each see the outage; the receivers get one FIRING and one RESOLVED
+    notification, both from the leader, and the DSN password is nowhere in their logs."""
+    leader = start_three(cluster)
+    cluster.target.healthy = False
+    wait_until(cluster.firing, timeout=15)
+    cluster.target.healthy = True
+    wait_until(cluster.resolved, timeout=15)
+    # Every follower has settled its own copies against the log by now.
+    wait_until(
+        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in NAMES),
+        timeout=10,
+    )
+    assert [sender for sender, _ in cluster.firing()] == [leader]
+    assert [sender for sender, _ in cluster.resolved()] == [leader]
+    assert APP_PASSWORD not in cluster.logs()
+
+
+def test_sigkill_of_the_leader_hands_over_and_the_next_outage_is_paged_once(
+    cluster: Cluster,
+) -> None:
+    """The leader is SIGKILLed: another instance leads within 2 x lease (with a higher epoch),
+    and an outage that starts afterwards is paged once, by the new leader."""
+    leader = start_three(cluster)
+    epoch = cluster.metric(leader, "opsmon_cluster_epoch")
+    cluster.members[leader].signal(signal.SIGKILL)
+    rest = tuple(n for n in NAMES if n != leader)
+    successor = wait_until(lambda: cluster.leader(rest), timeout=2 * LEASE + 2)
+    new_epoch = cluster.metric(successor, "opsmon_cluster_epoch")
+    assert epoch is not None and new_epoch is not None and new_epoch > epoch
+
+    cluster.target.healthy = False
+    wait_until(cluster.firing, timeout=15)
+    wait_until(
+        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in rest),
+        timeout=10,
+    )
+    assert [sender for sender, _ in cluster.firing()] == [successor]
+
+
+def test_a_paused_leader_sends_nothing_with_its_stale_epoch(cluster: Cluster) -> None:
+    """The leader claims a page but its receiver fails it; the leader is SIGSTOPped for
+    3 x lease; the new leader sends the page (at least once); after SIGCONT the old leader's
+    retry is settled against the log and never reaches the receiver."""
+    leader = start_three(cluster)
+    cluster.receiver.default = Answer(500)
+    cluster.target.healthy = False
+    wait_until(
+        lambda: any(r.path.endswith("/" + leader) for r in cluster.receiver.requests),
+        timeout=15,
+    )
+    paused = cluster.members[leader]
+    paused.signal(signal.SIGSTOP)
+    refused_before = len([r for r in cluster.receiver.requests if r.path.endswith(leader)])
+    cluster.receiver.default = Answer(200)
+    rest = tuple(n for n in NAMES if n != leader)
+    successor = wait_until(lambda: cluster.leader(rest), timeout=2 * LEASE + 2)
+    firing = wait_until(cluster.firing, timeout=15)
+    assert [sender for sender, _ in firing] == [successor]
+
+    os.kill(paused.pid, signal.SIGCONT)
+    paused.wait_event("cluster_following", timeout=10)
+    wait_until(lambda: cluster.metric(leader, "opsmon_alert_outbox_pending") == 0, timeout=10)
+    sent_by_paused = [r for r in cluster.receiver.requests if r.path.endswith("/" + leader)]
+    assert len(sent_by_paused) == refused_before
+    assert all(r.status == 500 for r in sent_by_paused)
+    assert [sender for sender, _ in cluster.firing()] == [successor]
+
+
+def test_store_down_alerts_fail_open_and_the_cluster_reports_itself(cluster: Cluster) -> None:
+    """With PostgreSQL stopped every instance sends its own page (fail open), /healthz says
+    the store is unreachable, opsmon_cluster_store_up is 0 and nobody leads; when it is back
+    the store is up again and one leader emerges."""
+    start_three(cluster)
+    cluster.store.stop()
+    wait_until(
+        lambda: all(cluster.metric(n, "opsmon_cluster_store_up") == 0 for n in NAMES),
+        timeout=10,
+    )
+    wait_until(
+        lambda: all(cluster.members[n].get("/healthz").status_code == 503 for n in NAMES),
+        timeout=10,
+    )
+    health = cluster.members["a"].get("/healthz").text
+    assert "cluster store unreachable since" in health and APP_PASSWORD not in health
+    cluster.target.healthy = False
+    wait_until(lambda: {s for s, _ in cluster.firing()} == set(NAMES), timeout=20)
+    degraded = [r for r in cluster.receiver.accepted() if "ClusterDegraded" in r.body.decode()]
+    assert degraded, "ClusterDegraded was not sent"
+    assert all(cluster.leader((n,)) is None for n in NAMES)
+
+    cluster.store.start()
+    wait_until(
+        lambda: all(cluster.metric(n, "opsmon_cluster_store_up") == 1 for n in NAMES),
+        timeout=15,
+    )
+    wait_until(cluster.leader, timeout=10)
+    assert APP_PASSWORD not in cluster.logs()
+
+
+def test_clustered_alertmanagers_send_once_what_every_instance_sent(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """With the store away every instance fails open and posts the alert to both of two
+    Alertmanagers clustered over loopback (`--cluster.peer`): their receiver is notified once."""
+    paged = Receiver().start()
+    ports = (free_port(), free_port())
+    try:
+        with (
+            running_alertmanager(tmp_path / "am1", paged.url("/am"), ports[0], [ports[1]]) as one,
+            running_alertmanager(tmp_path / "am2", paged.url("/am"), ports[1], [ports[0]]) as two,
+        ):
+            cluster.channels = [
+                f'{{name: am1, type: alertmanager, url: "{one.url}"}}',
+                f'{{name: am2, type: alertmanager, url: "{two.url}"}}',
+            ]
+            start_three(cluster)
+            cluster.store.stop()
+            wait_until(
+                lambda: all(cluster.metric(n, "opsmon_cluster_store_up") == 0 for n in NAMES),
+                timeout=10,
+            )
+            cluster.target.healthy = False
+            # Every instance posted (fail open): three copies on the webhook channel.
+            wait_until(lambda: {s for s, _ in cluster.firing()} == set(NAMES), timeout=20)
+            wait_until(lambda: one.alerts() and two.alerts(), timeout=10)
+
+            def health_pages() -> list[object]:
+                return [
+                    r
+                    for r in paged.accepted()
+                    if r.json["commonLabels"].get("alertname") == "HealthCheckFailing"
+                ]
+
+            wait_until(health_pages, timeout=20)
+            # Observed past the second peer's wait (peer timeout 2s) and a few gossip rounds.
+            holds_for(lambda: len(health_pages()) == 1, seconds=5)
+    finally:
+        paged.stop()
+
+
+def test_store_restarted_mid_incident_loses_and_doubles_nothing(cluster: Cluster) -> None:
+    """PostgreSQL restarts while an outage is firing: the instances reconnect, and the
+    receivers still get exactly one FIRING and one RESOLVED."""
+    start_three(cluster)
+    cluster.target.healthy = False
+    wait_until(cluster.firing, timeout=15)
+    cluster.store.stop()
+    cluster.store.start()
+    wait_until(lambda: cluster.leader() is not None, timeout=10)
+    cluster.target.healthy = True
+    wait_until(cluster.resolved, timeout=15)
+    wait_until(
+        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in NAMES),
+        timeout=10,
+    )
+    assert len(cluster.firing()) == 1 and len(cluster.resolved()) == 1
+
+
+def test_a_reload_without_the_cluster_section_leaves_and_pages_alone(cluster: Cluster) -> None:
+    """SIGHUP with the `cluster:` section removed: the leader gives up its lease and leaves
+    the members at once (the other instance takes over), and it pages by itself from then."""
+    leader = start_three(cluster)
+    cluster.clustered = False
+    cluster.config(leader)
+    cluster.members[leader].signal(signal.SIGHUP)
+    rest = tuple(n for n in NAMES if n != leader)
+    wait_until(lambda: cluster.leader(rest), timeout=2 * LEASE + 2)
+    members = cluster.store.sql("SELECT instance FROM opsmon_cluster_members ORDER BY 1")
+    assert [m for (m,) in members] == list(rest)
+    assert cluster.metric(leader, "opsmon_cluster_leader") == 0
+    cluster.target.healthy = False
+    wait_until(lambda: {s for s, _ in cluster.firing()} == {leader, cluster.leader(rest)}, 15)
