@@ -219,9 +219,35 @@ def cmd_runbooks_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rendering_config(args: argparse.Namespace) -> LoadedConfig | int | None:
+    """The config a runbook is rendered for, found as `run` and `explain` find theirs
+    (`--config`, `$OPSMON_CONFIG`, `./opsmon.yml`, `config/opsmon.yml`); None without one
+    (or with `--generic`); EXIT_CONFIG when one was named or found but does not load."""
+    from monitor.config import default_config_path
+
+    if args.generic:
+        return None
+    named = args.config or os.environ.get("OPSMON_CONFIG")
+    if not named and not default_config_path(os.environ).exists():
+        return None
+    loaded = _load(args, sys.stderr)
+    if loaded is None:
+        print(
+            "the runbook is rendered for this config; `opsmon runbooks show --generic` prints it"
+            " as shipped",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    return loaded
+
+
 def cmd_runbooks_show(args: argparse.Namespace) -> int:
-    """`opsmon runbooks show ID`: one runbook as plain text (an alert name works too)."""
-    from monitor.runbooks import render_text
+    """`opsmon runbooks show ID`: one runbook as plain text (an alert name works too), its
+    commands rendered for the config (real URLs, compose file, database, contacts) as the
+    daemon's `/runbooks/<id>` page shows them."""
+    from monitor.redaction import Redactor
+    from monitor.runbook_context import RunbookContext
+    from monitor.runbooks import localize_runbook, render_text
 
     catalogue = _catalogue(sys.stderr)
     if catalogue is None:
@@ -231,7 +257,16 @@ def cmd_runbooks_show(args: argparse.Namespace) -> int:
         known = ", ".join(r.id for r in catalogue)
         print(f"no runbook named {args.id} (known: {known})", file=sys.stderr)
         return EXIT_NOT_FOUND
-    print(render_text(runbook), end="")
+    loaded = _rendering_config(args)
+    if isinstance(loaded, int):
+        return loaded
+    if loaded is None:
+        print(render_text(runbook), end="")
+        return EXIT_OK
+    shown = localize_runbook(runbook, RunbookContext.of(loaded.config))
+    # The context holds no secret by construction; the redactor is the second line.
+    print(Redactor(loaded.secrets).text(render_text(shown)), end="")
+    print(f"(commands rendered for {loaded.path})", file=sys.stderr)
     return EXIT_OK
 
 
@@ -257,7 +292,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     problems = diagnose(Snapshot.from_results(rows), catalogue)
     if args.check:
         problems = [p for p in problems if args.check in p.checks]
-    print(render_report(problems, len(rows), loaded.config, catalogue, redactor))
+    print(render_report(problems, len(rows), loaded.config, catalogue, redactor, args.config))
     return EXIT_UNHEALTHY if problems else EXIT_OK
 
 
@@ -325,8 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     runbook_commands.add_parser("list", help="list every runbook").set_defaults(
         func=cmd_runbooks_list
     )
-    show = runbook_commands.add_parser("show", help="print one runbook")
+    show = runbook_commands.add_parser(
+        "show", help="print one runbook, its commands rendered for the config"
+    )
     show.add_argument("id", help="runbook id (or alert name)")
+    with_config(show)
+    show.add_argument(
+        "--generic",
+        action="store_true",
+        help="print the runbook as shipped, not rendered for a config",
+    )
     show.set_defaults(func=cmd_runbooks_show)
     add_index_command(runbook_commands)
     add_silence_commands(commands, with_config)

@@ -5,6 +5,7 @@ function, for the terminal, the daemon's status and the alerts)."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -35,9 +36,15 @@ def _plain(text: str) -> str:
 
 
 def render_problem(
-    problem: Problem, config: Config, catalogue: Catalogue, redactor: Redactor
+    problem: Problem,
+    config: Config,
+    catalogue: Catalogue,
+    redactor: Redactor,
+    config_arg: str | None = None,
 ) -> str:
-    """One problem: diagnosis, evidence, runbook link and the first command to type."""
+    """One problem: diagnosis, evidence, runbook link and the first command to type; the
+    `runbooks show` command names `config_arg` (the `--config` given) so that it renders the
+    runbook for the same config."""
     where = f"check {problem.root}"
     if problem.service:
         where += f", service {problem.service}"
@@ -61,7 +68,8 @@ def render_problem(
         step = replace(step, command=localize(step.command, RunbookContext.of(config)))
         lines.append(f"  First step: {_plain(step.intro)}" if step.intro else "  First step:")
         lines.extend(f"    $ {command}" for command in step.command.splitlines() if command)
-    lines.append(f"  Then: opsmon runbooks show {runbook.id}")
+    config_option = f" --config {shlex.quote(config_arg)}" if config_arg else ""
+    lines.append(f"  Then: opsmon runbooks show {runbook.id}{config_option}")
     return "\n".join(lines)
 
 
@@ -71,13 +79,17 @@ def render_report(
     config: Config,
     catalogue: Catalogue,
     redactor: Redactor,
+    config_arg: str | None = None,
 ) -> str:
     """Every problem, or a line saying there is none."""
     if not problems:
         return f"No problem found ({checked} checks ran)."
     count = len(problems)
     header = f"{count} problem{'s' if count != 1 else ''} found by {checked} checks:"
-    parts = [header, *(render_problem(p, config, catalogue, redactor) for p in problems)]
+    parts = [
+        header,
+        *(render_problem(p, config, catalogue, redactor, config_arg) for p in problems),
+    ]
     return "\n\n".join(parts)
 
 

@@ -12,7 +12,9 @@ compose file and project, and the escalation contacts, instead of the reference 
       escalation: ["backend owners: #backend-oncall", "Jane Doe +49 170 0000000"]
 
 The database commands take the postgres check's host, port, user and database name (never
-its password), and `/var/lib/opsmon` becomes the configured `state_dir`.
+its password), and `/var/lib/opsmon` becomes the configured `state_dir`. `opsmon explain
+NAME` and `opsmon check --only NAME` name the config's own check where the runbook names a
+check of the reference config (`database`, `backend-health`, ...) that it does not have.
 
 Pure text substitution over a runbook's Markdown (`localize`), so the HTML page, `opsmon
 runbooks show`, `opsmon explain` and alert descriptions show the same commands.
@@ -45,6 +47,47 @@ _PG_DATABASE = re.compile(r"(\bpsql (?:-h \S+ -p \d+ )?-U \S+) -d Neola\b")
 _NODE_CONNECT = re.compile(r"connect\(5432,'db'\)")
 # opsmon's state_dir in its image.
 _STATE_DIR = re.compile(r"/var/lib/opsmon\b")
+# A runbook command naming a check: `opsmon explain NAME`, `opsmon check --only NAME`.
+_CHECK_COMMAND = re.compile(r"\b(opsmon (?:explain|check --only)) ([a-z0-9-]+)")
+
+
+@dataclass(frozen=True)
+class _Role:
+    """What identifies a check of the reference config in another config."""
+
+    type: str
+    service: str | None = None
+    path_word: str | None = None  # a word of its URL's path (health vs. ready)
+
+    def fits(self, spec: _Spec) -> bool:
+        if spec.type != self.type or (self.service and spec.service != self.service):
+            return False
+        url = getattr(spec, "url", None)
+        return self.path_word is None or (
+            isinstance(url, str) and self.path_word in urlsplit(url).path
+        )
+
+
+# The checks of the reference config (config/opsmon.yml) that the runbooks' commands name.
+_REFERENCE_CHECKS = {
+    "database": _Role("postgres"),
+    "backend-health": _Role("http", "backend", "health"),
+    "backend-ready": _Role("http", "backend", "ready"),
+    "frontend": _Role("http", "frontend"),
+    "backend-container": _Role("container", "backend"),
+    "frontend-container": _Role("container", "frontend"),
+    "db-container": _Role("container", "db"),
+}
+
+
+def _base_url(url: str) -> str:
+    """`scheme://host:port` of a check's URL: never its `user:password@`, path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +126,8 @@ class RunbooksConfig(BaseModel):
 
 class _Spec(Protocol):
     @property
+    def name(self) -> str: ...
+    @property
     def type(self) -> str: ...
     @property
     def service(self) -> str | None: ...
@@ -111,6 +156,7 @@ class RunbookContext:
     public_url: str | None = None  # where opsmon answers (its /metrics, /healthz)
     database: DatabaseAddress | None = None  # the postgres check's host, port, user, name
     state_dir: str | None = None  # opsmon's state_dir
+    checks: Mapping[str, str] = field(default_factory=dict)  # reference check -> the config's
 
     @classmethod
     def of(cls, config: _Config) -> RunbookContext:
@@ -125,8 +171,7 @@ class RunbookContext:
                 database = DatabaseAddress.of_dsn(dsn)
             url = getattr(spec, "url", None)
             if spec.type == "http" and spec.service and isinstance(url, str):
-                parts = urlsplit(url)
-                urls.setdefault(spec.service, f"{parts.scheme}://{parts.netloc}")
+                urls.setdefault(spec.service, _base_url(url))
             project = getattr(spec, "project", None)
             if spec.type == "container" and isinstance(project, str) and project:
                 projects.append(project)
@@ -141,6 +186,7 @@ class RunbookContext:
             config.public_url.rstrip("/"),
             database,
             str(config.state_dir),
+            _check_names(list(config.checks)),
         )
 
     @property
@@ -152,6 +198,18 @@ class RunbookContext:
         if self.project:
             words.append(f"-p {self.project}")
         return " ".join(words)
+
+
+def _check_names(specs: list[_Spec]) -> dict[str, str]:
+    """Each reference check the config does not have, mapped to the one check of the config
+    in the same role (type, service, health or ready), where there is exactly one."""
+    names = {spec.name for spec in specs}
+    found: dict[str, str] = {}
+    for reference, role in _REFERENCE_CHECKS.items():
+        fitting = [spec.name for spec in specs if role.fits(spec)]
+        if reference not in names and len(fitting) == 1:
+            found[reference] = fitting[0]
+    return found
 
 
 def localize(text: str, context: RunbookContext) -> str:
@@ -180,6 +238,11 @@ def localize(text: str, context: RunbookContext) -> str:
         text = _NODE_CONNECT.sub(lambda _: f"connect({db.port},'{db.host}')", text)
     if context.state_dir:
         text = _STATE_DIR.sub(lambda _: str(context.state_dir), text)
+    if context.checks:
+        names = context.checks
+        text = _CHECK_COMMAND.sub(
+            lambda m: f"{m.group(1)} {names.get(m.group(2), m.group(2))}", text
+        )
     return text
 
 

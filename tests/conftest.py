@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.support.postgres",
     "tests.support.rollback",
     "tests.support.rollback_daemon",
+    "tests.support.rollback_parts",
     "tests.support.gate",
 ]
 

@@ -295,3 +295,112 @@ def test_run_serves_on_ipv6_loopback(tmp_path: Path, backend: Target) -> None:
         assert {c["name"] for c in status["checks"]} == {"backend-health", "backend-ready"}
     log = process.stdout.read()  # type: ignore[union-attr]
     assert f'"listen": "[::1]:{port}"' in log
+
+
+DB_CANARY = "canary-db-pw-5d21"
+
+
+def write_runbook_config(tmp_path: Path) -> Path:
+    """A config naming its own backend URL, database, project, state_dir and contacts; the
+    DSN carries a canary password from the environment."""
+    path = tmp_path / "opsmon.yml"
+    path.write_text(
+        textwrap.dedent("""\
+        state_dir: /srv/shop-opsmon
+        public_url: http://127.0.0.1:9311
+        runbooks:
+          compose_file: /srv/shop/docker-compose.prod.yml
+          escalation: ["shop backend on-call: #shop-backend"]
+        checks:
+          - {name: shop-db, type: postgres, service: db, dsn: "${SHOP_DATABASE_URL}"}
+          - name: backend-health
+            type: http
+            service: backend
+            url: http://127.0.0.1:4711/api/health
+          - {name: backend-container, type: container, project: shop, service: backend}
+        """)
+    )
+    return path
+
+
+SHOP_ENV = {"SHOP_DATABASE_URL": f"postgresql://shopper:{DB_CANARY}@127.0.0.1:6544/shopdb"}
+
+
+def test_runbooks_show_renders_for_the_given_config(tmp_path: Path) -> None:
+    """`runbooks show NAME --config FILE` prints the commands for that config (its URLs, compose
+    file and project, database address and check, state_dir, contacts), never the DSN
+    password."""
+    path = write_runbook_config(tmp_path)
+    shown = run_opsmon(
+        "runbooks", "show", "DatabaseConnectionFailing", "--config", str(path), env=SHOP_ENV
+    )
+    assert shown.returncode == 0, shown.stderr
+    compose = "docker compose -f /srv/shop/docker-compose.prod.yml -p shop"
+    assert f"    {compose} exec -T db pg_isready -h 127.0.0.1 -p 6544 -U shopper" in shown.stdout
+    assert "    curl -s http://127.0.0.1:4711/api/health" in shown.stdout
+    assert f"    {compose} ps db" in shown.stdout
+    assert "- shop backend on-call: #shop-backend" in shown.stdout
+    assert "    opsmon check --only shop-db" in shown.stdout  # the config's check, not `database`
+    assert "opsmon explain database" not in shown.stdout
+    assert "http://backend:4000" not in shown.stdout
+    assert DB_CANARY not in shown.stdout + shown.stderr
+    state = run_opsmon(
+        "runbooks", "show", "state-store-failing", "--config", str(path), env=SHOP_ENV
+    )
+    assert state.returncode == 0, state.stderr
+    assert "/srv/shop-opsmon" in state.stdout and "/var/lib/opsmon" not in state.stdout
+    assert DB_CANARY not in state.stdout + state.stderr
+
+
+def test_runbooks_show_finds_the_config_as_other_commands_do(tmp_path: Path) -> None:
+    """Without --config, `runbooks show` renders for $OPSMON_CONFIG, else ./opsmon.yml, as
+    `opsmon explain` and `opsmon run` do; with none of them it prints the shipped runbook."""
+    path = write_runbook_config(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    by_env = run_opsmon(
+        "runbooks",
+        "show",
+        "database-connection-failing",
+        cwd=other,
+        env={**SHOP_ENV, "OPSMON_CONFIG": str(path)},
+    )
+    assert by_env.returncode == 0, by_env.stderr
+    assert "pg_isready -h 127.0.0.1 -p 6544 -U shopper" in by_env.stdout
+    local = run_opsmon(
+        "runbooks",
+        "show",
+        "database-connection-failing",
+        cwd=tmp_path,
+        env={**SHOP_ENV, "OPSMON_CONFIG": ""},
+    )
+    assert local.returncode == 0, local.stderr
+    assert local.stdout == by_env.stdout
+    generic = run_opsmon(
+        "runbooks", "show", "database-connection-failing", cwd=other, env={"OPSMON_CONFIG": ""}
+    )
+    assert generic.returncode == 0, generic.stderr
+    assert "    docker compose exec db pg_isready -h db -U postgres" in generic.stdout
+    assert DB_CANARY not in by_env.stdout + by_env.stderr + local.stdout + local.stderr
+
+
+def test_runbooks_show_with_a_broken_config_says_why_or_prints_the_generic_page(
+    tmp_path: Path,
+) -> None:
+    """A config that does not load is a config error (exit 2, file:line: key: message) that
+    names `--generic`, which prints the shipped runbook whatever the config."""
+    path = write_runbook_config(tmp_path)
+    broken = run_opsmon("runbooks", "show", "database-connection-failing", "--config", str(path))
+    assert broken.returncode == 2
+    assert f"{path}:7: checks[0].dsn" in broken.stderr
+    assert "--generic" in broken.stderr and broken.stdout == ""
+    generic = run_opsmon(
+        "runbooks",
+        "show",
+        "database-connection-failing",
+        "--generic",
+        cwd=tmp_path,
+        env={"OPSMON_CONFIG": ""},
+    )
+    assert generic.returncode == 0, generic.stderr
+    assert "    docker compose exec db pg_isready -h db -U postgres" in generic.stdout

@@ -43,7 +43,8 @@ DEMO_CASES = [
             "backend-health: [STATUS] (503) == 200",
             "backend-health: [BODY].services.database (error) == ok",
             "Automatic rollback: would not help",
-            "Then: opsmon runbooks show database-connection-failing",
+            # With the same --config, so the runbook renders for the same config.
+            f"Then: opsmon runbooks show database-connection-failing --config {DEMO_CONFIG}",
         ),
     ),
     (

@@ -16,6 +16,7 @@ import yaml
 
 from monitor.store import DB_FILE
 from tests.support.cli import run_opsmon
+from tests.support.docker_proxy import DockerProxy
 from tests.support.postgres import PostgresFactory
 from tests.support.rollback import Deployment, answers, wait_answers
 from tests.support.rollback_daemon import Opsmon, service_checks
@@ -107,13 +108,18 @@ def test_enforce_rolls_a_bad_deploy_back(deployment: Deployment, opsmon: Opsmon)
     assert volumes["/data"] == deployment.volume
     assert volumes["/cache"] == {m["Destination"]: m.get("Name") for m in v1["Mounts"]}["/cache"]
     wait_answers(deployment.health_url, 200)
-    failed = deployment.inspect(bad_id)
-    assert failed["Name"] == f"/{deployment.name}_failed_{bad_id[:12]}"
+    failed_name = f"{deployment.name}_failed_{bad_id[:12]}"
+    # Kept, stopped, as a copy without the service's Compose labels (Compose counts by label).
+    failed = deployment.inspect(failed_name)
+    assert failed["Config"]["Labels"]["opsmon.failed-from"] == bad_id
+    assert failed["Image"] == deployment.images.ids["v2"]
     assert not failed["State"]["Running"]
+    assert [c["Id"] for c in deployment.containers()] == [restored["Id"]]
 
     description = alert["annotations"]["description"]
     assert deployment.images.ref("v2") in description and deployment.images.ref("v1") in description
     assert "web-health" in description  # the evidence
+    assert f"kept (stopped) as {failed_name}, without the service's Compose labels" in (description)
     assert alert["labels"]["severity"] == "info" and alert["labels"]["service"] == "web"
     assert alert["annotations"]["runbook_url"].endswith("/runbooks/rollback-performed")
     wait_until(lambda: opsmon.service()["current"]["origin"] == "rollback", timeout=10)
@@ -123,6 +129,39 @@ def test_enforce_rolls_a_bad_deploy_back(deployment: Deployment, opsmon: Opsmon)
     assert metric(text, "opsmon_rollbacks_total", service="web", result="succeeded") == 1
     assert metric(text, "opsmon_rollback_duration_seconds_count") == 1
     assert CANARY not in opsmon.text() and CANARY not in str(opsmon.hooks.requests)
+
+
+def test_a_proxy_that_refuses_removal_leaves_the_failed_container_labelled(
+    deployment: Deployment, opsmon: Opsmon
+) -> None:
+    """Behind a socket proxy that refuses DELETE the rollback still succeeds; the failed
+    container stays as it was (renamed, stopped, Compose labels kept) and RollbackPerformed
+    says so and how to remove it."""
+    proxy = DockerProxy(allow_remove=False).start()
+    try:
+        opsmon.configure(docker_host=proxy.host)
+        deploy_stable_v1(deployment, opsmon)
+        bad_id = deployment.deploy("v2")
+
+        alert = opsmon.wait_alert("RollbackPerformed", timeout=40)
+    finally:
+        proxy.stop()
+    failed_name = f"{deployment.name}_failed_{bad_id[:12]}"
+    assert deployment.inspect(failed_name)["Id"] == bad_id
+    assert len(deployment.containers()) == 2
+    description = alert["annotations"]["description"]
+    assert f"kept (stopped) as {failed_name}, still with the service's Compose labels" in (
+        description
+    )
+    assert f"docker rm {failed_name}" in description
+    assert [r["status"] for r in opsmon.rollbacks()] == ["succeeded"]
+    assert "remove a container (probe)" in description and "refused" in description
+    assert (
+        deployment.client.api.containers(
+            all=True, filters={"label": f"opsmon.failed-project={deployment.project}"}
+        )
+        == []
+    )  # no copy was made that could not replace it
 
 
 def test_dry_run_changes_nothing_and_describes_the_plan(

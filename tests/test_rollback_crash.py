@@ -70,10 +70,16 @@ def test_sigkill_between_stopping_v2_and_starting_v1_completes_exactly_once(
     assert steps.count(Step.START_NEW) == 2  # written before the lost call and before the redo
     store.close()
     assert deployment.inspect()["Id"] == left["Id"]
-    assert len(deployment.containers()) == 2  # the restored v1 and the failed v2
+    # The failed v2 is kept as a copy without the service's Compose labels.
+    assert [c["Id"] for c in deployment.containers()] == [left["Id"]]
+    kept = deployment.inspect(f"{deployment.name}_failed_{bad_id[:12]}")
+    assert kept["Config"]["Labels"]["opsmon.failed-from"] == bad_id
     assert starts(deployment) == 3  # v1, v2, and v1 once more
     assert len(opsmon.alerts("RollbackPerformed")) == 1
 
     changes = [call.change for call in proxy.changes()]
-    assert changes == ["stop", "rename", "create", "start", "start"]
+    # The rollback, then the failed container retired: a removal probe (of no container), its
+    # copy made, it removed, the copy named.
+    retire = ["remove", "create", "remove", "rename"]
+    assert changes == ["stop", "rename", "create", "start", "start", *retire]
     assert not [call for call in proxy.calls if call.verdict == "denied"]

@@ -3,9 +3,6 @@ env, labels and volumes; a failing step puts the old one back; a crash is finish
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,65 +10,15 @@ from typing import Any
 import pytest
 
 from monitor.clock import SystemClock
-from monitor.docker.access import DockerAccess
-from monitor.rollback.docker_ops import ContainerOps, CreateRefused
-from monitor.rollback.journal import Journal, Rollback, Status, Step, new_id, owner_id
-from monitor.rollback.recreate import RecreateStrategy, StrategyFailed, failed_name
+from monitor.rollback.docker_ops import CreateRefused
+from monitor.rollback.journal import Journal, Step
+from monitor.rollback.recreate import RecreateStrategy, StrategyFailed
 from monitor.rollback.snapshot import Snapshot
-from monitor.rollback.store import RollbackStore, open_store
+from monitor.rollback.store import open_store
 from tests.support.rollback import Deployment, answers, wait_answers
+from tests.support.rollback_parts import CANARY, Parts, deploy_v1_then_v2, plan
 
 pytestmark = pytest.mark.docker
-CANARY = "canary-" + uuid.uuid4().hex
-
-
-@dataclass
-class Parts:
-    store: RollbackStore
-    journal: Journal
-    ops: ContainerOps
-    strategy: RecreateStrategy
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
-    """A journal in a fresh state folder and the strategy on the local engine."""
-    store = open_store(tmp_path / "state")
-    journal = Journal(store)
-    ops = ContainerOps(DockerAccess("unix:///var/run/docker.sock"))
-    yield Parts(store, journal, ops, RecreateStrategy(ops, journal, SystemClock()))
-    ops.close()
-    store.close()
-
-
-def plan(deployment: Deployment, lkg: Snapshot, image: str | None = None) -> Rollback:
-    """The journal record of rolling the current container back to `lkg`."""
-    bad = deployment.inspect()
-    now = datetime.now(UTC)
-    return Rollback(
-        id=new_id(),
-        service=deployment.service,
-        project=deployment.project,
-        strategy="recreate",
-        trigger="auto",
-        status=Status.IN_PROGRESS,
-        step=Step.PLANNED,
-        bad_image=bad["Config"]["Image"],
-        bad_image_id=bad["Image"],
-        target_image=image or lkg.image,
-        target_image_id=lkg.image_id,
-        target_tag="v1",
-        old_container_id=bad["Id"],
-        old_name=deployment.name,
-        old_was_running=True,
-        failed_name=failed_name(deployment.name, bad["Id"]),
-        reason="test",
-        evidence=[],
-        owner=owner_id(),
-        started_at=now,
-        updated_at=now,
-        snapshot=lkg,
-    )
 
 
 def starts(deployment: Deployment) -> int:
@@ -92,17 +39,6 @@ def kept(data: dict[str, Any]) -> dict[str, Any]:
         ),
         "restart": data["HostConfig"]["RestartPolicy"],
     }
-
-
-def deploy_v1_then_v2(deployment: Deployment) -> Snapshot:
-    """v1 runs and answers, its snapshot is taken, then v2 (broken) replaces it."""
-    deployment.env = {"API_TOKEN": CANARY}
-    deployment.deploy("v1")
-    wait_answers(deployment.health_url, 200)
-    lkg = Snapshot.from_inspect(deployment.inspect())
-    deployment.deploy("v2")
-    wait_answers(deployment.health_url, 404)
-    return lkg
 
 
 async def test_recreate_restores_the_lkg_container(deployment: Deployment, parts: Parts) -> None:

@@ -54,8 +54,9 @@ def haproxy(tmp_path: Path) -> Iterator[str]:
 
 
 def test_proxy_allows_what_opsmon_uses_and_refuses_the_rest(haproxy: str) -> None:
-    """Reads, events and create/start/stop/rename pass; remove, kill, exec, pull, update,
-    network create and file copies are refused with 403."""
+    """Reads, events, create/start/stop/rename and removing a stopped container pass; a forced
+    remove or one with its volumes, kill, exec, pull, update, network create and file copies
+    are refused with 403."""
     direct = docker_client()
     api = docker.APIClient(base_url=haproxy, version="1.41", timeout=20)
     name = f"opsmon-proxy-{uuid.uuid4().hex[:8]}"
@@ -75,7 +76,9 @@ def test_proxy_allows_what_opsmon_uses_and_refuses_the_rest(haproxy: str) -> Non
         )
         assert {e.get("Action") for e in events} >= {"create", "start", "rename", "stop"}
         refused = [
-            lambda: api.remove_container(created),
+            lambda: api.remove_container(created, force=True),
+            lambda: api.remove_container(created, v=True),
+            lambda: api.remove_container(created, link=True),
             lambda: api.kill(created),
             lambda: api.exec_create(created, ["true"]),
             lambda: api.pull(BASE_IMAGE),
@@ -88,6 +91,8 @@ def test_proxy_allows_what_opsmon_uses_and_refuses_the_rest(haproxy: str) -> Non
             with pytest.raises(docker.errors.APIError) as error:
                 call()
             assert error.value.status_code == 403
+        api.remove_container(created)
+        assert direct.api.containers(all=True, filters={"id": created}) == []
     finally:
         api.close()
         for leftover in direct.api.containers(all=True, filters={"name": name}):
@@ -98,7 +103,8 @@ def test_proxy_allows_what_opsmon_uses_and_refuses_the_rest(haproxy: str) -> Non
 def test_rollback_works_behind_the_proxy(
     deployment: Deployment, opsmon: Opsmon, haproxy: str
 ) -> None:
-    """opsmon watching and rolling back through the shipped proxy: v2 fails, v1 comes back."""
+    """opsmon watching and rolling back through the shipped proxy: v2 fails, v1 comes back,
+    and the kept v2 container no longer counts as the service's (relabelled copy)."""
     opsmon.configure(docker_host=haproxy)
     deployment.deploy("v1")
     opsmon.start()
@@ -107,3 +113,4 @@ def test_rollback_works_behind_the_proxy(
     opsmon.wait_alert("RollbackPerformed", timeout=40)
     wait_answers(deployment.health_url, 200)
     assert deployment.inspect()["Image"] == deployment.images.ids["v1"]
+    assert [c["Id"] for c in deployment.containers()] == [deployment.inspect()["Id"]]

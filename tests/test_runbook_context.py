@@ -116,3 +116,40 @@ def test_database_commands_use_the_checks_address_and_never_its_password(tmp_pat
     rendered = [localize_runbook(runbook, ctx).body for runbook in load_catalogue()]
     assert any("-p 6543" in body for body in rendered)
     assert not any("canary-pw-7731" in body for body in rendered)
+
+
+def test_service_urls_drop_the_credentials_of_the_checks_url(tmp_path: Path) -> None:
+    """A check URL with `user:password@` gives runbook commands its host and port only (an
+    IPv6 host keeps its brackets): the password never reaches a rendered runbook."""
+    ctx = context(
+        tmp_path,
+        "checks:\n"
+        '  - {name: api, type: http, service: backend, url: "http://ops:canary-url-pw-4410@127.0.0.1:4100/h"}\n'
+        '  - {name: web, type: http, service: frontend, url: "http://[::1]:3100/"}\n',
+    )
+    assert ctx.urls == {"backend": "http://127.0.0.1:4100", "frontend": "http://[::1]:3100"}
+    rendered = [localize_runbook(runbook, ctx).body for runbook in load_catalogue()]
+    assert any("http://127.0.0.1:4100/api/health" in body for body in rendered)
+    assert not any("canary-url-pw-4410" in body for body in rendered)
+
+
+def test_check_commands_name_the_configs_own_checks(tmp_path: Path) -> None:
+    """`opsmon explain database` and `opsmon check --only backend-health` name the config's
+    check in that role (postgres; the backend's health URL) when it has no check of that
+    name; a name it has, or a role two checks share, stays."""
+    ctx = context(
+        tmp_path,
+        "checks:\n"
+        '  - {name: shop-db, type: postgres, dsn: "postgresql://app@127.0.0.1:6543/shop"}\n'
+        '  - {name: api-health, type: http, service: backend, url: "http://127.0.0.1:4100/api/health"}\n'
+        '  - {name: api-ready, type: http, service: backend, url: "http://127.0.0.1:4100/api/ready"}\n'
+        '  - {name: frontend, type: http, service: frontend, url: "http://127.0.0.1:3100/"}\n'
+        "  - {name: web-1, type: container, service: backend, project: shop}\n"
+        "  - {name: web-2, type: container, service: backend, project: shop}\n",
+    )
+    assert localize("opsmon explain database", ctx) == "opsmon explain shop-db"
+    assert localize("opsmon check --only backend-health", ctx) == "opsmon check --only api-health"
+    assert localize("opsmon explain backend-ready", ctx) == "opsmon explain api-ready"
+    assert localize("opsmon check --only frontend", ctx) == "opsmon check --only frontend"
+    assert localize("opsmon explain backend-container", ctx) == "opsmon explain backend-container"
+    assert localize("the `database` check", ctx) == "the `database` check"

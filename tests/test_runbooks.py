@@ -363,18 +363,20 @@ def test_html_links_runbooks_that_mention_each_other(catalogue: Catalogue) -> No
     )
 
 
-def test_cli_lists_and_shows_runbooks() -> None:
-    """`opsmon runbooks list` lists every id; `show` prints one as text, by id or alert name."""
+def test_cli_lists_and_shows_runbooks(tmp_path: Path) -> None:
+    """`opsmon runbooks list` lists every id; `show` prints one as text, by id or alert name
+    (as shipped where no config is found)."""
+    no_config = {"OPSMON_CONFIG": ""}
     listed = run_opsmon("runbooks", "list")
     assert listed.returncode == 0, listed.stderr
     for path in RUNBOOK_FILES:
         assert path.stem in listed.stdout
-    shown = run_opsmon("runbooks", "show", "DatabaseConnectionFailing")
+    shown = run_opsmon("runbooks", "show", "DatabaseConnectionFailing", cwd=tmp_path, env=no_config)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("Database connection fails (database-connection-failing)")
     assert "    docker compose exec db pg_isready -h db -U postgres" in shown.stdout
     assert "```" not in shown.stdout
-    unknown = run_opsmon("runbooks", "show", "nope")
+    unknown = run_opsmon("runbooks", "show", "nope", cwd=tmp_path, env=no_config)
     assert unknown.returncode == 1
     assert "no runbook named nope (known: alert-delivery-failing," in unknown.stderr
 
@@ -382,7 +384,13 @@ def test_cli_lists_and_shows_runbooks() -> None:
 def test_cli_reads_runbooks_from_opsmon_runbooks_dir(tmp_path: Path) -> None:
     """OPSMON_RUNBOOKS_DIR points the CLI at a team's own runbooks."""
     (tmp_path / "sample.md").write_text(GOOD)
-    done = run_opsmon("runbooks", "show", "sample", env={"OPSMON_RUNBOOKS_DIR": str(tmp_path)})
+    done = run_opsmon(
+        "runbooks",
+        "show",
+        "sample",
+        cwd=tmp_path,
+        env={"OPSMON_RUNBOOKS_DIR": str(tmp_path), "OPSMON_CONFIG": ""},
+    )
     assert done.returncode == 0, done.stderr
     assert render_text(parse_runbook(GOOD, tmp_path / "sample.md")) == done.stdout
 

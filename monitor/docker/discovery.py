@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from monitor.checks import CHECK_TYPES
 from monitor.core.spec import CheckSpec
 from monitor.docker.lifecycle import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from monitor.docker.selection import is_retired_name
 
 ENABLE_LABEL = "opsmon.enable"
 NAME_LABEL = "opsmon.name"
@@ -95,8 +96,8 @@ class Discovery:
             labels = {str(k): str(v) for k, v in (summary.get("Labels") or {}).items()}
             names = [str(n).lstrip("/") for n in summary.get("Names") or []]
             container = names[0] if names else str(summary.get("Id", ""))[:12]
-            if labels.get(ONEOFF_LABEL, "").lower() == "true":
-                continue
+            if labels.get(ONEOFF_LABEL, "").lower() == "true" or is_retired_name(container):
+                continue  # a one-off `run`, or a container rollback took out of service
             enable = labels.get(ENABLE_LABEL, "").strip().lower()
             url = labels.get(HTTP_URL_LABEL, "").strip()
             if enable and enable not in _TRUE | _FALSE:

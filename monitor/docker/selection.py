@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.docker.lifecycle import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 
+# The names rollback gives the containers it takes out of service (monitor/rollback/recreate.py):
+# the bad one kept for inspection, and a replacement set aside by an undo.
+_RETIRED_NAME = re.compile(r".+_(?:failed|unused)_[0-9a-f]{12}")
+
+
+def is_retired_name(name: str) -> bool:
+    """Whether a container name is one rollback gave a container it took out of service. Such a
+    container keeps its Compose labels (the engine cannot change labels), but it is no longer
+    one of the service's containers."""
+    return _RETIRED_NAME.fullmatch(name.lstrip("/")) is not None
+
 
 @dataclass(frozen=True)
 class Selector:
     """A container selection. With a name, only that container; otherwise every container whose
-    labels match (Compose one-off `run` containers excluded)."""
+    labels match (Compose one-off `run` containers and containers rollback retired excluded)."""
 
     project: str | None = None
     service: str | None = None
@@ -37,7 +49,7 @@ class Selector:
         """Whether a container with these labels (or event attributes) and name is selected."""
         if self.name:
             return name.lstrip("/") == self.name
-        if labels.get(ONEOFF_LABEL, "").lower() == "true":
+        if labels.get(ONEOFF_LABEL, "").lower() == "true" or is_retired_name(name):
             return False
         return all(
             labels.get(key) == value if value else key in labels

@@ -51,6 +51,8 @@ from monitor.rollback.policy import (
     environment_gone,
 )
 from monitor.rollback.recreate import RecreateStrategy, StrategyFailed, failed_name
+from monitor.rollback.retire import retire_failed
+from monitor.rollback.retired_copy import FAILED_FROM_LABEL
 from monitor.rollback.snapshot import Snapshot, SnapshotError, diff, short_id
 from monitor.rollback.store import Deploy, RollbackStore
 from monitor.rollback.tracker import DeployTracker
@@ -589,6 +591,7 @@ class Coordinator:
                 result.evidence,
             )
             return
+        kept = await self._retire(record) if record.strategy == Strategy.RECREATE.value else []
         finished = self.clock.now()
         seconds = (finished - record.started_at).total_seconds()
         outcome = (
@@ -606,15 +609,6 @@ class Coordinator:
             service=record.service,
             seconds=round(seconds, 2),
         )
-        extra = (
-            [
-                f"Failed container kept (stopped) as {record.failed_name}: remove it "
-                f"(docker rm {record.failed_name}) before the next deploy, Compose still "
-                "counts it as a container of the service."
-            ]
-            if record.strategy == "recreate"
-            else []
-        )
         self.alerts.fire(
             RollbackAlert(
                 AlertName.ROLLBACK_PERFORMED,
@@ -626,12 +620,33 @@ class Coordinator:
                         outcome,
                         f"Why: {record.reason}",
                         *_evidence_lines(record.evidence),
-                        *extra,
+                        *kept,
                     ]
                 ),
             ),
             finished,
         )
+
+    async def _retire(self, record: Rollback) -> list[str]:
+        """Replace the kept failed container by its relabelled copy, so that Compose no longer
+        counts it as the service's; the lines RollbackPerformed says about it."""
+        self.journal.step(record, Step.RETIRE_OLD, self.clock.now())
+        name = record.failed_name
+        try:
+            retired = await retire_failed(self.ops, record, self.store.path.parent / "retired")
+        except DockerCallFailed as exc:
+            self._log.warning("failed_container_not_retired", rollback=record.id, reason=exc.reason)
+            return [
+                f"Failed container kept (stopped) as {name}, still with the service's Compose "
+                f"labels ({exc.reason}): remove it (docker rm {name}) before the next deploy, "
+                "Compose counts it as a container of the service."
+            ]
+        saved = f"; its log is saved in {retired.logs}" if retired.logs else ""
+        return [
+            f"Failed container kept (stopped) as {name}, without the service's Compose labels "
+            f"(label {FAILED_FROM_LABEL}={short_id(record.old_container_id)}){saved}. "
+            f"Remove it (docker rm {name}) once you have looked at it."
+        ]
 
     def _fail(
         self,

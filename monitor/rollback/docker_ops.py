@@ -1,24 +1,29 @@
 """The Docker calls rollback makes, and nothing else.
 
-Reads: `GET /containers/json`, `GET /containers/{id}/json`, `GET /images/{name}/json`.
-Changes: `POST /containers/create`, `/containers/{id}/start`, `/containers/{id}/stop`,
-`/containers/{id}/rename`, `/networks/{id}/connect`. Nothing is ever removed, killed or
-pulled, so a socket proxy can allow exactly these (docs/rollback.md shows one).
+Reads: `GET /containers/json`, `GET /containers/{id}/json`, `/containers/{id}/logs`,
+`GET /images/{name}/json`. Changes: `POST /containers/create`, `/containers/{id}/start`,
+`/containers/{id}/stop`, `/containers/{id}/rename`, `/networks/{id}/connect`, and
+`DELETE /containers/{id}` without `force` or `v`. Nothing is killed or pulled, so a socket
+proxy can allow exactly these (docs/rollback.md shows one).
 
-A create request is refused in code unless it equals the body made from the last known good
-snapshot, except for the image.
+Refused in code: a create request unless it equals the body made from the last known good
+snapshot except for the image, or the relabelled copy of a stopped failed container; a
+removal unless of a stopped container whose relabelled copy exists.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.docker.access import DockerAccess, describe_error
 from monitor.docker.lifecycle import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
-from monitor.rollback.snapshot import Snapshot
+from monitor.rollback.retired_copy import FAILED_FROM_LABEL, retired_body
+from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
 
 if TYPE_CHECKING:
     import docker
@@ -76,8 +81,12 @@ def _endpoint_kwargs(endpoint: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _running(data: Mapping[str, Any]) -> bool:
+    return bool((data.get("State") or {}).get("Running"))
+
+
 class ContainerOps:
-    """Rollback's view of the engine: a few reads and the five changes it may make."""
+    """Rollback's view of the engine: a few reads and the six changes it may make."""
 
     def __init__(self, access: DockerAccess) -> None:
         self.access = access
@@ -195,4 +204,79 @@ class ContainerOps:
         await self._call(
             f"connect {container[:12]} to {network}",
             lambda c: c.connect_container_to_network(container, network, **kwargs),
+        )
+
+    # --- retiring the failed container ------------------------------------------------------
+    async def retired_copies(self, original_id: str) -> list[dict[str, Any]]:
+        """Summaries of the relabelled copies of container `original_id` (one, or none yet)."""
+        found: list[dict[str, Any]] = await self._call(
+            f"list copies of {original_id[:12]}",
+            lambda c: c.containers(
+                all=True, filters={"label": f"{FAILED_FROM_LABEL}={original_id}"}
+            ),
+        )
+        return found
+
+    async def logs(self, container: str, tail: int) -> bytes:
+        """The last `tail` lines a container wrote (stdout and stderr, with timestamps)."""
+        found: bytes = await self._call(
+            f"read the log of {container[:12]}",
+            lambda c: c.logs(container, stdout=True, stderr=True, timestamps=True, tail=tail),
+        )
+        return found
+
+    async def create_retired_copy(self, original: Mapping[str, Any], logs: str | None) -> str:
+        """Create the relabelled copy of a stopped container (inspect data `original`): the
+        only create besides the LKG snapshot's. Its name is the engine's until renamed."""
+        cid = str(original.get("Id") or "")
+        if _running(original):
+            raise CreateRefused(f"refused to copy {cid[:12]}: it is running")
+        reference = str((original.get("Config") or {}).get("Image") or "")
+        image = await self.image(reference) if reference else None
+        if image is None or image.get("Id") != original.get("Image"):
+            # The tag moved on (or is gone): the copy runs what the failed container ran.
+            reference, image = (
+                str(original.get("Image")),
+                await self.image(str(original.get("Image"))),
+            )
+        image_labels = ((image or {}).get("Config") or {}).get("Labels") or {}
+        try:
+            body = retired_body(original, reference, image_labels, logs)
+        except SnapshotError as exc:
+            raise CreateRefused(f"refused to copy {cid[:12]}: {exc}") from None
+        answer: dict[str, object] = await self._call(
+            f"create a relabelled copy of {cid[:12]}",
+            lambda c: c.create_container_from_config(body, None),  # type: ignore[no-untyped-call]
+        )
+        return str(answer["Id"])
+
+    async def check_removal_allowed(self) -> None:
+        """Raise DockerCallFailed unless removals reach the engine: asks to remove a container
+        that does not exist (404 when allowed, 403 from a socket proxy that forbids it), so
+        that no copy is made that could not replace its original."""
+        absent = f"opsmon-removal-probe-{uuid.uuid4().hex}"
+
+        def work(client: docker.APIClient) -> None:
+            import docker.errors
+
+            with contextlib.suppress(docker.errors.NotFound):
+                client.remove_container(absent, v=False, link=False, force=False)
+
+        await self._call("remove a container (probe)", work)
+
+    async def remove_retired(self, original_id: str) -> None:
+        """Remove a stopped container whose relabelled copy exists (its volumes stay); any
+        other removal is refused before it reaches the engine."""
+        data = await self.inspect(original_id)
+        if data is None:
+            return
+        if _running(data):
+            raise CreateRefused(f"refused to remove {short_id(original_id)}: it is running")
+        if not await self.retired_copies(original_id):
+            raise CreateRefused(
+                f"refused to remove {short_id(original_id)}: no relabelled copy of it exists"
+            )
+        await self._call(
+            f"remove {original_id[:12]}",
+            lambda c: c.remove_container(original_id, v=False, link=False, force=False),
         )

@@ -54,6 +54,7 @@ class Step(StrEnum):
     START_NEW = "start_new"
     RUN_COMMAND = "run_command"
     VERIFYING = "verifying"
+    RETIRE_OLD = "retire_old"  # the kept failed container replaced by its relabelled copy
     VERIFIED = "verified"
     VERIFY_FAILED = "verify_failed"
     UNDO = "undo"

@@ -4,8 +4,9 @@ Stop the bad container, rename it `<name>_failed_<id12>`, create the replacement
 snapshot with the LKG image, connect its other networks, start it. Each step is written to
 the journal before it is taken and checks the engine first, so running the sequence again
 after a crash finishes what is left and repeats nothing. If a step fails, the old container
-is put back (its name, and started again if it ran). Nothing is ever removed: the failed
-container stays, stopped, for inspection.
+is put back (its name, and started again if it ran). Nothing is removed here: the failed
+container stays, stopped, for inspection (once the rollback is verified, the coordinator
+replaces it by a copy without the service's Compose labels: monitor/rollback/retire.py).
 """
 
 from __future__ import annotations

@@ -96,10 +96,12 @@ class Deployment:
         """Remove every container of the project, the ones rollback kept aside too."""
         client = docker.from_env()
         try:
-            for container in client.containers.list(
-                all=True, filters={"label": f"com.docker.compose.project={self.project}"}
-            ):
-                container.remove(force=True)
+            # Rollback keeps the failed container as a copy without the Compose labels.
+            for label in ("com.docker.compose.project", "opsmon.failed-project"):
+                for container in client.containers.list(
+                    all=True, filters={"label": f"{label}={self.project}"}
+                ):
+                    container.remove(force=True)
         finally:
             client.close()
 

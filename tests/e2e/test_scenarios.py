@@ -132,6 +132,10 @@ def test_bad_image_is_rolled_back(deployment: Deployment, watcher: Watcher, reco
     assert "DatabaseConnectionFailing" not in [p.alertname for p in firing], describe(firing)
     assert not [p for p in firing if p.alertname in ("RollbackSkipped", "RollbackFailed")]
     assert any(d.startswith("rollback:") for d in watcher.decisions()), watcher.decisions()
+    # The failed container is kept as a copy without the Compose labels: the runbooks'
+    # `$(docker compose ps -q backend)` names the running container alone.
+    assert "without the service's Compose labels" in performed.description
+    assert len(deployment.compose("ps", "-q", "backend").split()) == 1
 
 
 def test_release_needing_a_new_variable_is_rolled_back(

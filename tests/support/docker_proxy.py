@@ -14,10 +14,11 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 _VERSION = r"(?:/v[0-9.]+)?"
-# (method, path pattern): reads, the event stream, and the five changes rollback makes.
+# (method, path pattern): reads, the event stream, and the six changes rollback makes.
 ALLOWED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (method, re.compile(f"^{_VERSION}{path}$"))
     for method, path in (
@@ -34,9 +35,12 @@ ALLOWED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("POST", r"/containers/[^/]+/stop"),
         ("POST", r"/containers/[^/]+/rename"),
         ("POST", r"/networks/[^/]+/connect"),
+        ("DELETE", r"/containers/[^/]+"),
     )
 )
 _CHANGES = ("create", "start", "stop", "rename", "connect")
+# A removal passes only without these (a running container or its volumes never go).
+_REMOVE_FLAGS = ("force", "v", "link")
 
 
 @dataclass(frozen=True)
@@ -50,22 +54,30 @@ class Call:
     @property
     def change(self) -> str | None:
         """`create`, `start`, ... for a call that changes something, else None."""
+        if self.method == "DELETE":
+            return "remove"
         if self.method != "POST":
             return None
         last = self.path.rstrip("/").rsplit("/", 1)[-1]
         return last if last in _CHANGES else "other"
 
 
-def allowed(method: str, path: str) -> bool:
-    """Whether the rules let `method path` through."""
+def allowed(method: str, path: str, query: str = "") -> bool:
+    """Whether the rules let `method path?query` through."""
+    if method == "DELETE":
+        flags = parse_qs(query)
+        if any(v.lower() in ("1", "true") for f in _REMOVE_FLAGS for v in flags.get(f, [])):
+            return False
     return any(m == method and p.match(path) for m, p in ALLOWED)
 
 
 class DockerProxy:
     """`tcp://127.0.0.1:PORT` in front of the engine's unix socket."""
 
-    def __init__(self, upstream: str = DOCKER_SOCKET) -> None:
+    def __init__(self, upstream: str = DOCKER_SOCKET, allow_remove: bool = True) -> None:
         self._upstream = upstream
+        # False: a proxy set up before rollback removed anything (DELETE refused).
+        self._allow_remove = allow_remove
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._lock = threading.Lock()
         self.calls: list[Call] = []
@@ -138,7 +150,7 @@ class DockerProxy:
         head, _, rest = head.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         method, target, _version = lines[0].split(" ", 2)
-        path = target.split("?", 1)[0]
+        path, _, query = target.partition("?")
         headers = [line for line in lines[1:] if not line.lower().startswith("connection:")]
         length = next(
             (int(h.split(":", 1)[1]) for h in headers if h.lower().startswith("content-length:")),
@@ -149,7 +161,7 @@ class DockerProxy:
             if not chunk:
                 return
             rest += chunk
-        if not allowed(method, path):
+        if not allowed(method, path, query) or (method == "DELETE" and not self._allow_remove):
             self._record(Call(method, path, "denied"))
             body = b'{"message":"forbidden by the socket proxy"}'
             client.sendall(

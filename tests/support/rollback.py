@@ -241,10 +241,14 @@ class Deployment:
         return found
 
     def cleanup(self) -> None:
-        """Remove every container of the project, its volumes and its network."""
+        """Remove every container of the project (and the failed ones rollback kept as copies
+        without its Compose labels), its volumes and its network."""
         api = self.client.api
         volumes: set[str] = {self.volume}
-        for summary in self.containers():
+        kept: list[dict[str, Any]] = api.containers(
+            all=True, filters={"label": f"opsmon.failed-project={self.project}"}
+        )
+        for summary in [*self.containers(), *kept]:
             with contextlib.suppress(docker.errors.DockerException):
                 for mount in api.inspect_container(summary["Id"]).get("Mounts", []):
                     if mount.get("Type") == "volume":
