@@ -172,25 +172,30 @@ class Metrics:
             "1 while the state store runs from memory because the disk cannot be written",
             registry=r,
         )
-        # the cluster (monitor/cluster/): the lease and the shared store
+        # the cluster (monitor/cluster/): the lease and the shared store; labelled with the
+        # instance's cluster name, so an instance without `cluster:` exports none of them
         self.cluster_leader = Gauge(
             "opsmon_cluster_leader",
             "1 while this instance holds the cluster's leader lease (it pages and rolls back)",
+            ("member",),
             registry=r,
         )
         self.cluster_members = Gauge(
             "opsmon_cluster_members",
             "Instances that renewed their membership within two lease periods",
+            ("member",),
             registry=r,
         )
         self.cluster_epoch = Gauge(
             "opsmon_cluster_epoch",
             "Epoch of the leader lease as this instance last saw it (grows on each takeover)",
+            ("member",),
             registry=r,
         )
         self.cluster_store_up = Gauge(
             "opsmon_cluster_store_up",
             "1 while the cluster's PostgreSQL store answers",
+            ("member",),
             registry=r,
         )
         self.internal_task_failures = Counter(

@@ -64,6 +64,8 @@ PRODUCED_BY_THIS_SETUP = (
     'opsmon_alerts_suppressed_total{reason="silenced"}',
     'opsmon_rollbacks_total{service="web", result="failed"}',
     'opsmon_service_lkg_info{service="web"}',
+    'opsmon_cluster_leader{member="live"}',
+    'opsmon_cluster_store_up{member="live"}',
 )
 SCRAPES_BEFORE_QUERYING = 8
 
@@ -152,6 +154,8 @@ def _daemon_config(tmp: Path, web: str, tls: str, project: str, hooks: str) -> P
         # The healthy web service is opted in: its image becomes last known good within a
         # second, and its result counters start at 0.
         "rollback": {"stable_after": "1s", "services": {"web": {"strategy": "recreate"}}},
+        # A cluster of one on the test's PostgreSQL: the cluster series exist.
+        "cluster": {"store": "${LIVE_DSN}", "instance": "live", "lease": "3s"},
         # The replica's alerts are silenced: suppressed notifications are counted.
         "silences": [
             {

@@ -12,6 +12,7 @@ rollback fails closed; both show in /healthz, the metrics, the log and ClusterDe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -116,6 +117,16 @@ class ClusterComponent:
                 await store.close()
         self._lease_store = self._claims = None
         self._set_leading(False, "stopped")
+        if self.config is not None:
+            metrics = self._ports.metrics
+            for gauge in (
+                metrics.cluster_leader,
+                metrics.cluster_members,
+                metrics.cluster_epoch,
+                metrics.cluster_store_up,
+            ):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(self.config.instance)
         self.config = None
 
     # --- the lease ------------------------------------------------------------------------
@@ -160,7 +171,7 @@ class ClusterComponent:
     def _observe(self, row: LeaseRow, started: float, members: int) -> None:
         assert self.config is not None
         metrics = self._ports.metrics
-        metrics.cluster_members.set(members)
+        metrics.cluster_members.labels(self.config.instance).set(members)
         if row.holder == self.config.instance:
             self._lead_until = started + self.config.act_within
             if row.epoch != self._epoch or self._leader != row.holder:
@@ -175,11 +186,12 @@ class ClusterComponent:
             self._leader = row.holder or None
             self._epoch = row.epoch
             self._set_leading(False, f"{row.holder} holds the lease")
-        metrics.cluster_epoch.set(self._epoch)
+        metrics.cluster_epoch.labels(self.config.instance).set(self._epoch)
 
     def _set_leading(self, leading: bool, why: str) -> None:
         was, self._leading = self._leading, leading
-        self._ports.metrics.cluster_leader.set(1 if leading else 0)
+        if self.config is not None:
+            self._ports.metrics.cluster_leader.labels(self.config.instance).set(int(leading))
         if was and not leading:
             self._log.warning("cluster_leadership_lost", epoch=self._epoch, why=why)
 
@@ -204,12 +216,14 @@ class ClusterComponent:
             self._down_mono = clock.monotonic()
             self._log.error("cluster_store_unreachable", reason=reason)
         self._down_reason = reason
-        self._ports.metrics.cluster_store_up.set(0)
+        if self.config is not None:
+            self._ports.metrics.cluster_store_up.labels(self.config.instance).set(0)
         if not self.leads():
             self._set_leading(False, "the cluster store does not answer")
 
     def _store_answered(self) -> None:
-        self._ports.metrics.cluster_store_up.set(1)
+        if self.config is not None:
+            self._ports.metrics.cluster_store_up.labels(self.config.instance).set(1)
         if self._down_since is None:
             return
         self._log.info("cluster_store_reachable", down_since=self._down_since.isoformat())
