@@ -1,0 +1,300 @@
+"""One running member of a cluster: built whole from the `cluster:` section, it keeps (or
+follows) the leader lease, shares silences, and answers the cluster port.
+
+Leadership by Patroni's rule: the lease is renewed every `lease / 3`; this instance acts as
+leader only until `act_within` seconds after the *start* of its last successful renewal, which
+is earlier than the store can consider the lease expired. Every send and every rollback is
+also fenced by the store (monitor/cluster/store.py), so a leader that was paused acts on
+nothing. Store unreachable: notifications fail open (each instance sends its own copy),
+rollback fails closed; both show in /healthz, the metrics, the log and ClusterDegraded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from monitor import __version__
+from monitor.alerting.model import Notification
+from monitor.alerting.naming import AlertContent
+from monitor.alertnames import AlertName
+from monitor.cluster.claims import Claim, content_key, is_reminder, settle
+from monitor.cluster.config import ClusterConfig
+from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
+from monitor.logs import get_logger
+
+if TYPE_CHECKING:
+    from monitor.ports import ComponentPorts, IncidentPort
+
+CLUSTER_SOURCE = "cluster:store"
+PROBLEM_KEY = "cluster"
+NAME_PROBLEM_KEY = "cluster-name"
+SILENCE_ENDS_SHARED_FOR = timedelta(days=1)
+
+
+class ClusterMember:
+    """This instance in the cluster named by one `cluster:` section."""
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        ports: ComponentPorts,
+        incidents: Callable[[], IncidentPort | None],
+    ) -> None:
+        self.config = config
+        self._ports = ports
+        self._incidents = incidents
+        self._lease_store = ClusterStore(config.store, config.instance, config.renew_every)
+        self._claims = ClusterStore(config.store, config.instance, config.renew_every)
+        self._tasks: list[asyncio.Task[object]] = []
+        self._lead_until = 0.0
+        self._leading = False
+        self._epoch = 0
+        self._leader: str | None = None
+        self._down_since: datetime | None = None
+        self._down_mono = 0.0
+        self._down_reason = ""
+        self._paged = False
+        self._log = get_logger("cluster")
+
+    def start(self) -> None:
+        """Start renewing the lease and sharing silences."""
+        for coroutine, name in (
+            (self._keep_lease(), "cluster-lease"),
+            (self._share_silences(), "cluster-silences"),
+        ):
+            task = asyncio.create_task(coroutine, name=name)
+            self._ports.tasks.watch(task, True)
+            self._tasks.append(task)
+        self._log.info(
+            "cluster_joining",
+            instance=self.config.instance,
+            store=self._lease_store.target,
+            lease_s=self.config.lease,
+        )
+
+    async def stop(self, leave: bool) -> None:
+        """Stop; with `leave`, give the lease up (if held) and leave the members now."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if leave:
+            try:
+                if self.leads():
+                    await self._lease_store.release(self._epoch)
+                else:
+                    await self._lease_store.leave()
+            except StoreUnavailable as exc:
+                self._log.warning("cluster_leave_failed", reason=str(exc))
+        for store in (self._lease_store, self._claims):
+            await store.close()
+        self._set_leading(False, "stopped")
+        metrics = self._ports.metrics
+        for gauge in (
+            metrics.cluster_leader,
+            metrics.cluster_members,
+            metrics.cluster_epoch,
+            metrics.cluster_store_up,
+        ):
+            with contextlib.suppress(KeyError):
+                gauge.remove(self.config.instance)
+
+    # --- the lease ------------------------------------------------------------------------
+    async def _keep_lease(self) -> None:
+        config, store, clock = self.config, self._lease_store, self._ports.clock
+        while True:
+            started = clock.monotonic()
+            try:
+                row = await store.renew(config.lease, __version__)
+                members = await store.live_members(2 * config.lease)
+            except StoreUnavailable as exc:
+                self._store_failed(str(exc))
+            except NameTaken as exc:
+                self._name_taken(str(exc))
+            else:
+                self._ports.problems.clear(NAME_PROBLEM_KEY)
+                self._store_answered()
+                self._observe(row, started, members)
+            self._check_degraded()
+            wait = started + config.renew_every - clock.monotonic()
+            await asyncio.sleep(max(0.0, wait))
+
+    async def _share_silences(self) -> None:
+        """Every renewal period: put this instance's silences in the store and hold to the
+        ones made elsewhere, so a silence made through any instance holds for the leader."""
+        config, store, clock = self.config, self._claims, self._ports.clock
+        while True:
+            incidents = self._incidents()
+            if incidents is not None and self._down_since is None:
+                # Silences ended lately are shared too: an early end must reach every peer.
+                since = clock.now() - SILENCE_ENDS_SHARED_FOR
+                try:
+                    await store.share_silences(incidents.stored_silences(since))
+                    for silence in await store.shared_silences(since):
+                        incidents.adopt_silence(silence)
+                except StoreUnavailable as exc:
+                    self._log.warning("cluster_silences_not_shared", reason=str(exc))
+            await asyncio.sleep(config.renew_every)
+
+    def _observe(self, row: LeaseRow, started: float, members: int) -> None:
+        metrics = self._ports.metrics
+        metrics.cluster_members.labels(self.config.instance).set(members)
+        if row.holder == self.config.instance:
+            self._lead_until = started + self.config.act_within
+            if row.epoch != self._epoch or self._leader != row.holder:
+                self._epoch = row.epoch
+                self._leader = row.holder
+                self._log.info("cluster_leader_elected", leader=row.holder, epoch=row.epoch)
+            self._set_leading(True, "renewed")
+        else:
+            self._lead_until = 0.0
+            if self._leader != row.holder or self._epoch != row.epoch:
+                self._log.info("cluster_following", leader=row.holder or None, epoch=row.epoch)
+            self._leader = row.holder or None
+            self._epoch = row.epoch
+            self._set_leading(False, f"{row.holder} holds the lease")
+        metrics.cluster_epoch.labels(self.config.instance).set(self._epoch)
+
+    def _set_leading(self, leading: bool, why: str) -> None:
+        was, self._leading = self._leading, leading
+        self._ports.metrics.cluster_leader.labels(self.config.instance).set(int(leading))
+        if was and not leading:
+            self._log.warning("cluster_leadership_lost", epoch=self._epoch, why=why)
+
+    def _name_taken(self, reason: str) -> None:
+        # The store answers, but this process must not lead: it would share the lease.
+        self._store_answered()
+        self._lead_until = 0.0
+        self._set_leading(False, "instance name taken")
+        if NAME_PROBLEM_KEY not in self._ports.problems:
+            self._log.error("cluster_instance_name_taken", reason=reason)
+        self._ports.problems.report(NAME_PROBLEM_KEY, reason)
+
+    def leads(self) -> bool:
+        """Whether this instance may act as the leader right now (lease renewed in time)."""
+        return self._ports.clock.monotonic() < self._lead_until
+
+    # --- store health ---------------------------------------------------------------------
+    def _store_failed(self, reason: str) -> None:
+        clock = self._ports.clock
+        if self._down_since is None:
+            self._down_since = clock.now()
+            self._down_mono = clock.monotonic()
+            self._log.error("cluster_store_unreachable", reason=reason)
+        self._down_reason = reason
+        self._ports.metrics.cluster_store_up.labels(self.config.instance).set(0)
+        if not self.leads():
+            self._set_leading(False, "the cluster store does not answer")
+
+    def _store_answered(self) -> None:
+        self._ports.metrics.cluster_store_up.labels(self.config.instance).set(1)
+        if self._down_since is None:
+            return
+        self._log.info("cluster_store_reachable", down_since=self._down_since.isoformat())
+        self._down_since = None
+        self._ports.problems.clear(PROBLEM_KEY)
+        if self._paged:
+            self._paged = False
+            port = self._incidents()
+            incidents = port.incidents() if port is not None else None
+            if incidents is not None:
+                tracker, wake = incidents
+                if tracker.resolve(CLUSTER_SOURCE, self._ports.clock.now()):
+                    wake()
+
+    def store_down(self) -> bool:
+        """Whether the store has not answered since a lease period (a blip is not down)."""
+        return (
+            self._down_since is not None
+            and self._ports.clock.monotonic() - self._down_mono >= self.config.lease
+        )
+
+    def _check_degraded(self) -> None:
+        if not self.store_down() or self._down_since is None:
+            return
+        since = self._down_since.strftime("%Y-%m-%d %H:%M:%S UTC")
+        self._ports.problems.report(
+            PROBLEM_KEY, f"cluster store unreachable since {since}: {self._down_reason}"
+        )
+        if self._paged:
+            return
+        port = self._incidents()
+        incidents = port.incidents() if port is not None else None
+        if incidents is None:
+            return
+        tracker, wake = incidents
+        content = AlertContent(
+            AlertName.CLUSTER_DEGRADED.value,
+            "critical",
+            f"opsmon instance {self.config.instance} cannot reach the cluster store.",
+            f"The cluster store does not answer since {since}: {self._down_reason}. Every "
+            "instance now sends its own notifications (duplicates are possible; Alertmanager "
+            "drops them by labels) and no instance rolls anything back until the store "
+            "answers again.",
+        )
+        labels = {
+            "alertname": AlertName.CLUSTER_DEGRADED.value,
+            "severity": "critical",
+            "service": "opsmon",
+        }
+        if tracker.open(CLUSTER_SOURCE, content, labels, self._ports.clock.now()):
+            wake()
+        self._paged = True
+
+    # --- the cluster port -----------------------------------------------------------------
+    def follower(self) -> bool:
+        """Whether another instance speaks for the cluster (this one holds its copies)."""
+        return not self.leads() and self._down_since is None
+
+    def may_act(self) -> bool:
+        """Whether this instance may roll back: the leader, with the store answering."""
+        return self.leads() and self._down_since is None
+
+    async def fence(self, action: str) -> bool:
+        """Record `action` under this leader's epoch; False if the store refuses (stale)."""
+        if not self.may_act():
+            return False
+        try:
+            granted = await self._claims.act(self._epoch, action)
+        except StoreUnavailable as exc:
+            self._log.warning("cluster_fence_failed", action=action, reason=str(exc))
+            return False
+        if not granted:
+            self._log.warning("cluster_action_refused", action=action, epoch=self._epoch)
+        return granted
+
+    async def claim(self, notification: Notification) -> Claim:
+        """Whether this instance sends its copy of `notification` (claims.py has the rules)."""
+        store = self._claims
+        if self.store_down():
+            return Claim.SEND_UNFENCED
+        try:
+            if self.leads() and await store.claim(
+                self._epoch,
+                notification.channel,
+                notification.group_key,
+                content_key(notification),
+                notification.id,
+                notification.created_at,
+                is_reminder(notification),
+            ):
+                return Claim.SEND
+            logged = await store.logged(notification.channel, notification.group_key)
+        except StoreUnavailable as exc:
+            self._log.warning("cluster_claim_failed", reason=str(exc))
+            return Claim.SEND_UNFENCED if self.store_down() else Claim.HOLD
+        return settle(notification, logged)
+
+    async def delivered(self, notification: Notification) -> None:
+        """Record in the notification log that the receiver accepted a claimed copy."""
+        try:
+            await self._claims.delivered(
+                notification.channel, notification.group_key, notification.id
+            )
+        except StoreUnavailable as exc:
+            # The claim stays undelivered: a later leader sends it again (at least once).
+            self._log.warning("cluster_delivery_not_recorded", reason=str(exc))
