@@ -348,16 +348,16 @@ class RollbackComponent:
         if coordinator is None:
             return
         for service in self.services:
-            if service in self._busy or coordinator.in_flight(service) is not None:
-                continue
             await self._reconcile(service)
         self.wake()
 
     async def _reconcile(self, service: str) -> None:
         """Read `service`'s current container from the engine and take a deploy the events
-        did not show (a start while the service was busy, or while disconnected)."""
+        did not show (a start while the service was busy, or while disconnected). Not while a
+        rollback of it is in flight (this process's or a deploy gate's): that rollback adopts
+        its replacement itself, as a rollback rather than a deploy."""
         coordinator = self.coordinator
-        if coordinator is None:
+        if coordinator is None or service in self._busy or coordinator.in_flight(service):
             return
         before = coordinator.tracker.current(service)
         try:
