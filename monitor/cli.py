@@ -19,7 +19,6 @@ from monitor.gate.cli import add_gate_command
 from monitor.gatus_import import add_import_commands
 from monitor.rollback.cli_args import add_rollback_commands
 from monitor.runbook_index import add_index_command
-from monitor.settings import SettingsError, load_settings
 
 # Everything else is imported by the command that needs it: `opsmon --help` and
 # `opsmon config validate` must not pay for httpx, docker, psycopg, uvicorn, ...
@@ -383,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `opsmon` command."""
     args = build_parser().parse_args(argv)
+    from monitor.settings import SettingsError, load_settings
+
     try:
         load_settings()  # every command reads them: a bad environment is one clear line
     except SettingsError as exc:

@@ -19,7 +19,8 @@ from monitor.api.config import ApiConfig
 from monitor.bounded_yaml import YamlInputError, YamlLimits, load_yaml, read_utf8
 from monitor.checks import CHECK_TYPES
 from monitor.cluster.config import ClusterConfig
-from monitor.core.durations import PositiveDuration, format_duration, parse_duration
+from monitor.core.duration_fields import PositiveDuration
+from monitor.core.durations import format_duration, parse_duration
 from monitor.core.spec import CheckSpec
 from monitor.docker.config import DockerConfig
 from monitor.interpolation import InterpolationError, Interpolator

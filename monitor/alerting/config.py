@@ -20,7 +20,7 @@ from pydantic import (
 
 from monitor.alerting.notifiers import CHANNEL_TYPES, ChannelSpec
 from monitor.alerting.notifiers.base import http_url
-from monitor.core.durations import Duration, PositiveDuration
+from monitor.core.duration_fields import Duration, PositiveDuration
 from monitor.secrets import SECRET
 
 # Labels an alert carries; matchers and group_by may name only these.

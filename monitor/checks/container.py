@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from monitor.checks.base import judge
 from monitor.conditions import Facts, Kind, PlaceholderTable
-from monitor.core.durations import PositiveDuration, format_duration
+from monitor.core.duration_fields import PositiveDuration
+from monitor.core.durations import format_duration
 from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.docker.access import DockerAccess, DockerUnavailable

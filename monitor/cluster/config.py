@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.checks.postgres import parse_dsn, password_candidates
-from monitor.core.durations import PositiveDuration
+from monitor.core.duration_fields import PositiveDuration
 from monitor.secrets import Secret
 
 # A lease shorter than this cannot be renewed reliably over a network (three renewals per

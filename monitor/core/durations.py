@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated
-
-from pydantic import AfterValidator, BeforeValidator, Field
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -50,16 +47,3 @@ def format_duration(seconds: float) -> str:
         if seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
-
-
-def _to_seconds(value: object) -> object:
-    if isinstance(value, str):
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_to_seconds), AfterValidator(check_duration_range)]
-"""Seconds, written in config as `500ms`, `30s`, `5m`, `4h` (a bare number means seconds)."""
-
-PositiveDuration = Annotated[Duration, Field(gt=0)]
-"""A Duration greater than zero."""

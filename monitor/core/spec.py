@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationInfo
 
 from monitor.conditions import Condition, check_placeholders
-from monitor.core.durations import Duration, PositiveDuration
+from monitor.core.duration_fields import Duration, PositiveDuration
 
 CHECK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from monitor.core.durations import PositiveDuration
+from monitor.core.duration_fields import PositiveDuration
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.core.durations import PositiveDuration
+from monitor.core.duration_fields import PositiveDuration
 from monitor.core.service_kind import ServiceKind, kind_of_check_type, services_of_kind
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from monitor.alerting.model import Notification, Status
 from monitor.alerting.notifiers.base import HttpChannelSpec, NotifierDeps, post_json
 from monitor.alerting.notifiers.webhook import alert_annotations, rfc3339
-from monitor.core.durations import PositiveDuration
+from monitor.core.duration_fields import PositiveDuration
 
 # A firing alert stays active in Alertmanager this many repeat intervals without a re-push
 # (Prometheus uses the same factor), so an opsmon that died lets its alerts resolve.

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.alerting.model import Notification
 from monitor.clock import Clock
-from monitor.core.durations import PositiveDuration
+from monitor.core.duration_fields import PositiveDuration
 from monitor.net.errors import describe_transport_error
 from monitor.secrets import SECRET
 
