@@ -91,6 +91,13 @@ class Cluster:
         leading = [n for n in names if self.metric(n, "opsmon_cluster_leader") == 1]
         return leading[0] if len(leading) == 1 else None
 
+    def wait_settled(self, names: tuple[str, ...]) -> None:
+        """Until every copy these instances queued is sent or settled against the log."""
+        wait_until(
+            lambda: all(self.metric(n, "opsmon_alert_outbox_pending") == 0 for n in names),
+            timeout=10,
+        )
+
     def firing(self) -> list[tuple[str, str]]:
         """(sender, notification id) of every accepted FIRING notification."""
         return self._sent("firing")
@@ -142,11 +149,7 @@ def test_one_incident_is_paged_once_by_the_leader(cluster: Cluster) -> None:
     wait_until(cluster.firing, timeout=15)
     cluster.target.healthy = True
     wait_until(cluster.resolved, timeout=15)
-    # Every follower has settled its own copies against the log by now.
-    wait_until(
-        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in NAMES),
-        timeout=10,
-    )
+    cluster.wait_settled(NAMES)
     assert [sender for sender, _ in cluster.firing()] == [leader]
     assert [sender for sender, _ in cluster.resolved()] == [leader]
     assert APP_PASSWORD not in cluster.logs()
@@ -167,10 +170,7 @@ def test_sigkill_of_the_leader_hands_over_and_the_next_outage_is_paged_once(
 
     cluster.target.healthy = False
     wait_until(cluster.firing, timeout=15)
-    wait_until(
-        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in rest),
-        timeout=10,
-    )
+    cluster.wait_settled(rest)
     assert [sender for sender, _ in cluster.firing()] == [successor]
 
 
@@ -196,7 +196,7 @@ def test_a_paused_leader_sends_nothing_with_its_stale_epoch(cluster: Cluster) ->
 
     os.kill(paused.pid, signal.SIGCONT)
     paused.wait_event("cluster_following", timeout=10)
-    wait_until(lambda: cluster.metric(leader, "opsmon_alert_outbox_pending") == 0, timeout=10)
+    cluster.wait_settled((leader,))
     sent_by_paused = [r for r in cluster.receiver.requests if r.path.endswith("/" + leader)]
     assert len(sent_by_paused) == refused_before
     assert all(r.status == 500 for r in sent_by_paused)
@@ -286,10 +286,7 @@ def test_store_restarted_mid_incident_loses_and_doubles_nothing(cluster: Cluster
     wait_until(lambda: cluster.leader() is not None, timeout=10)
     cluster.target.healthy = True
     wait_until(cluster.resolved, timeout=15)
-    wait_until(
-        lambda: all(cluster.metric(n, "opsmon_alert_outbox_pending") == 0 for n in NAMES),
-        timeout=10,
-    )
+    cluster.wait_settled(NAMES)
     assert len(cluster.firing()) == 1 and len(cluster.resolved()) == 1
 
 

@@ -286,7 +286,9 @@ class ClusterStore:
                 ) from None
             except (psycopg.Error, OSError) as exc:
                 await self.close()
-                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                detail = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                )
                 raise StoreUnavailable(
                     self._redactor.text(f"cluster store {self._target}: {detail}")
                 ) from None
