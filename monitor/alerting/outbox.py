@@ -6,6 +6,10 @@ time within a group, so a group's RESOLVED never overtakes its FIRING; a rate li
 messages (Slack: about one per second); failures back off exponentially with jitter, and a
 429/503 `Retry-After` is honoured. A channel that keeps failing for `failing_after` reports
 itself (AlertDeliveryFailing through the other channels) until it accepts again.
+
+In a cluster, each attempt first asks the cluster port (monitor/cluster/) whether this
+instance sends its copy: the leader claims it, a follower's copy is settled against what the
+leader sent or held until this instance leads (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -285,6 +289,7 @@ class Outbox:
         )
 
     def _drop(self, entry: OutboxEntry, now: datetime, why: str) -> None:
+        self._held_until.pop(entry.id, None)
         self._store.mark_dropped(entry.id, now, why)
         self._log.error(
             "alert_notification_dropped",
