@@ -1,10 +1,12 @@
 """The durable outbox: retries with backoff, Retry-After, hanging receivers, long outages,
-rate limits, and AlertDeliveryFailing through the other channels."""
+rate limits, AlertDeliveryFailing through the other channels, and what a cluster's claims
+make of each copy."""
 
 from __future__ import annotations
 
 import itertools
 import random
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,9 @@ from typing import Any
 import pytest
 
 from monitor.alerting.config import DeliverySpec
+from monitor.alerting.model import Notification
 from monitor.alerting.outbox import backoff
+from monitor.cluster.claims import Claim
 from tests.support.alerting import Harness, alerting_config, alerts_of, http_check
 from tests.support.receiver import Answer, Receiver
 
@@ -191,3 +195,74 @@ async def test_notifications_of_a_removed_channel_are_dropped(
     await h.step(60)
     assert h.store.count_pending() == 0
     await h.close()
+
+
+class ScriptedCluster:
+    """A cluster port answering claims from a script (then SEND), recording what it was told."""
+
+    def __init__(self, *claims: Claim, follower: bool = True) -> None:
+        self.script = list(claims)
+        self.asked: list[str] = []
+        self.recorded: list[str] = []
+        self._follower = follower
+
+    async def claim(self, notification: Notification) -> Claim:
+        self.asked.append(notification.id)
+        return self.script.pop(0) if self.script else Claim.SEND
+
+    async def delivered(self, notification: Notification) -> None:
+        self.recorded.append(notification.id)
+
+    def follower(self) -> bool:
+        return self._follower
+
+    def may_act(self) -> bool:
+        return True
+
+    async def fence(self, action: str) -> bool:
+        return True
+
+
+async def test_a_held_copy_is_asked_about_again_and_sent_once_granted(
+    tmp_path: Path, hooks: Receiver
+) -> None:
+    """The cluster holds the copy twice (another instance leads), then grants it: nothing
+    reaches the receiver before, exactly one request after, and the claim is recorded."""
+    cluster = ScriptedCluster(Claim.HOLD, Claim.HOLD)
+    h = _harness_with(tmp_path, [_hook(hooks)], cluster)
+    h.fail("web")
+    await h.step()
+    assert hooks.requests == [] and len(cluster.asked) == 1
+    await h.step(0.5)  # within the hold: not asked again
+    assert len(cluster.asked) == 1
+    for _ in range(4):
+        await h.step(1.0)
+    assert len(hooks.accepted()) == 1 and len(cluster.asked) == 3
+    assert cluster.recorded == cluster.asked[-1:]
+    assert h.store.count_pending() == 0
+    await h.close()
+
+
+@pytest.mark.parametrize(
+    ("claim", "state"), [(Claim.PEER, "delivered"), (Claim.SUPERSEDED, "dropped")]
+)
+async def test_a_copy_settled_by_the_cluster_is_never_sent(
+    tmp_path: Path, hooks: Receiver, claim: Claim, state: str
+) -> None:
+    """A copy the leader already delivered (peer) or made obsolete (superseded) is settled
+    without a request and without counting as sent."""
+    h = _harness_with(tmp_path, [_hook(hooks)], ScriptedCluster(claim))
+    h.fail("web")
+    await h.step()
+    await h.step(2.0)
+    assert hooks.requests == []
+    assert h.store.count_pending() == 0
+    assert h.metrics.alerts_sent.labels("hooks", "firing")._value.get() == 0
+    with sqlite3.connect(tmp_path / "opsmon.db") as db:
+        assert db.execute("SELECT state FROM outbox").fetchall() == [(state,)]
+    await h.close()
+
+
+def _harness_with(tmp_path: Path, channels: list[dict[str, Any]], cluster: Any) -> Harness:
+    config = alerting_config(group_wait="0s", group_interval="1s", channels=channels)
+    return Harness(tmp_path, config, CHECKS, cluster=cluster)

@@ -23,6 +23,7 @@ from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
 from monitor.metrics import Metrics
 from monitor.net.clients import HttpClients
+from monitor.ports import ClusterPort
 from monitor.redaction import Redactor
 
 PUBLIC_URL = "http://opsmon.test:9110"
@@ -76,8 +77,10 @@ class Harness:
         maintenance: Sequence[MaintenanceWindow] = (),
         clock: FakeClock | None = None,
         redactor: Redactor | None = None,
+        cluster: ClusterPort | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.cluster = cluster
         self.clock = clock or FakeClock()
         self.metrics = Metrics()
         self.http = HttpClients()
@@ -98,6 +101,7 @@ class Harness:
             self.clock,
             self.metrics,
             rng=random.Random(7),
+            cluster=self.cluster,
             on_failing=self._failing,
             on_recovered=self._recovered,
         )
