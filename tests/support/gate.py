@@ -223,8 +223,12 @@ class ComposeProject:
         return data
 
     def cleanup(self) -> None:
-        """Remove every container of the project."""
-        for summary in self.containers():
+        """Remove every container of the project, and the failed ones rollback retired as
+        copies without its Compose labels."""
+        retired: list[dict[str, Any]] = self.client.api.containers(
+            all=True, filters={"label": f"opsmon.failed-project={self.project}"}
+        )
+        for summary in [*self.containers(), *retired]:
             with contextlib.suppress(docker.errors.DockerException):
                 self.client.api.remove_container(summary["Id"], force=True)
 
