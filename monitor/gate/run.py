@@ -20,12 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from monitor.alertnames import AlertName
-from monitor.checks.context import CheckContext
-from monitor.clock import Clock, SystemClock
 from monitor.config import Config, LoadedConfig, load_for_command
 from monitor.core.result import CheckResult
 from monitor.core.spec import CheckSpec
-from monitor.docker.access import DockerAccess, DockerUnavailable
+from monitor.docker.access import DockerUnavailable
 from monitor.docker.lifecycle import parse_inspect
 from monitor.gate.evidence import candidates, container_seen, wants_logs
 from monitor.gate.output import publish
@@ -52,18 +50,15 @@ from monitor.gate.verdict import (
     step,
 )
 from monitor.logs import configure_logging, get_logger
-from monitor.metrics import Metrics
-from monitor.net.clients import HttpClients
 from monitor.redaction import Redactor
-from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink, RollbackAlert
+from monitor.rollback.alerts import RollbackAlert
 from monitor.rollback.coordinator import Coordinator, Request
-from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
+from monitor.rollback.docker_ops import DockerCallFailed
 from monitor.rollback.journal import Status
 from monitor.rollback.lease import Holder, LeaseHeld, Leases
 from monitor.rollback.policy import Action, Blocker, HealthFacts
+from monitor.rollback.session import RollbackSession
 from monitor.rollback.snapshot import Snapshot, SnapshotError
-from monitor.rollback.store import RollbackStore, open_store
-from monitor.rollback.tracker import DeployTracker
 from monitor.runner import CheckRunner
 
 # How often the container is looked at (checks run at their own intervals).
@@ -139,81 +134,21 @@ def _required_env(config: Config, service: str) -> list[str]:
     return names
 
 
-class Session:
-    """What one `opsmon gate` needs: config, engine, checks, stores, coordinator, alerts."""
+class Session(RollbackSession):
+    """What one `opsmon gate` needs: a rollback session acting as the gate, the service
+    leases, and where the gate prints."""
 
     def __init__(self, loaded: LoadedConfig, redactor: Redactor, printer: Printer) -> None:
-        from monitor.alerting.incidents import IncidentTracker
-        from monitor.alerting.store import AlertingStore
-        from monitor.rollback.cli import CheckVerifier
-
-        config = loaded.config
-        self.loaded = loaded
-        self.config = config
-        self.redactor = redactor
+        super().__init__(loaded, redactor, "gate", checks_use_docker=True)
         self.printer = printer
-        self.clock: Clock = SystemClock()
-        self.metrics = Metrics()
-        self.access = DockerAccess.from_environment(os.environ, config.docker.host)
-        self.ops = ContainerOps(self.access)
-        self.context = CheckContext(self.metrics, HttpClients(), self.clock)
-        self.context.docker = self.access
-        self.store: RollbackStore = open_store(config.state_dir)
         self.leases = Leases(self.store, self.clock)
-        stable_after = config.rollback.stable_after if config.rollback else 120.0
-        self.tracker = DeployTracker(self.store, self.clock, stable_after)
-        self.alert_store: AlertingStore | None = None
-        self.sink: AlertSink = LogSink()
-        if config.alerting is not None:
-            self.alert_store = AlertingStore.open(config.state_dir)
-            self.sink = IncidentSink(
-                IncidentTracker(
-                    self.alert_store,
-                    self.metrics,
-                    redactor,
-                    config.public_url,
-                    config.runbook_url_template,
-                )
-            )
-        self.coordinator: Coordinator | None = None
-        if config.rollback is not None:
-            self.coordinator = Coordinator(
-                config,
-                self.store,
-                self.ops,
-                self.tracker,
-                self.clock,
-                self.metrics,
-                redactor,
-                self.sink,
-                CheckVerifier([], self.context),
-            )
-            self.coordinator.lease_kind = "gate"
-        self._verifier = CheckVerifier
         self._log = get_logger("gate")
-
-    def own_specs(self, service: str) -> list[CheckSpec]:
-        """The service's own checks (not its dependencies)."""
-        return [s for s in self.config.checks if s.service == service]
 
     def runbook(self, alert: AlertName) -> str:
         """The runbook link of `alert`."""
         from monitor.runbooks import runbook_url
 
         return runbook_url(self.config, alert.value)
-
-    def verifier_for(self, service: str) -> Any:
-        """Verification of a rollback by the service's own checks."""
-        return self._verifier(self.own_specs(service), self.context)
-
-    async def aclose(self) -> None:
-        """Release everything."""
-        self.ops.close()
-        await self.context.http.aclose()
-        await self.access.aclose()
-        self.store.close()
-        if self.alert_store is not None:
-            self.alert_store.close()
 
 
 class ServiceGate:
@@ -225,7 +160,7 @@ class ServiceGate:
         self.options = options
         self.project = _project(session.config, service)
         self.required_env = _required_env(session.config, service)
-        self.specs = session.own_specs(service)
+        self.specs = session.specs_of(service)
         self.started_at = session.clock.now()
         self.changes: list[Change] = []
         self._runners: dict[str, CheckRunner] = {}
