@@ -100,8 +100,8 @@ class IncidentPort(Protocol):
         alerting is off."""
         ...
 
-    def adopt_silence(self, silence: Silence) -> None:
-        """Hold to a silence made elsewhere (another instance): add it, or end it earlier."""
+    def adopt_silences(self, silences: Sequence[Silence]) -> None:
+        """Hold to silences made elsewhere (other instances): add them, or end ours earlier."""
         ...
 
 

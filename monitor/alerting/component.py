@@ -416,23 +416,27 @@ class AlertingComponent:
             return []
         return self._active.store.silences(since=since)
 
-    def adopt_silence(self, silence: Silence) -> None:
-        """A silence made on another instance: add it, or end ours when it ended earlier."""
+    def adopt_silences(self, silences: Sequence[Silence]) -> None:
+        """Silences made on other instances: add the new ones, end ours that ended earlier
+        there (one read of the stored silences for the whole batch)."""
         if self._active is None:
             return
         store = self._active.store
         known = {s.id: s for s in store.silences()}
-        mine = known.get(silence.id)
-        if mine is None:
-            if silence.ends_at <= self._ports.clock.now():
-                return  # ended before this instance heard of it
-            store.add_silence(silence)
-        elif silence.ends_at < mine.ends_at:
-            store.expire_silence(silence.id, silence.ends_at)
-        else:
-            return
-        self._log.info("silence_adopted_from_cluster", silence=silence.id)
-        self.wake()
+        now = self._ports.clock.now()
+        adopted = []
+        for silence in silences:
+            mine = known.get(silence.id)
+            if mine is None and silence.ends_at > now:
+                store.add_silence(silence)
+            elif mine is not None and silence.ends_at < mine.ends_at:
+                store.expire_silence(silence.id, silence.ends_at)
+            else:
+                continue  # known as it is, or ended before this instance heard of it
+            adopted.append(silence.id)
+        if adopted:
+            self._log.info("silences_adopted_from_cluster", silences=adopted)
+            self.wake()
 
     # --- loops ---------------------------------------------------------------------------------
     async def _engine_loop(self, active: ActiveAlerting) -> None:

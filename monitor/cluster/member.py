@@ -58,6 +58,7 @@ class ClusterMember:
         self._down_mono = 0.0
         self._down_reason = ""
         self._paged = False
+        self._shared: dict[str, datetime] = {}  # silence id -> end, as last written
         self._log = get_logger("cluster")
 
     def start(self) -> None:
@@ -132,10 +133,13 @@ class ClusterMember:
             if incidents is not None and self._down_since is None:
                 # Silences ended lately are shared too: an early end must reach every peer.
                 since = clock.now() - SILENCE_ENDS_SHARED_FOR
+                # Only what changed since the last round is written.
+                local = incidents.stored_silences(since)
+                fresh = [s for s in local if self._shared.get(s.id) != s.ends_at]
                 try:
-                    await store.share_silences(incidents.stored_silences(since))
-                    for silence in await store.shared_silences(since):
-                        incidents.adopt_silence(silence)
+                    await store.share_silences(fresh)
+                    self._shared = {s.id: s.ends_at for s in local}
+                    incidents.adopt_silences(await store.shared_silences(since))
                 except StoreUnavailable as exc:
                     self._log.warning("cluster_silences_not_shared", reason=str(exc))
             await asyncio.sleep(config.renew_every)
