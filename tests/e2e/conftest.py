@@ -96,7 +96,7 @@ def record(request: pytest.FixtureRequest) -> Iterator[Row]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Note each scenario's outcome (passed, failed, xfailed) in its row."""
+    """Note each scenario's outcome (passed or failed) in its row."""
     outcome = yield
     report = outcome.get_result()
     if report.when != "call":
@@ -104,7 +104,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     name = item.name.removeprefix("test_")
     for row in _SUMMARY.rows:
         if row.scenario == name:
-            row.outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+            row.outcome = report.outcome
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

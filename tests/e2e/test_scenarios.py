@@ -1,10 +1,7 @@
 """Everyday scenarios on a real stack of the reference's shape (Express + pg + zod backend,
 Next.js standalone frontend, PostgreSQL with pgvector, docker-compose.prod.yml with
 CI_COMMIT_SHA tags), watched by a real `opsmon run`: the exact pages that arrive, the
-rollback decision, and how long things took (recorded in the session's scenario table).
-
-A scenario that fails because of a known judgement bug is marked xfail(strict) with the
-issue; the marker goes when the fix lands (those of issue 12 are gone)."""
+rollback decision, and how long things took (recorded in the session's scenario table)."""
 
 from __future__ import annotations
 
