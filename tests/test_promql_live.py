@@ -2,9 +2,8 @@
 rules and the Grafana dashboard is evaluated through Prometheus's HTTP API.
 
 A query that returns nothing although opsmon exposes the series it reads means a wrong metric
-name, label or join. Series that the running daemon does not expose yet (check types or
-components not built so far) cannot be verified: those cases are skipped with the series named,
-and become real assertions as soon as opsmon exposes them.
+name, label or join. A query reading a series this setup does not produce fails, naming the
+series: the setup must be extended (as it was for the cluster series), never the query skipped.
 """
 
 from __future__ import annotations
