@@ -266,3 +266,22 @@ async def test_a_copy_settled_by_the_cluster_is_never_sent(
 def _harness_with(tmp_path: Path, channels: list[dict[str, Any]], cluster: Any) -> Harness:
     config = alerting_config(group_wait="0s", group_interval="1s", channels=channels)
     return Harness(tmp_path, config, CHECKS, cluster=cluster)
+
+
+class CrashingCluster(ScriptedCluster):
+    """A cluster port whose claim raises (a bug in its bookkeeping)."""
+
+    async def claim(self, notification: Notification) -> Claim:
+        raise RuntimeError("claim bookkeeping bug")
+
+
+async def test_a_crashing_claim_never_swallows_the_page(tmp_path: Path, hooks: Receiver) -> None:
+    """When the cluster's claim raises, the copy is sent anyway (a duplicate beats a miss) and
+    the failure is counted as an internal one."""
+    h = _harness_with(tmp_path, [_hook(hooks)], CrashingCluster())
+    h.fail("web")
+    await h.step()
+    assert len(hooks.accepted()) == 1
+    assert h.metrics.internal_task_failures._value.get() == 1
+    assert h.store.count_pending() == 0
+    await h.close()

@@ -5,6 +5,7 @@ knows who sent what; the channel (and so the group) is the same for all."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -14,15 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
+from monitor.cluster.component import ClusterComponent
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.settings import Settings
 from tests.support.alertmanager import running_alertmanager
 from tests.support.cli import run_opsmon
 from tests.support.daemon_process import DaemonProcess
 from tests.support.environment import free_port
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.receiver import Answer, FlipTarget, Receiver, serving
-from tests.support.waiting import holds_for, wait_until
+from tests.support.waiting import async_wait_until, holds_for, wait_until
 
 LEASE = 1.5
 NAMES = ("a", "b", "c")
@@ -343,3 +349,60 @@ def test_a_silence_made_on_a_follower_holds_for_the_leader(cluster: Cluster) -> 
     assert expired.returncode == 0, expired.stderr
     firing = wait_until(cluster.firing, timeout=15)
     assert [sender for sender, _ in firing] == [leader]
+
+
+async def test_a_dead_lease_keeper_shows_in_healthz_and_pages_still_go_out(
+    tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """The lease keeper of a lone instance dies (a bug, injected): /healthz names the task,
+    and once its lease has run out a new outage is still paged (the instance fails open
+    instead of holding its copies for a leader that will never come)."""
+    store = make_postgres()
+    receiver, target = Receiver().start(), FlipTarget().start()
+    config = Cluster(receiver, target, store, tmp_path)
+    path = config.config("solo")
+    port = free_port()
+    daemon = Daemon(load_config(path, dict(os.environ)), Settings(listen=f"127.0.0.1:{port}"))
+    running = asyncio.create_task(daemon.run())
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+
+            async def leading() -> bool:
+                try:
+                    text = (await client.get("/metrics")).text
+                except httpx.HTTPError:
+                    return False
+                return 'opsmon_cluster_leader{member="solo"} 1.0' in text
+
+            await async_wait_until(leading, timeout=20)
+            (cluster,) = [c for c in daemon.components if isinstance(c, ClusterComponent)]
+            assert cluster.member is not None
+
+            async def broken(lease: float, version: str) -> object:
+                raise RuntimeError("injected lease keeper bug")
+
+            cluster.member._lease_store.renew = broken  # type: ignore[method-assign]
+
+            async def named() -> str | None:
+                answer = await client.get("/healthz")
+                return answer.text if answer.status_code == 503 else None
+
+            health = await async_wait_until(named, timeout=10)
+            assert "internal task cluster-lease died" in health
+            member = cluster.member
+
+            async def lapsed() -> bool:
+                return not member.leads()
+
+            await async_wait_until(lapsed, timeout=5)
+            target.healthy = False
+
+            async def paged() -> list[tuple[str, str]]:
+                return config.firing()
+
+            assert [sender for sender, _ in await async_wait_until(paged, timeout=20)] == ["solo"]
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(running, 15)
+        receiver.stop()
+        target.stop()

@@ -192,7 +192,14 @@ class Outbox:
 
     async def _attempt(self, entry: OutboxEntry, notifier: Notifier, key: tuple[str, str]) -> None:
         try:
-            claim = await self._cluster.claim(entry.notification)
+            try:
+                claim = await self._cluster.claim(entry.notification)
+            except Exception:
+                # A bug in the cluster's bookkeeping must not swallow the page: send it (the
+                # cluster prefers a duplicate to a miss).
+                self._log.exception("alert_cluster_claim_crashed", notification=entry.id)
+                self._metrics.internal_task_failures.inc()
+                claim = Claim.SEND_UNFENCED
             if not claim.sends:
                 self._settle(entry, self._clock.now(), claim)
                 return

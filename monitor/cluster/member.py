@@ -250,13 +250,18 @@ class ClusterMember:
         self._paged = True
 
     # --- the cluster port -----------------------------------------------------------------
+    def _keeper_dead(self) -> bool:
+        """The lease keeper died (a bug: /healthz names it): this instance can no longer
+        tell who leads, so it treats the cluster as unreachable."""
+        return bool(self._tasks) and self._tasks[0].done()
+
     def follower(self) -> bool:
         """Whether another instance speaks for the cluster (this one holds its copies)."""
-        return not self.leads() and self._down_since is None
+        return not self.leads() and self._down_since is None and not self._keeper_dead()
 
     def may_act(self) -> bool:
         """Whether this instance may roll back: the leader, with the store answering."""
-        return self.leads() and self._down_since is None
+        return self.leads() and self._down_since is None and not self._keeper_dead()
 
     async def fence(self, action: str) -> bool:
         """Record `action` under this leader's epoch; False if the store refuses (stale)."""
@@ -274,7 +279,7 @@ class ClusterMember:
     async def claim(self, notification: Notification) -> Claim:
         """Whether this instance sends its copy of `notification` (claims.py has the rules)."""
         store = self._claims
-        if self.store_down():
+        if self.store_down() or self._keeper_dead():
             return Claim.SEND_UNFENCED
         try:
             if self.leads() and await store.claim(
