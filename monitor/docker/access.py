@@ -174,13 +174,21 @@ class DockerAccess:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str], host: str | None = None) -> DockerAccess:
         """Access to the configured host, else `$DOCKER_HOST` (with its TLS settings)."""
+        resolved, kwargs = cls.settings_from_environment(environ, host)
+        return cls(resolved, client_kwargs=kwargs)
+
+    @staticmethod
+    def settings_from_environment(
+        environ: Mapping[str, str], host: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The host and client settings `from_environment` would use; raises (e.g. a
+        DOCKER_CERT_PATH without its files) without opening anything."""
         import docker.utils
 
         if host:
-            return cls(host)
-        kwargs = docker.utils.kwargs_from_env(environment=dict(environ))
-        resolved = str(kwargs.pop("base_url", None) or DEFAULT_HOST)
-        return cls(resolved, client_kwargs=kwargs)
+            return host, {}
+        kwargs: dict[str, Any] = dict(docker.utils.kwargs_from_env(environment=dict(environ)))
+        return str(kwargs.pop("base_url", None) or DEFAULT_HOST), kwargs
 
     def new_client(self, timeout: float | None = None) -> docker.APIClient:
         """A fresh low-level client (blocking: asks the engine for its API version)."""

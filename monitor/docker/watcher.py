@@ -1,7 +1,8 @@
 """The Docker component: the event stream feeding container checks, the `docker` self-check,
 resynchronisation after reconnects, and discovery of labelled containers.
 
-It stays dormant (no engine needed) unless the config has container checks or discovery.
+`DockerWatcher` is the component; while the config needs the engine (container checks or
+discovery) it holds one `ActiveWatch`, built whole for one engine host and dropped whole.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.ports import ComponentPorts
+    from monitor.ports import CheckRegistry, ComponentPorts
     from monitor.runner import CheckRunner
 
 SELF_CHECK = "docker"
@@ -65,146 +66,194 @@ def subscription_filters(config: Config) -> dict[str, list[str]]:
     return filters
 
 
+def container_runners(checks: CheckRegistry) -> list[CheckRunner]:
+    """The runners of container checks, configured or discovered."""
+    return [r for r in checks.runners.values() if isinstance(r.check, ContainerCheck)]
+
+
 class DockerWatcher:
     """Keeps container checks current from the engine's events (polling stays the backstop)."""
 
     def __init__(self, ports: ComponentPorts) -> None:
         self._ports = ports
-        self._checks = ports.checks
         self._config = ports.config
-        self._access: DockerAccess | None = None
-        self._stream: EventStream | None = None
+        self._container_series: dict[str, tuple[str, str]] = {}
+        self._watch: ActiveWatch | None = None
+        if needs_docker(self._config):
+            # Before the daemon builds its checks, so they use the configured host.
+            self._watch = self._new_watch(self._config)
+
+    def _new_watch(self, config: Config) -> ActiveWatch:
+        access = DockerAccess.from_environment(os.environ, config.docker.host)
+        self._ports.checks.context.docker = access
+        return ActiveWatch(self._ports, config, access)
+
+    @property
+    def stream(self) -> EventStream | None:
+        """The event subscription (None while the config does not need the engine)."""
+        return self._watch.stream if self._watch is not None else None
+
+    @property
+    def busy(self) -> bool:
+        """Whether an event-driven run or a discovery scan is in flight."""
+        return self._watch is not None and self._watch.busy
+
+    # --- Component --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._watch is not None:
+            self._container_series = self._series()
+            self._watch.start()
+
+    async def stop(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            await watch.close(keep_checks=True)
+
+    def vet(self, config: Config) -> None:
+        """Raise if the engine access `config` asks for cannot be set up (e.g. DOCKER_CERT_PATH
+        without its files)."""
+        if needs_docker(config) and (
+            self._watch is None or config.docker.host != self._config.docker.host
+        ):
+            DockerAccess.settings_from_environment(os.environ, config.docker.host)
+
+    async def reload(self, config: Config) -> None:
+        previous, self._config = self._config, config
+        self._forget_stale_series()
+        watch = self._watch
+        wanted = needs_docker(config)
+        if watch is not None and (not wanted or config.docker.host != previous.docker.host):
+            self._watch = None
+            await watch.close(keep_checks=False)
+            watch = None
+        if watch is not None:
+            watch.reconfigure(config)
+        elif wanted:
+            self._watch = self._new_watch(config)
+            self._container_series = self._series()
+            self._watch.start()
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return ()
+
+    # --- container metric series ------------------------------------------------------------
+    def _series(self) -> dict[str, tuple[str, str]]:
+        series: dict[str, tuple[str, str]] = {}
+        for runner in container_runners(self._ports.checks):
+            assert isinstance(runner.check, ContainerCheck)
+            series[runner.spec.name] = runner.check.metric_labels
+        return series
+
+    def _forget_stale_series(self) -> None:
+        current = self._series()
+        if self._watch is not None:
+            self._watch.forget_removed()
+        for name, labels in self._container_series.items():
+            if name not in current and labels not in current.values():
+                forget_container_metrics(self._ports.checks.context, *labels)
+        self._container_series = current
+
+
+class ActiveWatch:
+    """Watching one engine: the access the container checks share, the event subscription,
+    the `docker` self-check, discovery and the runs in flight. Built whole when the config
+    needs the engine, closed whole when it no longer does or the host changes."""
+
+    def __init__(self, ports: ComponentPorts, config: Config, access: DockerAccess) -> None:
+        self._ports = ports
+        self._checks = ports.checks
+        self.config = config
+        self.access = access
+        handler = EventHandler(self._on_event, self._on_connected, self._on_disconnected)
+        self.stream = EventStream(access, handler, subscription_filters(config))
+        # None when the config has a `docker` check of its own.
         self._self_check: CheckRunner | None = None
+        # None while discovery is off.
         self._discovery: Discovery | None = None
         self._discovered: set[str] = set()
-        self._container_series: dict[str, tuple[str, str]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[object]] = set()
         self._discovery_pending = False
-        self._active = False
+        # Events already queued on the loop may still arrive after `close`.
+        self._closed = False
         self._log = get_logger("docker")
-        if needs_docker(self._config):
-            # Before the daemon builds its checks, so they use the configured host.
-            self._access = self._make_access(self._config)
-            self._checks.context.docker = self._access
-
-    @staticmethod
-    def _make_access(config: Config) -> DockerAccess:
-        return DockerAccess.from_environment(os.environ, config.docker.host)
-
-    @property
-    def access(self) -> DockerAccess | None:
-        """The engine access in use (None while dormant)."""
-        return self._access
-
-    @property
-    def stream(self) -> EventStream | None:
-        """The event subscription (None while dormant)."""
-        return self._stream
 
     @property
     def busy(self) -> bool:
         """Whether an event-driven run or a discovery scan is in flight."""
         return bool(self._refreshing) or self._discovery_pending
 
-    # --- Component --------------------------------------------------------------------------
-    async def start(self) -> None:
-        if needs_docker(self._config):
-            await self._activate()
-
-    async def stop(self) -> None:
-        await self._deactivate(keep_checks=True)
-
-    async def reload(self, config: Config) -> None:
-        previous, self._config = self._config, config
-        self._forget_stale_series()
-        wanted = needs_docker(config)
-        if self._active and (not wanted or config.docker.host != previous.docker.host):
-            await self._deactivate(keep_checks=False)
-        if wanted and not self._active:
-            if self._access is None or config.docker.host != previous.docker.host:
-                self._access = self._make_access(config)
-            self._checks.context.docker = self._access
-            await self._activate()
-            return
-        if not self._active:
-            return
+    def start(self) -> None:
+        """Add the self-check, open the subscription and start discovery if configured."""
         self._ensure_self_check()
-        assert self._stream is not None
-        self._stream.set_filters(subscription_filters(config))
-        if config.docker.discovery:
-            if self._discovery is None:
-                self._discovery = Discovery(self._defaults())
-                self._spawn(self._discovery_loop(), "docker-discovery", forever=True)
-            self._discovery.update_defaults(self._defaults())
-        else:
-            self._drop_discovered()
-            self._discovery = None
-        self._resync()
-
-    def routes(self) -> Sequence[BaseRoute]:
-        return ()
-
-    # --- life cycle -------------------------------------------------------------------------
-    async def _activate(self) -> None:
-        if self._access is None:
-            self._access = self._make_access(self._config)
-            self._checks.context.docker = self._access
-        self._active = True
-        self._container_series = self._series()
-        self._ensure_self_check()
-        handler = EventHandler(self._on_event, self._on_connected, self._on_disconnected)
-        self._stream = EventStream(self._access, handler, subscription_filters(self._config))
-        self._stream.start()
-        if self._config.docker.discovery:
-            self._discovery = Discovery(self._defaults())
-            self._spawn(self._discovery_loop(), "docker-discovery", forever=True)
+        self.stream.start()
+        self._set_discovery()
         self._log.info(
             "docker_watching",
-            host=self._access.host,
-            filters=self._stream.filters,
-            discovery=self._config.docker.discovery,
+            host=self.access.host,
+            filters=self.stream.filters,
+            discovery=self.config.docker.discovery,
         )
 
-    async def _deactivate(self, keep_checks: bool) -> None:
+    def reconfigure(self, config: Config) -> None:
+        """Take a new config for the same engine host, and look at everything again."""
+        self.config = config
+        self._ensure_self_check()
+        self.stream.set_filters(subscription_filters(config))
+        self._set_discovery()
+        self._resync()
+
+    async def close(self, keep_checks: bool) -> None:
+        """Stop the subscription and every task; without `keep_checks` also remove the
+        self-check and the discovered checks (the config no longer needs the engine)."""
+        self._closed = True
         tasks = [*self._tasks, *self._refreshing.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._refreshing.clear()
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        await self.stream.stop()
         if not keep_checks:
             self._drop_discovered()
             if self._self_check is not None:
                 self._checks.remove_runner(self._self_check.spec.name)
                 self._self_check = None
+            self._checks.context.docker = None
         self._discovery = None
-        if self._access is not None:
-            await self._access.aclose()
-            if not keep_checks:
-                self._access = None
-                self._checks.context.docker = None
-        self._active = False
+        await self.access.aclose()
+
+    def forget_removed(self) -> None:
+        """Cancel runs of checks a reload removed."""
+        for name in [n for n in self._refreshing if n not in self._checks.runners]:
+            self._refreshing.pop(name).cancel()
 
     def _defaults(self) -> dict[str, Any]:
-        return self._config.defaults.model_dump()
+        return self.config.defaults.model_dump()
+
+    def _set_discovery(self) -> None:
+        if not self.config.docker.discovery:
+            self._drop_discovered()
+            self._discovery = None
+        elif self._discovery is None:
+            self._discovery = Discovery(self._defaults())
+            self._spawn(self._discovery_loop(), "docker-discovery", forever=True)
+        else:
+            self._discovery.update_defaults(self._defaults())
 
     def _ensure_self_check(self) -> None:
         """Add the `docker` self-check unless the config has one (or uses the name)."""
 
         runners = self._checks.runners
-        if any(s.type == "docker" for s in self._config.checks):
+        if any(s.type == "docker" for s in self.config.checks):
             return
         if self._self_check is not None:
             if self._self_check.spec.name not in runners:
                 # A reload rebuilt the checks from config; keep this one's history.
                 self._checks.add_runner(self._self_check)
             return
-        names = {s.name for s in self._config.checks}
+        names = {s.name for s in self.config.checks}
         name = SELF_CHECK if SELF_CHECK not in names else f"{SELF_CHECK}-engine"
         defaults = self._defaults()
         spec = DockerApiSpec(
@@ -227,9 +276,6 @@ class DockerWatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._ports.tasks.watch(task, forever)
-
-    def _container_runners(self) -> list[CheckRunner]:
-        return [r for r in self._checks.runners.values() if isinstance(r.check, ContainerCheck)]
 
     def request_refresh(self, name: str, confirm: bool = True) -> None:
         """Run check `name` now (after the run in progress, if any, with one more after it).
@@ -271,7 +317,7 @@ class DockerWatcher:
 
     def _resync(self) -> None:
         """Look at every watched container again (after a reconnect or a reload)."""
-        for runner in self._container_runners():
+        for runner in container_runners(self._checks):
             self.request_refresh(runner.spec.name)
         if self._self_check is not None:
             # The engine's own check keeps its interval: an engine restart takes seconds.
@@ -280,10 +326,10 @@ class DockerWatcher:
 
     # --- event stream callbacks (on the loop) -----------------------------------------------
     def _on_event(self, event: ContainerEvent) -> None:
-        if not self._active:
-            return  # delivered after a reload turned watching off
+        if self._closed:
+            return
         self._ports.metrics.docker_events.labels(metric_action(event.action)).inc()
-        for runner in self._container_runners():
+        for runner in container_runners(self._checks):
             check = runner.check
             assert isinstance(check, ContainerCheck)
             if not check.watches(event):
@@ -299,28 +345,28 @@ class DockerWatcher:
             self._request_discovery()
 
     def _on_connected(self) -> None:
-        if not self._active or self._access is None:
+        if self._closed:
             return
-        status = self._access.status
+        status = self.access.status
         was_down = bool(status.outages) or status.events_error is not None
         status.came_back(self._ports.clock.now())
         self._ports.metrics.docker_up.set(1)
         if was_down:
-            self._log.info("docker_events_reconnected", host=self._access.host)
+            self._log.info("docker_events_reconnected", host=self.access.host)
         # Whatever happened while the stream was down is read from the engine itself.
         self._resync()
 
     def _on_disconnected(self, reason: str) -> None:
-        if not self._active or self._access is None:
+        if self._closed:
             return
-        status = self._access.status
+        status = self.access.status
         first = status.events_connected or status.events_error is None
         status.went_down(self._ports.clock.now(), reason)
         if not first:
             return
         self._ports.metrics.docker_up.set(0)
-        self._log.warning("docker_events_lost", host=self._access.host, reason=reason)
-        for runner in self._container_runners():
+        self._log.warning("docker_events_lost", host=self.access.host, reason=reason)
+        for runner in container_runners(self._checks):
             self.request_refresh(runner.spec.name)
         if self._self_check is not None:
             # The engine's own check keeps its interval: an engine restart takes seconds.
@@ -336,7 +382,7 @@ class DockerWatcher:
     async def _discovery_loop(self) -> None:
         while True:
             self._request_discovery()
-            await asyncio.sleep(self._config.docker.discovery_interval)
+            await asyncio.sleep(self.config.docker.discovery_interval)
 
     async def _discover(self) -> None:
         try:
@@ -351,8 +397,8 @@ class DockerWatcher:
 
     async def _discover_once(self) -> None:
 
-        discovery, access = self._discovery, self._access
-        if discovery is None or access is None:
+        discovery, access = self._discovery, self.access
+        if discovery is None:
             return
         summaries: dict[str, dict[str, object]] = {}
         for filters in DISCOVERY_FILTERS:
@@ -360,7 +406,7 @@ class DockerWatcher:
                 summaries[str(summary.get("Id"))] = summary
         if self._discovery is not discovery:
             return
-        configured = {s.name for s in self._config.checks}
+        configured = {s.name for s in self.config.checks}
         if self._self_check is not None:
             configured.add(self._self_check.spec.name)
         plan = discovery.plan(summaries.values(), configured)
@@ -397,19 +443,3 @@ class DockerWatcher:
     def _drop_discovered(self) -> None:
         for name in sorted(self._discovered):
             self._remove_discovered(name)
-
-    def _series(self) -> dict[str, tuple[str, str]]:
-        series: dict[str, tuple[str, str]] = {}
-        for runner in self._container_runners():
-            assert isinstance(runner.check, ContainerCheck)
-            series[runner.spec.name] = runner.check.metric_labels
-        return series
-
-    def _forget_stale_series(self) -> None:
-        current = self._series()
-        for name in [n for n in self._refreshing if n not in self._checks.runners]:
-            self._refreshing.pop(name).cancel()
-        for name, labels in self._container_series.items():
-            if name not in current and labels not in current.values():
-                forget_container_metrics(self._checks.context, *labels)
-        self._container_series = current
