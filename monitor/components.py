@@ -36,8 +36,13 @@ class Component(Protocol):
         """Stop and release everything; called once, in reverse start order."""
         ...
 
+    def vet(self, config: Config) -> None:
+        """Raise if this part cannot apply `config`; changes nothing. The daemon asks every
+        part before it swaps anything, so a reload is applied whole or not at all."""
+        ...
+
     async def reload(self, config: Config) -> None:
-        """Apply a new, already validated config."""
+        """Apply a new config that every part has vetted."""
         ...
 
     def routes(self) -> Sequence[BaseRoute]:

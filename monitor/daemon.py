@@ -13,7 +13,7 @@ from monitor import __version__
 from monitor.checks.context import CheckContext
 from monitor.clock import Clock, SystemClock
 from monitor.components import Component, build_components
-from monitor.config import ConfigError, LoadedConfig, effective_config, load_config
+from monitor.config import Config, ConfigError, LoadedConfig, effective_config, load_config
 from monitor.core.spec import CheckSpec
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -176,18 +176,45 @@ class Daemon:
             plan = self._plan(new.checks)
         except ChecksRejected as exc:
             return self._reject(exc.problems)
+        problems = self._vet_components(new)
+        if problems:
+            return self._reject(problems)
         if new.listen != self.config.listen:
             self._log.warning("listen_change_needs_restart", listen=self.config.listen)
         self.loaded, self.config = loaded, new
         self._commit(plan)
         for component in self.components:
-            try:
-                await component.reload(new)
-            except Exception:
-                self._log.exception("component_reload_failed", component=type(component).__name__)
+            await self._reload_component(component, new)
         self.metrics.config_reloads.labels("applied").inc()
         self._log.info("config_reloaded", checks=len(self.runners))
         return True
+
+    def _vet_components(self, config: Config) -> list[str]:
+        """What each component says it cannot apply of `config` (nothing is changed yet)."""
+        problems = []
+        for component in self.components:
+            try:
+                component.vet(config)
+            except Exception as exc:
+                name = type(component).__name__
+                problems.append(self.redactor.text(f"{name}: {type(exc).__name__}: {exc}"))
+        return problems
+
+    async def _reload_component(self, component: Component, config: Config) -> None:
+        """Apply `config` to one component. Config problems were refused by `vet`; what fails
+        here is the machine (a disk, the engine), so the component is reported on /healthz,
+        counted and logged until a later reload applies cleanly."""
+        name = type(component).__name__
+        key = f"reload:{name}"
+        try:
+            await component.reload(config)
+        except Exception as exc:
+            self.metrics.internal_task_failures.inc()
+            self._log.exception("component_reload_failed", component=name)
+            reason = self.redactor.text(f"{type(exc).__name__}: {exc}")
+            self.problems.report(key, f"{name} could not apply the reloaded config: {reason}")
+        else:
+            self.problems.clear(key)
 
     def _reject(self, problems: list[str]) -> bool:
         self.metrics.config_reloads.labels("rejected").inc()

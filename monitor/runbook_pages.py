@@ -57,6 +57,10 @@ class RunbookPages:
     async def stop(self) -> None:
         """Nothing to release."""
 
+    def vet(self, config: Config) -> None:
+        """The context the pages render with must build from `config`."""
+        RunbookContext.of(config)
+
     async def reload(self, config: Config) -> None:
         """Read the runbooks folder again; render for the new config."""
         self.catalogue = self._load()

@@ -219,12 +219,20 @@ class AlertingComponent:
             open_incidents=store.count_firing(),
         )
 
-    def _configure(self, active: ActiveAlerting, config: Config, alerting: AlertingConfig) -> None:
+    def vet(self, config: Config) -> None:
+        """Every channel of the new `alerting:` section must build."""
+        if config.alerting is not None:
+            self._notifiers(config.alerting)
+        RunbookContext.of(config)
+
+    def _notifiers(self, alerting: AlertingConfig) -> dict[str, Notifier]:
         ports = self._ports
         deps = NotifierDeps(ports.checks.context.http, ports.clock, alerting.delivery.timeout)
-        notifiers: dict[str, Notifier] = {
-            spec.name: CHANNEL_TYPES[spec.type].build(spec, deps) for spec in alerting.channels
-        }
+        return {spec.name: CHANNEL_TYPES[spec.type].build(spec, deps) for spec in alerting.channels}
+
+    def _configure(self, active: ActiveAlerting, config: Config, alerting: AlertingConfig) -> None:
+        ports = self._ports
+        notifiers = self._notifiers(alerting)
         active.outbox.configure(
             notifiers, {c.name: c for c in alerting.channels}, alerting.delivery
         )

@@ -46,6 +46,10 @@ class ClusterComponent:
         await self._leave(leave=config.cluster is None)
         self._join(config)
 
+    def vet(self, config: Config) -> None:
+        """Nothing to ask beyond validation: a store that does not answer is a run-time fault
+        this component reports (fail open), not a reason to refuse the config."""
+
     def routes(self) -> Sequence[BaseRoute]:
         return []
 

@@ -39,11 +39,18 @@ class DockerConfig(BaseModel):
     def _supported_host(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        scheme = urlsplit(value).scheme
-        if scheme not in _SCHEMES:
+        parts = urlsplit(value)
+        if parts.scheme not in _SCHEMES:
             raise ValueError(
-                f"must be a unix:// socket or a tcp:// address (got {scheme or 'no'} scheme)"
+                f"must be a unix:// socket or a tcp:// address (got {parts.scheme or 'no'} scheme)"
             )
+        if parts.scheme != "unix":
+            try:
+                port = parts.port
+            except ValueError:
+                raise ValueError("the port must be a number from 1 to 65535") from None
+            if not parts.hostname or port == 0:
+                raise ValueError("must name a host and port, like tcp://127.0.0.1:2375")
         return value
 
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Coroutine, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +27,12 @@ from monitor.core.health import Health, Transition
 from monitor.core.result import FailureKind
 from monitor.diagnosis import Snapshot as Situation
 from monitor.docker.access import DockerAccess
+from monitor.docker.config import needs_docker
 from monitor.docker.events import ContainerEvent, EventHandler, EventStream
 from monitor.docker.lifecycle import PROJECT_LABEL, SERVICE_LABEL
 from monitor.logs import get_logger
 from monitor.rollback.alerts import AlertSink, IncidentSink, LogSink, RollbackAlert, SinkRef
-from monitor.rollback.config import RollbackConfig
+from monitor.rollback.config import RollbackConfig, database_services, service_projects
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
 from monitor.rollback.facts import ServiceFacts, service_facts
@@ -82,11 +83,12 @@ class DaemonVerifier:
             await component.wait_for_change(min(remaining, component.tick))
 
 
-@dataclass(frozen=True)
+@dataclass
 class ActiveRollback:
     """Rollback while the config has a `rollback:` section: its settings, store, engine
     access, container operations, coordinator and event stream, built together from the
-    section and released together (no part is ever missing while the others run)."""
+    section and released together (no part is ever missing while the others run). Only
+    `config` changes in place, on a reload that keeps the section."""
 
     config: RollbackConfig
     store: RollbackStore
@@ -145,6 +147,16 @@ class RollbackComponent:
     async def stop(self) -> None:
         await self._deactivate()
 
+    def vet(self, config: Config) -> None:
+        """The services and databases must resolve, and an engine access of rollback's own
+        (no container check shares the daemon's) must be possible to set up."""
+        if config.rollback is None:
+            return
+        database_services(config)
+        service_projects(config)
+        if self._active is None and not needs_docker(config):
+            DockerAccess.settings_from_environment(os.environ, config.docker.host)
+
     async def reload(self, config: Config) -> None:
         if config.rollback is None:
             await self._deactivate()
@@ -155,7 +167,7 @@ class RollbackComponent:
             return
         for service in set(active.config.services) - set(config.rollback.services):
             active.coordinator.tracker.forget(service)
-        self._active = replace(active, config=config.rollback)
+        active.config = config.rollback
         active.coordinator.reconfigure(config)
         self._zero_result_series(config.rollback.services)
         for service in list(self._lkg_series):
@@ -208,7 +220,7 @@ class RollbackComponent:
                 self._set_lkg_series(service, lkg.image_id)
         stream.start()
         self._spawn(self._resume_orphans(), "rollback-resume")
-        self._spawn(self._loop(), "rollback-loop", forever=True)
+        self._spawn(self._loop(self._active), "rollback-loop", forever=True)
         self._log.info(
             "rollback_started_watching",
             mode=rollback.mode.value,
@@ -384,14 +396,14 @@ class RollbackComponent:
         await self._resync()
 
     # --- the loop ---------------------------------------------------------------------------
-    async def _loop(self) -> None:
+    async def _loop(self, active: ActiveRollback) -> None:
         # The first round of checks must have run before health means anything.
         await self.ports.checks.ready.wait()
         await self._resync()
         while True:
-            for service in self.services:
+            for service in sorted(active.config.services):
                 try:
-                    await self._look_at(service)
+                    await self._look_at(active, service)
                 except Exception:
                     self._log.exception("rollback_evaluation_failed", service=service)
             await self.wait_for_change(self.tick)
@@ -416,10 +428,9 @@ class RollbackComponent:
                 problems.append(f"{runner.spec.name}: {state.health.value}: {why}")
         return not problems, tuple(problems)
 
-    async def _look_at(self, service: str) -> None:
-        coordinator = self.coordinator
-        config = self.config
-        if coordinator is None or config is None or service in self._busy:
+    async def _look_at(self, active: ActiveRollback, service: str) -> None:
+        coordinator, config = active.coordinator, active.config
+        if service in self._busy:
             return
         if not self._cluster.may_act():
             return  # another instance leads (or the cluster store is away): fail closed
@@ -430,7 +441,7 @@ class RollbackComponent:
         healthy, _ = self.service_health(service, deploy.started_at)
         due = coordinator.tracker.observe(service, healthy, now)
         if due is not None:
-            await self._promote(service, due.container_id, now)
+            await self._promote(active, service, due.container_id, now)
         if healthy:
             if service in self._skipped:
                 self._skipped.pop(service)
@@ -447,7 +458,7 @@ class RollbackComponent:
             and self.ports.clock.monotonic() < skipped[1]
         ):
             return
-        facts = self._service_facts(service, deploy, now)
+        facts = self._service_facts(active, service, deploy, now)
         if facts is None:
             return
         health = facts.health
@@ -468,20 +479,17 @@ class RollbackComponent:
             ),
         )
         self._busy.add(service)
-        self._spawn(self._handle(request, deploy.id), f"rollback-{service}")
+        self._spawn(self._handle(active, request, deploy.id), f"rollback-{service}")
 
-    async def _handle(self, request: Request, deploy_id: int) -> None:
+    async def _handle(self, active: ActiveRollback, request: Request, deploy_id: int) -> None:
         try:
-            await self._decide(request, deploy_id)
+            await self._decide(active.coordinator, request, deploy_id)
         finally:
             self._busy.discard(request.service)
         # A deploy started while the decision was handled had its event ignored: look now.
         await self._reconcile(request.service)
 
-    async def _decide(self, request: Request, deploy_id: int) -> None:
-        coordinator = self.coordinator
-        if coordinator is None:  # never while a decision runs: turning rollback off cancels it
-            return
+    async def _decide(self, coordinator: Coordinator, request: Request, deploy_id: int) -> None:
         if not await self._cluster.fence(f"rollback decision for {request.service}"):
             # A leader that lost its lease (paused, cut off) decides nothing.
             self._alerting.rolled_back(request.service)
@@ -528,13 +536,12 @@ class RollbackComponent:
         image = result.facts.get("IMAGE_ID")
         return not (isinstance(image, str) and image and image != deploy.image_id)
 
-    def _service_facts(self, service: str, deploy: Deploy, now: datetime) -> ServiceFacts | None:
+    def _service_facts(
+        self, active: ActiveRollback, service: str, deploy: Deploy, now: datetime
+    ) -> ServiceFacts | None:
         """The service's health and rollback blockers (monitor/rollback/facts.py); None until
         every check of it has a result about the deploy's container (so the old container's
         last moments are not held against it)."""
-        active = self._active
-        if active is None:
-            return None
         runners = list(self.ports.checks.runners.values())
         own = [r for r in runners if r.spec.service == service]
         if not all(self._fresh(runner, deploy) for runner in own):
@@ -545,10 +552,9 @@ class RollbackComponent:
     def _silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
         return self._alerting.silenced(service, checks, now)
 
-    async def _promote(self, service: str, container_id: str, now: datetime) -> None:
-        active = self._active
-        if active is None:
-            return
+    async def _promote(
+        self, active: ActiveRollback, service: str, container_id: str, now: datetime
+    ) -> None:
         coordinator, ops = active.coordinator, active.ops
         deploy = coordinator.tracker.current(service)
         if deploy is None or deploy.container_id != container_id:

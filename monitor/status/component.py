@@ -90,6 +90,10 @@ class StatusComponent:
         self.flush()
         self.store.close()
 
+    def vet(self, config: Config) -> None:
+        """The token table must build from the new `api.tokens`."""
+        TokenTable(config.api.tokens)
+
     async def reload(self, config: Config) -> None:
         """Take the new `status_page` and `api` sections (the state_dir needs a restart)."""
         self.config = config

@@ -89,6 +89,10 @@ BAD_INPUTS: dict[str, BadInput] = {
         b"listen: 127.0.0.1:99999\nchecks: []\n",
         "{path}:1: listen: the port must be a number from 0 to 65535 (got '99999')",
     ),
+    "docker-host-port-99999": BadInput(
+        b"docker:\n  host: tcp://127.0.0.1:99999\nchecks: []\n",
+        "{path}:2: docker.host: the port must be a number from 1 to 65535",
+    ),
     "listen-malformed": BadInput(
         b"listen: localhost\nchecks: []\n",
         "{path}:1: listen: must be HOST:PORT, e.g. 127.0.0.1:9110 or [::1]:9110",

@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.daemon import EXIT_CONFIG, Daemon
 from monitor.scheduler import Scheduler, Timing
 from monitor.settings import Settings
+from monitor.status.component import StatusComponent
 from tests.faults.conftest import CANARY, config_text
 from tests.support.daemon_process import DaemonProcess
 from tests.support.environment import free_port
@@ -155,3 +156,88 @@ async def test_start_with_an_unschedulable_check_exits_2(
     env = {**os.environ, "API_TOKEN": CANARY}
     daemon = Daemon(load_config(path, env), Settings(listen=f"127.0.0.1:{free_port()}"))
     assert await asyncio.wait_for(daemon.run(), 10) == EXIT_CONFIG
+
+
+def test_reload_needing_an_engine_that_cannot_be_set_up_is_rejected(
+    tmp_path: Path,
+    target: FlipTarget,
+    write_config: Callable[[str], Path],
+    daemons: Callable[..., DaemonProcess],
+) -> None:
+    """SIGHUP onto a config that adds a container check while DOCKER_TLS_VERIFY points at a
+    DOCKER_CERT_PATH without certificates: the reload is rejected naming the Docker part and
+    the TLS problem, and the old checks keep running with /healthz 200."""
+    certs = tmp_path / "no-certs"
+    certs.mkdir()
+    env = {
+        "DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}",
+        "DOCKER_TLS_VERIFY": "1",
+        "DOCKER_CERT_PATH": str(certs),
+    }
+    state = tmp_path / "state"
+    config = write_config(config_text(target.url, state))
+    daemon = daemons(config, env=env)
+    daemon.wait_ready()
+    container = "  - {name: web, type: container, service: web}\n"
+    config.write_text(config_text(target.url, state, extra_checks=container))
+    daemon.signal(signal.SIGHUP)
+    (rejected,) = daemon.wait_event("config_reload_rejected")
+    assert any(
+        problem.startswith("DockerWatcher: TLSParameterError") for problem in rejected["problems"]
+    ), rejected["problems"]
+    before = _runs(daemon)
+    wait_until(lambda: _runs(daemon)["backend-health"] != before["backend-health"], timeout=10)
+    assert set(daemon.status()) == {"backend-health"}
+    assert daemon.get("/healthz").status_code == 200
+    assert 'opsmon_config_reloads_total{result="rejected"} 1.0' in daemon.get("/metrics").text
+    assert "config_reloaded" not in daemon.log_text()
+
+
+async def test_a_component_that_fails_to_apply_a_reload_is_reported(
+    tmp_path: Path,
+    target: FlipTarget,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A component whose reload fails on the machine's account (an I/O error) after every part
+    vetted the config: /healthz answers 503 naming it, the internal failure counter and the
+    log say so, and the next reload that applies cleanly clears it."""
+    monkeypatch.setenv("API_TOKEN", CANARY)
+    path = tmp_path / "opsmon.yml"
+    path.write_text(config_text(target.url, tmp_path / "state"))
+    port = free_port()
+    daemon = Daemon(load_config(path), Settings(listen=f"127.0.0.1:{port}"))
+    task = asyncio.create_task(daemon.run())
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+
+            async def ready() -> bool:
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await async_wait_until(ready, timeout=20)
+            apply = StatusComponent.reload
+
+            async def failing(self: StatusComponent, config: Config) -> None:
+                raise OSError(5, "Input/output error")
+
+            monkeypatch.setattr(StatusComponent, "reload", failing)
+            assert await daemon.reload() is True
+            healthz = await client.get("/healthz")
+            assert healthz.status_code == 503
+            assert (
+                "StatusComponent could not apply the reloaded config: OSError: [Errno 5] "
+                "Input/output error" in healthz.text
+            )
+            metrics = (await client.get("/metrics")).text
+            assert "opsmon_internal_task_failures_total 1.0" in metrics
+            events = [r.msg.get("event") for r in caplog.records if isinstance(r.msg, dict)]
+            assert "component_reload_failed" in events
+            monkeypatch.setattr(StatusComponent, "reload", apply)
+            assert await daemon.reload() is True
+            assert (await client.get("/healthz")).status_code == 200
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 10) == 0
