@@ -6,7 +6,8 @@ first such failure moves the connection onto an in-memory copy of the database (
 the disk file, which is still readable, with the failed transaction replayed on it), so the
 stores above keep working unchanged. `try_recover` (the daemon calls it every few seconds)
 writes the tables this connection owns back to the disk and returns to it once a write
-works again.
+works again. A disk that cannot be written even to open the database (full at start, a fresh
+state_dir) starts the store in memory, empty; the first write-back creates the tables.
 
 Write-back copies rows with INSERT OR REPLACE, table by table and only the tables of this
 store: another store in the process may have its own memory copy of the same file, and a
@@ -17,6 +18,8 @@ silence added by the CLI to the disk meanwhile must survive. Rows deleted while 
 from __future__ import annotations
 
 import contextlib
+import errno
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,8 +36,14 @@ _WRITE_FAULTS = {
 }
 
 
+# The same faults as seen by the OS calls around SQLite (creating the file, setting its mode).
+_OS_WRITE_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT}
+
+
 def is_write_fault(exc: BaseException) -> bool:
-    """Whether `exc` is SQLite saying the storage failed (full, read-only, I/O error)."""
+    """Whether `exc` is SQLite (or the OS) saying the storage failed (full, read-only, I/O)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _OS_WRITE_FAULTS
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) in _WRITE_FAULTS
 
@@ -102,7 +111,9 @@ class ResilientConnection:
         tables: Iterable[str],
         health: StoreHealth | None = None,
     ) -> None:
-        self._disk = disk
+        # None only while a store that could not open its file runs from memory (`open`).
+        self._disk: sqlite3.Connection | None = disk
+        self._connect: Callable[[], sqlite3.Connection] | None = None
         self._memory: sqlite3.Connection | None = None
         self.path = path
         self._tables = ("schema_versions", *tables)
@@ -113,6 +124,48 @@ class ResilientConnection:
         # The statements of the open disk transaction, to replay them on the memory copy.
         self._transaction: list[tuple[str, Any, bool]] | None = None
         self.fault: StoreFault | None = None
+
+    @classmethod
+    def open(
+        cls,
+        connect: Callable[[], sqlite3.Connection],
+        path: Path,
+        tables: Iterable[str],
+        health: StoreHealth | None = None,
+    ) -> ResilientConnection:
+        """Connect with `connect`. With `health` (the daemon), a disk that cannot be written
+        even to open the file starts the connection in memory, empty, reported like any other
+        fault; `try_recover` connects again and writes everything back."""
+        try:
+            return cls(connect(), path, tables, health)
+        except (sqlite3.Error, OSError) as exc:
+            if health is None or not is_write_fault(exc):
+                raise
+            failed = cls.__new__(cls)
+            failed._start_in_memory(connect, path, tables, health, exc)
+            return failed
+
+    def _start_in_memory(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        path: Path,
+        tables: Iterable[str],
+        health: StoreHealth,
+        exc: BaseException,
+    ) -> None:
+        self._disk = None
+        self._connect = connect
+        self._memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._memory.row_factory = sqlite3.Row
+        self.path = path
+        self._tables = ("schema_versions", *tables)
+        self._fallback = True
+        self._health = health
+        self._health.register(self)
+        self._transaction = None
+        self.fault = StoreFault(path, _describe(exc))
+        self._health._write_failed()
+        self._health._failing(self.fault)
 
     # --- the sqlite3.Connection subset ------------------------------------------------------
     @property
@@ -134,19 +187,23 @@ class ResilientConnection:
         self._health.unregister(self)
         if self._memory is not None:
             self._memory.close()
-        self._disk.close()
+        if self._disk is not None:
+            self._disk.close()
 
     # --- fail over and back ------------------------------------------------------------------
     @property
     def _active(self) -> sqlite3.Connection:
-        return self._memory if self._memory is not None else self._disk
+        active = self._memory if self._memory is not None else self._disk
+        assert active is not None  # one of them always is: see `open`
+        return active
 
     def _run(self, sql: str, parameters: object, many: bool) -> sqlite3.Cursor:
         if self._memory is not None:
             return _call(self._memory, sql, parameters, many)
         verb = sql.lstrip()[:8].upper()
+        disk = self._active
         try:
-            cursor = _call(self._disk, sql, parameters, many)
+            cursor = _call(disk, sql, parameters, many)
         except sqlite3.Error as exc:
             if not self._fallback or not is_write_fault(exc):
                 raise
@@ -162,12 +219,13 @@ class ResilientConnection:
     def _fail_over(self, exc: sqlite3.Error, failed: tuple[str, object, bool]) -> sqlite3.Cursor:
         replay = [*(self._transaction or ()), failed]
         self._transaction = None
-        if self._disk.in_transaction:
+        disk = self._active
+        if disk.in_transaction:
             with contextlib.suppress(sqlite3.Error):
-                self._disk.execute("ROLLBACK")
+                disk.execute("ROLLBACK")
         memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        memory.row_factory = self._disk.row_factory
-        self._disk.backup(memory)
+        memory.row_factory = disk.row_factory
+        disk.backup(memory)
         self._memory = memory
         self.fault = StoreFault(self.path, str(exc))
         cursor: sqlite3.Cursor | None = None
@@ -187,13 +245,14 @@ class ResilientConnection:
         if memory.in_transaction:
             return False
         try:
-            self._write_back(memory)
-        except sqlite3.Error as exc:
+            disk = self._disk_for_write_back(memory)
+            self._write_back(memory, disk)
+        except (sqlite3.Error, OSError) as exc:
             if not is_write_fault(exc):
                 raise
             assert self.fault is not None
             self.fault.failures += 1
-            self.fault.error = str(exc)
+            self.fault.error = _describe(exc)
             self._health._write_failed()
             return False
         self._memory = None
@@ -202,8 +261,30 @@ class ResilientConnection:
         self._health._recovered(self.path)
         return True
 
-    def _write_back(self, memory: sqlite3.Connection) -> None:
-        disk = self._disk
+    def _disk_for_write_back(self, memory: sqlite3.Connection) -> sqlite3.Connection:
+        """The disk connection; for a store that started in memory, opened now with this
+        store's tables created from the memory copy's schema."""
+        if self._disk is not None:
+            return self._disk
+        assert self._connect is not None
+        disk = self._connect()
+        try:
+            marks = ", ".join("?" * len(self._tables))
+            # Tables before their indexes ('table' sorts after 'index').
+            rows = memory.execute(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"
+                f" AND tbl_name IN ({marks}) ORDER BY type DESC",
+                self._tables,
+            ).fetchall()
+            for (sql,) in rows:
+                disk.execute(_IF_NOT_EXISTS.sub(r"\1 IF NOT EXISTS", sql, count=1))
+        except BaseException:
+            disk.close()
+            raise
+        self._disk = disk
+        return disk
+
+    def _write_back(self, memory: sqlite3.Connection, disk: sqlite3.Connection) -> None:
         disk.execute("BEGIN IMMEDIATE")
         try:
             for table in self._tables:
@@ -226,3 +307,14 @@ def _call(connection: sqlite3.Connection, sql: str, parameters: Any, many: bool)
     if many:
         return connection.executemany(sql, parameters)
     return connection.execute(sql, parameters)
+
+
+# sqlite_master keeps each CREATE without its IF NOT EXISTS.
+_IF_NOT_EXISTS = re.compile(r"^(CREATE (?:UNIQUE )?(?:TABLE|INDEX))")
+
+
+def _describe(exc: BaseException) -> str:
+    """A fault as one line: SQLite's message, or the OS error's text (no file name twice)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)

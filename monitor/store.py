@@ -45,26 +45,38 @@ class Store:
         in-memory copy instead of failing writes (monitor.resilient_db); without it (the
         CLI), such a write raises, so a command never reports success for a lost write.
         """
-        state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / DB_FILE
-        # Create the file ourselves so it is 0600 from the first byte; SQLite gives its -wal
-        # and -shm files the same mode as the database file. Only when it is missing: closing
-        # any descriptor of a file drops every POSIX lock this process holds on it, including
-        # those of connections already open (another Store in this process), which corrupts
-        # the database when another process writes it.
-        if not path.exists():
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        os.chmod(path, 0o600)
-        connection = sqlite3.connect(
-            path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode=WAL")
-        # FULL: a notification the outbox accepted survives a power cut, not only a SIGKILL.
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        store = cls(ResilientConnection(connection, path, tables, health), path)
+
+        def connect() -> sqlite3.Connection:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            # Create the file ourselves so it is 0600 from the first byte; SQLite gives its
+            # -wal and -shm files the same mode as the database file. Only when it is missing:
+            # closing any descriptor of a file drops every POSIX lock this process holds on
+            # it, including those of connections already open (another Store in this
+            # process), which corrupts the database when another process writes it.
+            if not path.exists():
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            os.chmod(path, 0o600)
+            connection = sqlite3.connect(
+                path,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                connection.row_factory = sqlite3.Row
+                connection.execute("PRAGMA journal_mode=WAL")
+                # FULL: a notification the outbox accepted survives a power cut, not only a
+                # SIGKILL.
+                connection.execute("PRAGMA synchronous=FULL")
+                connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            except BaseException:
+                connection.close()
+                raise
+            return connection
+
+        store = cls(ResilientConnection.open(connect, path, tables, health), path)
         store._migrate(tables)
         return store
 

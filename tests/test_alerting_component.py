@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,12 @@ import httpx
 import pytest
 import yaml
 
+from monitor.alerting.component import AlertingComponent
+from monitor.alertnames import AlertName
 from monitor.config import load_config
 from monitor.core.result import CheckResult
 from monitor.daemon import Daemon
+from monitor.rollback.alerts import IncidentSink, RollbackAlert
 from monitor.settings import Settings
 from tests.support.cli import running_daemon
 from tests.support.environment import free_port
@@ -318,3 +322,44 @@ async def test_alerting_section_added_and_removed_by_reload(
         daemon.request_stop()
         assert await task == 0
     assert statuses(hooks) == ["firing", "resolved"]
+
+
+async def test_incidents_about_opsmon_itself_survive_restart_and_reload(
+    tmp_path: Path, target: FlipTarget, hooks: Receiver
+) -> None:
+    """A firing RollbackFailed (an incident whose source is not a check) stays firing across a
+    restart and a reload; only incidents of checks that are gone are resolved."""
+    path = write_config(
+        tmp_path, target, {"channels": [{"name": "hooks", "type": "webhook", "url": hooks.url()}]}
+    )
+    alert = RollbackAlert(AlertName.ROLLBACK_FAILED, "web", "rollback of web failed", "details")
+    for attempt in range(2):
+        port = free_port()
+        daemon = Daemon(load_config(path), Settings(listen=f"127.0.0.1:{port}"))
+        task = asyncio.create_task(daemon.run())
+        try:
+            await async_wait_until(lambda: _true(daemon.readiness()[0]))  # noqa: B023
+            alerting = next(c for c in daemon.components if isinstance(c, AlertingComponent))
+            if attempt == 0:
+                ports = alerting.incidents()
+                assert ports is not None
+                IncidentSink(*ports).fire(alert, datetime.now(UTC))
+                await async_wait_until(lambda: _true(len(hooks.accepted()) == 1))
+            assert await daemon.reload()
+            # The reconcile after a start or reload runs once a round is done: wait two runs.
+            state = daemon.runners["web"].state
+            for _ in range(2):
+                before = state.last_run_at
+                await async_wait_until(lambda: _true(state.last_run_at != before))  # noqa: B023
+            async with httpx.AsyncClient() as client:
+                listed = (await client.get(f"http://127.0.0.1:{port}/api/alerts")).json()
+            rollback = [i for i in listed["incidents"] if i["alertname"] == "RollbackFailed"]
+            assert [i["status"] for i in rollback] == ["firing"]
+        finally:
+            daemon.request_stop()
+            assert await task == 0
+    assert statuses(hooks) == ["firing"]
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -39,7 +39,7 @@ from monitor.alertnames import AlertName
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
-from monitor.core.spec import CheckSpec
+from monitor.core.spec import CHECK_NAME, CheckSpec
 from monitor.diagnosis import Snapshot, dependency_names
 from monitor.logs import get_logger
 from monitor.resilient_db import StoreFault
@@ -468,7 +468,9 @@ class AlertingComponent:
         await ports.checks.ready.wait()
         for incident in active.store.live_incidents():
             source = incident.source
-            if incident.status.value != "firing" or source.startswith(CHANNEL_SOURCE):
+            # Only a check's own incidents: channel:, store:, cluster: and rollback: ones are
+            # about parts of opsmon (no check name holds a colon).
+            if incident.status.value != "firing" or not CHECK_NAME.match(source):
                 continue
             if source not in ports.checks.runners:
                 active.tracker.resolve(

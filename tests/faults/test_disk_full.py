@@ -67,3 +67,43 @@ def test_full_disk_loses_no_page(
     assert ("HealthCheckFailing", "resolved") in rows
     everything = daemon.log_text() + json.dumps([r.json for r in receiver.accepted()])
     assert CANARY not in everything
+
+
+def test_disk_full_before_start_loses_no_page(
+    small_fs: SmallFilesystem,
+    target: FlipTarget,
+    receiver: Receiver,
+    write_config: Callable[[str], Path],
+    daemons: Callable[..., DaemonProcess],
+) -> None:
+    """The state volume is already full when the daemon starts (first start, no opsmon.db
+    yet): it starts anyway with the state in memory, says so on /healthz, in the metric and as
+    StateStoreFailing, pages a failing check, and writes the state once space is freed."""
+    state = small_fs.root / "state"
+    state.mkdir()
+    small_fs.fill()
+    target.healthy = False
+    daemon = daemons(write_config(config_text(target.url, state, receiver.url())))
+    daemon.wait_ready()
+    wait_until(lambda: ("firing", "HealthCheckFailing") in delivered_alerts(receiver), 30)
+    wait_until(lambda: ("firing", "StateStoreFailing") in delivered_alerts(receiver), 30)
+    health = daemon.get("/healthz")
+    assert health.status_code == 503 and str(state) in health.text
+    assert _metric(daemon, "opsmon_state_degraded") == 1
+    small_fs.free()
+    wait_until(lambda: daemon.get("/healthz").status_code == 200, 30)
+    wait_until(lambda: ("resolved", "StateStoreFailing") in delivered_alerts(receiver), 30)
+    target.healthy = True
+    wait_until(lambda: ("resolved", "HealthCheckFailing") in delivered_alerts(receiver), 30)
+    assert daemon.stop() == 0
+    counts = collections.Counter(delivered_alerts(receiver))
+    assert counts == {
+        ("firing", "HealthCheckFailing"): 1,
+        ("resolved", "HealthCheckFailing"): 1,
+        ("firing", "StateStoreFailing"): 1,
+        ("resolved", "StateStoreFailing"): 1,
+    }
+    with sqlite3.connect(state / "opsmon.db") as db:
+        rows = db.execute("SELECT alertname, status FROM incidents").fetchall()
+    assert ("HealthCheckFailing", "resolved") in rows
+    assert CANARY not in daemon.log_text()
