@@ -11,9 +11,12 @@ The fault cycle (`--cycle`, default 120 s; times below for the default), repeate
     30-50 s  the webhook receiver answers 500 (the outbox retries)
     50-70 s  the receiver hangs (delivery times out)
     70-90 s  PostgreSQL is stopped, then started again (the postgres checks fail and recover)
-    90 s-    quiet
-A Docker engine restart is part of the issue's schedule but is not done here: the engine on
-this machine is shared by other work; a restart would break it. It is printed as skipped.
+    90-102 s the Docker engine is stopped, then started again (the container checks and the
+             `docker` self-check go UNKNOWN/unhealthy, the event stream reconnects)
+    102 s-   quiet
+The engine restarted is one of the bench's own (tests/support/docker.py `second_engine`, its
+own data root and socket, three busybox containers with `restart: always`), so the engine
+other work on this machine uses is never touched.
 
 Goal: RSS growth < 5 %, no descriptor growth, lag p99 steady. Targets: bench/scale.py's
 target server (one asyncio process, a few ports), extended with a switch that fails a share
@@ -45,10 +48,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import scale  # noqa: E402 - the target server and the measurements of the scale bench
 
+from tests.support import docker as dk  # noqa: E402
 from tests.support import postgres as pg  # noqa: E402
 from tests.support.receiver import Answer, Receiver  # noqa: E402
 
 FAILING_SHARE = 10  # every tenth target fails during the target fault
+ENGINE_CONTAINERS = 3  # watched on the bench's own engine, which is restarted every cycle
 
 
 # --- the target server with a failure switch ---------------------------------------------------
@@ -191,11 +196,17 @@ class Faults:
     """Turns the faults on and off by the position in the cycle; logs each change."""
 
     def __init__(
-        self, targets: scale.Targets, receiver: Receiver, cluster: object | None, cycle: float
+        self,
+        targets: scale.Targets,
+        receiver: Receiver,
+        cluster: object | None,
+        engine: dk.SecondEngine,
+        cycle: float,
     ) -> None:
         self._targets = targets
         self._receiver = receiver
         self._cluster = cluster
+        self._engine = engine
         self._cycle = cycle
         self._phase = ""
         self.counts: dict[str, int] = {}
@@ -215,6 +226,8 @@ class Faults:
             if position < 0.58
             else "postgres-restart"
             if position < 0.75
+            else "engine-restart"
+            if position < 0.85
             else "quiet"
         )
         if phase == self._phase:
@@ -235,6 +248,8 @@ class Faults:
             self._receiver.default = Answer(hang=True)
         elif phase == "postgres-restart" and isinstance(self._cluster, pg.PostgresCluster):
             self._cluster.stop("fast")
+        elif phase == "engine-restart":
+            self._engine.stop()
 
     def _leave(self, phase: str) -> None:
         if phase == "targets-failing":
@@ -244,6 +259,8 @@ class Faults:
             self._receiver.released.set()
         elif phase == "postgres-restart" and isinstance(self._cluster, pg.PostgresCluster):
             self._cluster.start()
+        elif phase == "engine-restart":
+            self._engine.start()
 
     def end(self) -> None:
         self._leave(self._phase)
@@ -260,12 +277,14 @@ def write_config(
     hook: str,
     dsn: str | None,
     port: int,
+    engine: str,
 ) -> Path:
     state = folder / "state"
     lines = [
         f"listen: 127.0.0.1:{port}",
         f"state_dir: {state}",
         f"public_url: http://127.0.0.1:{port}",
+        f"docker: {{host: '{engine}'}}",
         f"defaults: {{interval: {interval:g}s, timeout: 2s, failure_threshold: 2,"
         " success_threshold: 2}",
         "checks:",
@@ -280,6 +299,8 @@ def write_config(
             lines.append(
                 f"  - {{name: database-{index}, type: postgres, service: db, dsn: '${{SOAK_DSN}}'}}"
             )
+    for index in range(ENGINE_CONTAINERS):
+        lines.append(f"  - {{name: box-{index}, type: container, container: soak-box-{index}}}")
     lines.append(
         textwrap.dedent(f"""\
         alerting:
@@ -319,7 +340,19 @@ def main() -> int:
         cluster = template.clone({"max_connections": "20"})
     else:
         print(f"PostgreSQL restarts skipped: {pg.available()}")
-    print("Docker engine restart skipped: the engine here is shared with other work")
+    engines = dk.second_engine()
+    engine = engines.__enter__()
+    boxes = engine.client()
+    for index in range(ENGINE_CONTAINERS):
+        boxes.containers.run(
+            dk.IMAGE,
+            "sleep 1000000",
+            name=f"soak-box-{index}",
+            detach=True,
+            network_mode="none",
+            restart_policy={"Name": "always"},
+        )
+    boxes.close()
     port = scale.free_port()
     config = write_config(
         folder,
@@ -329,6 +362,7 @@ def main() -> int:
         receiver.url(),
         cluster.dsn() if cluster else None,
         port,
+        engine.host,
     )
     env = {
         **os.environ,
@@ -344,7 +378,7 @@ def main() -> int:
         cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
-    faults = Faults(targets, receiver, cluster, args.cycle)
+    faults = Faults(targets, receiver, cluster, engine, args.cycle)
     try:
         scale.wait_for(base + "/readyz", time.monotonic() + 120, daemon, "opsmon run")
         started = time.monotonic()
@@ -411,6 +445,7 @@ def main() -> int:
         log.close()
         scale.stop(targets.process)
         receiver.stop()
+        engines.__exit__(None, None, None)
         if cluster is not None:
             cluster.destroy()
         if template is not None:

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor import __version__
@@ -26,6 +27,7 @@ from monitor.scheduler import Scheduler, Timing
 from monitor.selfcheck import (
     CheckTiming,
     ProblemBoard,
+    Stale,
     TaskWatch,
     liveness_problems,
     stale_checks,
@@ -377,7 +379,7 @@ class Daemon:
         self.tasks.watch(task, forever)
 
     # --- self-honesty -----------------------------------------------------------------------
-    def _stale_checks(self) -> list[Any]:
+    def _stale_checks(self) -> list[Stale]:
         now = self.clock.now()
         timings = (
             CheckTiming(
@@ -414,7 +416,7 @@ class Daemon:
         self.metrics.state_degraded.set(1)
         self._log.error("state_store_failing", path=str(fault.path), error=fault.error)
 
-    def _store_recovered(self, path: Any) -> None:
+    def _store_recovered(self, path: Path) -> None:
         if not self.store_health.faults():
             self.metrics.state_degraded.set(0)
         self._log.info("state_store_recovered", path=str(path))
