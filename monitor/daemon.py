@@ -26,6 +26,7 @@ from monitor.runner import CheckRunner, ResultListener, TransitionListener, buil
 from monitor.scheduler import Scheduler, Timing
 from monitor.selfcheck import (
     CheckTiming,
+    OwnedElsewhere,
     ProblemBoard,
     Stale,
     TaskWatch,
@@ -103,6 +104,7 @@ class Daemon:
             on_write_failure=[self.metrics.state_write_failures.inc],
         )
         self.problems = ProblemBoard()
+        self.elsewhere = OwnedElsewhere()
         self._scheduled_at: dict[str, datetime] = {}
         self._stale: set[str] = set()
 
@@ -121,6 +123,7 @@ class Daemon:
             store_health=self.store_health,
             tasks=self.tasks,
             problems=self.problems,
+            elsewhere=self.elsewhere,
         )
         self.components = build_components(ports)
         routes = [route for component in self.components for route in component.routes()]
@@ -469,6 +472,8 @@ class Daemon:
             if check["stale"]:
                 # Its last state is no longer evidence of anything.
                 check["state"] = "stale"
+        # Sharding: checks another instance runs; no health claimed for them here.
+        checks = sorted([*checks, *self.elsewhere.status()], key=lambda c: str(c["name"]))
         now: datetime = self.clock.now()
         snapshot: dict[str, Any] = self.redactor.value(
             {

@@ -198,6 +198,12 @@ class Metrics:
             ("member",),
             registry=r,
         )
+        self.cluster_shards = Gauge(
+            "opsmon_cluster_shards",
+            "Checks this instance owns and runs while cluster.sharding is on",
+            ("member",),
+            registry=r,
+        )
         self.internal_task_failures = Counter(
             "opsmon_internal_task_failures_total",
             "Internal tasks of the daemon that died",

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from monitor.resilient_db import StoreHealth
-from monitor.selfcheck import ProblemBoard, TaskWatch
+from monitor.selfcheck import OwnedElsewhere, ProblemBoard, TaskWatch
 
 if TYPE_CHECKING:
     from monitor.alerting.incidents import IncidentTracker
@@ -144,3 +144,5 @@ class ComponentPorts:
     tasks: TaskWatch = field(default_factory=TaskWatch)
     # Faults components report for /healthz (the cluster store unreachable).
     problems: ProblemBoard = field(default_factory=ProblemBoard)
+    # Checks another cluster instance runs (sharding), for /api/status.
+    elsewhere: OwnedElsewhere = field(default_factory=OwnedElsewhere)

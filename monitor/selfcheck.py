@@ -87,6 +87,22 @@ class ProblemBoard:
         return [self._problems[key] for key in sorted(self._problems)]
 
 
+class OwnedElsewhere:
+    """Checks this instance leaves to another cluster instance (sharding): not run here, so
+    never stale here, and shown in /api/status as owned elsewhere instead of healthy or not."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, dict[str, object]] = {}
+
+    def replace(self, checks: dict[str, dict[str, object]]) -> None:
+        """These checks (name -> their /api/status entry) are run elsewhere from now on."""
+        self._checks = dict(checks)
+
+    def status(self) -> list[dict[str, object]]:
+        """Their /api/status entries."""
+        return list(self._checks.values())
+
+
 class TaskWatch:
     """Remembers every watched task that ended with an exception (or ended while it should
     run forever), logs it once with its traceback, and tells `on_death`."""

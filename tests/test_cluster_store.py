@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from monitor.cluster.store import ClusterStore, NameTaken, StoreUnavailable
+from monitor.cluster.store import MIGRATIONS, ClusterStore, NameTaken, StoreUnavailable
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.waiting import async_wait_until
 
@@ -86,7 +86,7 @@ async def test_instances_starting_together_migrate_once(make_postgres: PostgresF
     stores = [store(server, f"i{n}") for n in range(5)]
     rows = await asyncio.gather(*(s.renew(LEASE, "t") for s in stores))
     assert len({r.holder for r in rows} - {""}) == 1
-    assert server.sql("SELECT count(*) FROM opsmon_cluster_schema") == [(1,)]
+    assert server.sql("SELECT count(*) FROM opsmon_cluster_schema") == [(len(MIGRATIONS),)]
     await asyncio.gather(*(s.close() for s in stores))
 
 
@@ -128,3 +128,78 @@ async def test_a_second_process_with_the_same_name_is_refused(
     await first.release((await first.renew(LEASE, "t")).epoch)
     assert (await second.renew(LEASE, "t")).holder == "opsmon"
     await asyncio.gather(first.close(), second.close())
+
+
+async def test_concurrent_claimers_never_take_the_same_shard(
+    make_postgres: PostgresFactory,
+) -> None:
+    """Four instances claim from 200 free rows at once, several rounds: no row is taken by
+    two of them, and between them they take every row (SKIP LOCKED skips, never waits)."""
+    server = make_postgres()
+    stores = [store(server, f"i{n}") for n in range(4)]
+    await stores[0].add_shards([f"check-{n:03d}" for n in range(200)])
+    taken: dict[str, list[str]] = {}
+    for _ in range(3):
+        results = await asyncio.gather(*(s.claim_shards(30, 30) for s in stores))
+        for member, claimed in zip(stores, results, strict=True):
+            for name in claimed:
+                taken.setdefault(name, []).append(member.instance)
+    assert all(len(owners) == 1 for owners in taken.values()), taken
+    assert len(taken) == 200
+    rows = await stores[0].shards()
+    assert {r.check: r.owner for r in rows if r.owner} == {n: o[0] for n, o in taken.items()}
+    await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_a_shard_keeps_its_generation_until_it_changes_owner(
+    make_postgres: PostgresFactory,
+) -> None:
+    """Renewal keeps a row's generation; a row released and claimed by another gets a
+    higher one; an expired row is claimable, a live one of another instance is not."""
+    server = make_postgres()
+    a, b = store(server, "a"), store(server, "b")
+    await a.add_shards(["web", "db"])
+    claimed = await a.claim_shards(2, 30)
+    assert set(claimed) == {"web", "db"}
+    assert await a.renew_shards(["web", "db"], 30) == claimed
+    assert await b.claim_shards(2, 30) == {}
+    await a.release_shards(["web"])
+    taken = await b.claim_shards(2, 30)
+    assert set(taken) == {"web"} and taken["web"] > max(claimed.values())
+    assert await a.renew_shards(["web", "db"], 30) == {"db": claimed["db"]}
+    # b's row runs out unrenewed: a takes it back under a new generation.
+    server.sql("UPDATE opsmon_cluster_shards SET expires_at = now() WHERE owner = 'b'")
+    retaken = await a.claim_shards(1, 30)
+    assert set(retaken) == {"web"} and retaken["web"] > taken["web"]
+    await a.drop_shards(["db"])
+    assert [r.check for r in await b.shards()] == ["web"]
+    await asyncio.gather(a.close(), b.close())
+
+
+async def test_a_page_about_sharded_checks_is_claimed_only_by_their_owner(
+    make_postgres: PostgresFactory,
+) -> None:
+    """The owner of every check a copy names may claim it; an instance owning only some,
+    or one whose shard expired and moved, is refused; the new owner's claim of the same
+    news is refused too (already delivered), new news is granted."""
+    server = make_postgres()
+    a, b = store(server, "a"), store(server, "b")
+    await a.add_shards(["web", "db"])
+    await a.claim_shards(1, 30)
+    await b.claim_shards(1, 30)
+    rows = {r.check: r.owner for r in await a.shards()}
+    mine = next(c for c, o in rows.items() if o == "a")
+    theirs = next(c for c, o in rows.items() if o == "b")
+    now = datetime.now(UTC)
+    assert not await a.claim_sharded([mine, theirs], "hooks", "g", "c1", "n0", now, False)
+    assert await a.claim_sharded([mine], "hooks", "g", "c1", "n1", now, False)
+    await a.delivered("hooks", "g", "n1")
+
+    # a stops renewing (paused): its row runs out and b takes it.
+    server.sql("UPDATE opsmon_cluster_shards SET expires_at = now() WHERE owner = 'a'")
+    assert set(await b.claim_shards(1, 30)) == {mine}
+    later = datetime.now(UTC)
+    assert not await a.claim_sharded([mine], "hooks", "g", "c2", "n2", later, False)
+    assert not await b.claim_sharded([mine], "hooks", "g", "c1", "n3", later, False)
+    assert await b.claim_sharded([mine], "hooks", "g", "c2", "n4", later, False)
+    await asyncio.gather(a.close(), b.close())

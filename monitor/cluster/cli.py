@@ -8,6 +8,7 @@ import json
 import sys
 from datetime import datetime
 
+from monitor.cluster.share import owners
 from monitor.cluster.store import ClusterStatus, ClusterStore, StoreUnavailable
 
 EXIT_OK, EXIT_NO_LEADER, EXIT_CONFIG = 0, 1, 2
@@ -37,7 +38,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         print(f"cannot read the cluster: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    document = status_document(status, cluster.lease)
+    document = status_document(status, cluster.lease, cluster.sharding)
     print(json.dumps(document, indent=2) if args.json else render(document))
     return EXIT_OK if document["leader"] is not None else EXIT_NO_LEADER
 
@@ -46,9 +47,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def status_document(status: ClusterStatus, lease: float) -> dict[str, object]:
-    """The status as plain data; the leader only while its lease is unexpired."""
+def status_document(
+    status: ClusterStatus, lease: float, sharding: bool = False
+) -> dict[str, object]:
+    """The status as plain data; the leader only while its lease is unexpired; with
+    sharding, each member's count of owned checks and every shard row."""
     live_lease = status.remaining is not None and status.remaining > 0
+    counts = owners(status.shards)
     return {
         "leader": status.holder if live_lease else None,
         "epoch": status.epoch,
@@ -63,10 +68,22 @@ def status_document(status: ClusterStatus, lease: float) -> dict[str, object]:
                 "last_seen_s_ago": round(m.age, 2),
                 "started_at": _iso(m.started_at),
                 "version": m.version,
+                **({"shards": counts.get(m.instance, 0)} if sharding else {}),
             }
             for m in status.members
         ],
-        "sharding": False,
+        "sharding": sharding,
+        "shards": [
+            {
+                "check": row.check,
+                "owner": row.owner if row.live else None,
+                "generation": row.generation,
+                "expired": not row.live,
+            }
+            for row in status.shards
+        ]
+        if sharding
+        else [],
     }
 
 
@@ -85,11 +102,18 @@ def render(document: dict[str, object]) -> str:
     assert isinstance(members, list)
     for member in members:
         state = "live" if member["live"] else "gone"
+        shards = f", {member['shards']} shards" if "shards" in member else ""
         lines.append(
             f"  {member['instance']}: {state}, last seen {member['last_seen_s_ago']}s ago, "
-            f"opsmon {member['version']}"
+            f"opsmon {member['version']}{shards}"
         )
     if not members:
         lines.append("  (none)")
-    lines.append("shards: none (every instance runs every check)")
+    if document["sharding"]:
+        rows = document["shards"]
+        assert isinstance(rows, list)
+        unowned = sum(1 for row in rows if row["owner"] is None)
+        lines.append(f"shards: {len(rows)} checks, {unowned} without a live owner")
+    else:
+        lines.append("shards: none (every instance runs every check)")
     return "\n".join(lines)

@@ -37,13 +37,16 @@ class ClusterComponent:
         self._join(self._ports.config)
 
     async def stop(self) -> None:
-        await self._leave(leave=True)
+        await self._leave(leave=True, restore_checks=False)
 
     async def reload(self, config: Config) -> None:
         current = self.member.config if self.member is not None else None
         if config.cluster == current:
+            if self.member is not None:
+                self.member.reload_checks(config.checks)
             return
-        await self._leave(leave=config.cluster is None)
+        sharded = config.cluster is not None and config.cluster.sharding
+        await self._leave(leave=config.cluster is None, restore_checks=not sharded)
         self._join(config)
 
     def vet(self, config: Config) -> None:
@@ -55,13 +58,15 @@ class ClusterComponent:
 
     def _join(self, config: Config) -> None:
         if config.cluster is not None:
-            self.member = ClusterMember(config.cluster, self._ports, lambda: self._incidents)
+            self.member = ClusterMember(
+                config.cluster, self._ports, lambda: self._incidents, config.checks
+            )
             self.member.start()
 
-    async def _leave(self, leave: bool) -> None:
+    async def _leave(self, leave: bool, restore_checks: bool) -> None:
         member, self.member = self.member, None
         if member is not None:
-            await member.stop(leave)
+            await member.stop(leave, restore_checks)
 
     # --- the cluster port -----------------------------------------------------------------
     async def claim(self, notification: Notification) -> Claim:

@@ -30,6 +30,7 @@ class ClusterConfig(BaseModel):
     store: Annotated[str, Secret(parts=password_candidates), Field(min_length=1)]
     instance: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
     lease: PositiveDuration = 15.0
+    # Spread the configured checks over the live instances (monitor/cluster/shards.py).
     sharding: bool = False
 
     @field_validator("store")
@@ -43,16 +44,6 @@ class ClusterConfig(BaseModel):
     def _lease_long_enough(cls, value: float) -> float:
         if value < MIN_LEASE:
             raise ValueError(f"must be at least {MIN_LEASE:g}s")
-        return value
-
-    @field_validator("sharding")
-    @classmethod
-    def _no_sharding_yet(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(
-                "true is not available yet: every instance runs every check "
-                "(remove the key or set it to false)"
-            )
         return value
 
     @property

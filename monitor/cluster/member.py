@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,10 +23,13 @@ from monitor.alerting.naming import AlertContent
 from monitor.alertnames import AlertName
 from monitor.cluster.claims import Claim, content_key, is_reminder, settle
 from monitor.cluster.config import ClusterConfig
+from monitor.cluster.shards import ShardKeeper
+from monitor.cluster.share import sharded_checks
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
 from monitor.logs import get_logger
 
 if TYPE_CHECKING:
+    from monitor.core.spec import CheckSpec
     from monitor.ports import ComponentPorts, IncidentPort
 
 CLUSTER_SOURCE = "cluster:store"
@@ -43,6 +46,7 @@ class ClusterMember:
         config: ClusterConfig,
         ports: ComponentPorts,
         incidents: Callable[[], IncidentPort | None],
+        checks: Sequence[CheckSpec] = (),
     ) -> None:
         self.config = config
         self._ports = ports
@@ -60,13 +64,19 @@ class ClusterMember:
         self._paged = False
         self._shared: dict[str, datetime] = {}  # silence id -> end, as last written
         self._log = get_logger("cluster")
+        # With sharding, the configured checks this instance runs are the ones it owns.
+        self.shards = ShardKeeper(config, ports, checks) if config.sharding else None
 
     def start(self) -> None:
-        """Start renewing the lease and sharing silences."""
-        for coroutine, name in (
+        """Start renewing the lease and sharing silences (and keeping shards)."""
+        loops = [
             (self._keep_lease(), "cluster-lease"),
             (self._share_silences(), "cluster-silences"),
-        ):
+        ]
+        if self.shards is not None:
+            self.shards.start()
+            loops.append((self.shards.run(), "cluster-shards"))
+        for coroutine, name in loops:
             task = asyncio.create_task(coroutine, name=name)
             self._ports.tasks.watch(task, True)
             self._tasks.append(task)
@@ -75,10 +85,17 @@ class ClusterMember:
             instance=self.config.instance,
             store=self._lease_store.target,
             lease_s=self.config.lease,
+            sharding=self.config.sharding,
         )
 
-    async def stop(self, leave: bool) -> None:
-        """Stop; with `leave`, give the lease up (if held) and leave the members now."""
+    def reload_checks(self, checks: Sequence[CheckSpec]) -> None:
+        """The configured checks changed (the cluster section did not)."""
+        if self.shards is not None:
+            self.shards.reload(checks)
+
+    async def stop(self, leave: bool, restore_checks: bool = False) -> None:
+        """Stop; with `leave`, give the lease up (if held) and leave the members now; with
+        `restore_checks`, schedule every configured check again (no longer sharded)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -93,6 +110,8 @@ class ClusterMember:
                 self._log.warning("cluster_leave_failed", reason=str(exc))
         for store in (self._lease_store, self._claims):
             await store.close()
+        if self.shards is not None:
+            await self.shards.close(restore_checks)
         self._set_leading(False, "stopped")
         metrics = self._ports.metrics
         for gauge in (
@@ -277,13 +296,46 @@ class ClusterMember:
         return granted
 
     async def claim(self, notification: Notification) -> Claim:
-        """Whether this instance sends its copy of `notification` (claims.py has the rules)."""
+        """Whether this instance sends its copy of `notification` (claims.py has the rules).
+
+        With sharding, a copy about sharded checks is claimed by their owner, fenced by the
+        shard rows (see `_claim_sharded`); anything else by the leader."""
         store = self._claims
         if self.store_down() or self._keeper_dead():
             return Claim.SEND_UNFENCED
+        if self.shards is not None:
+            labels = (a.labels.get("check") for a in notification.alerts)
+            checks = sharded_checks(labels, self.shards.checks)
+            if checks:
+                return await self._claim_sharded(notification, checks)
         try:
             if self.leads() and await store.claim(
                 self._epoch,
+                notification.channel,
+                notification.group_key,
+                content_key(notification),
+                notification.id,
+                notification.created_at,
+                is_reminder(notification),
+            ):
+                return Claim.SEND
+            logged = await store.logged(notification.channel, notification.group_key)
+        except StoreUnavailable as exc:
+            self._log.warning("cluster_claim_failed", reason=str(exc))
+            return Claim.SEND_UNFENCED if self.store_down() else Claim.HOLD
+        return settle(notification, logged)
+
+    async def _claim_sharded(self, notification: Notification, checks: list[str]) -> Claim:
+        """The owner of every check in the copy sends it: the claim's row comes from the
+        shard table only while this instance owns them all, unexpired by the database's
+        clock, so an owner that was paused while its shards moved sends nothing."""
+        assert self.shards is not None
+        if self.shards.failing_open():
+            return Claim.SEND_UNFENCED
+        store = self._claims
+        try:
+            if await store.claim_sharded(
+                checks,
                 notification.channel,
                 notification.group_key,
                 content_key(notification),

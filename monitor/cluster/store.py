@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.alerting.model import Silence
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.cluster.claims import Logged
+from monitor.cluster.share import ShardRow
 from monitor.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -76,6 +77,20 @@ MIGRATIONS: tuple[str, ...] = (
         created_at timestamptz NOT NULL,
         instance text NOT NULL
     );
+    """,
+    # 2: sharding (monitor/cluster/shards.py). One row per check name; `generation` comes from
+    # one sequence, so a takeover of any check gets a number above every earlier one (the
+    # notification log compares it like a lease epoch).
+    """
+    CREATE SEQUENCE IF NOT EXISTS opsmon_cluster_shard_generation;
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_shards (
+        check_name text PRIMARY KEY,
+        owner text,
+        generation bigint NOT NULL DEFAULT 0,
+        claimed_at timestamptz,
+        expires_at timestamptz NOT NULL DEFAULT '-infinity'
+    );
+    CREATE INDEX IF NOT EXISTS opsmon_cluster_shards_owner ON opsmon_cluster_shards (owner);
     """,
 )
 
@@ -182,6 +197,66 @@ WHERE name = %(name)s AND holder = %(me)s AND epoch = %(epoch)s
 
 _LEAVE = "DELETE FROM opsmon_cluster_members WHERE instance = %(me)s AND run_id = %(run)s"
 
+# --- shards (monitor/cluster/shards.py) --------------------------------------------------
+_SHARDS_ADD = """
+INSERT INTO opsmon_cluster_shards (check_name)
+SELECT unnest(%(names)s::text[]) ON CONFLICT (check_name) DO NOTHING
+"""
+
+_SHARDS_DROP = "DELETE FROM opsmon_cluster_shards WHERE check_name = ANY(%(names)s::text[])"
+
+# Renewal keeps the generation: the row never left this instance.
+_SHARDS_RENEW = """
+UPDATE opsmon_cluster_shards SET expires_at = now() + make_interval(secs => %(lease)s)
+WHERE owner = %(me)s AND check_name = ANY(%(names)s::text[])
+RETURNING check_name, generation
+"""
+
+_SHARDS_RELEASE = """
+UPDATE opsmon_cluster_shards SET owner = NULL, expires_at = now()
+WHERE owner = %(me)s AND check_name = ANY(%(names)s::text[])
+"""
+
+# Rows locked by a concurrent claimer are skipped, never waited for or taken twice; a row
+# claimed and committed meanwhile is no longer expired when re-checked, so it is left alone.
+_SHARDS_CLAIM = """
+WITH free AS (
+    SELECT check_name FROM opsmon_cluster_shards
+    WHERE owner IS NULL OR expires_at <= now()
+    ORDER BY random()
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE opsmon_cluster_shards AS s SET
+    owner = %(me)s,
+    generation = nextval('opsmon_cluster_shard_generation'),
+    claimed_at = now(),
+    expires_at = now() + make_interval(secs => %(lease)s)
+FROM free WHERE s.check_name = free.check_name
+RETURNING s.check_name, s.generation
+"""
+
+_SHARDS_READ = """
+SELECT check_name, owner, generation, expires_at > now()
+FROM opsmon_cluster_shards ORDER BY check_name
+"""
+
+_SHARDS_LIVE = """
+SELECT instance FROM opsmon_cluster_members
+WHERE last_seen > now() - make_interval(secs => %(window)s) ORDER BY instance
+"""
+
+# A copy about sharded checks is claimed in the notification log only while this instance
+# owns every one of them, unexpired by the database's clock; the log row keeps the highest
+# generation among them (a later owner's claim outranks an undelivered earlier one).
+_OWNED = """
+SELECT max(generation) AS epoch FROM opsmon_cluster_shards
+WHERE check_name = ANY(%(checks)s::text[]) AND owner = %(me)s AND expires_at > now()
+HAVING count(*) = %(count)s
+"""
+
+_SHARD_CLAIM = _CLAIM.replace(f"FROM ({_OURS}) AS ours", f"FROM ({_OWNED}) AS ours")
+
 _STATUS_LEASE = """
 SELECT holder, epoch, acquired_at, renewed_at, expires_at,
        extract(epoch FROM expires_at - now())::float8, now()
@@ -235,6 +310,7 @@ class ClusterStatus:
     remaining: float | None
     now: datetime | None
     members: tuple[Member, ...]
+    shards: tuple[ShardRow, ...] = ()
 
 
 class ClusterStore:
@@ -397,6 +473,76 @@ class ClusterStore:
         params = {"name": LEASE_NAME, "me": self.instance, "epoch": epoch, "action": action}
         return bool(await self._rows(_ACT, params))
 
+    async def claim_sharded(
+        self,
+        checks: Sequence[str],
+        channel: str,
+        group: str,
+        content: str,
+        notification_id: str,
+        created_at: datetime,
+        reminder: bool,
+    ) -> bool:
+        """Claim the group's next notification for sharded `checks`: granted only while this
+        instance owns every one of them (unexpired) and the receivers would learn something
+        new (the same rules as `claim`)."""
+        rows = await self._rows(
+            _SHARD_CLAIM,
+            {
+                "checks": sorted(set(checks)),
+                "count": len(set(checks)),
+                "me": self.instance,
+                "channel": channel,
+                "group": group,
+                "content": content,
+                "id": notification_id,
+                "created": created_at,
+                "reminder": reminder,
+            },
+        )
+        return bool(rows)
+
+    # --- shards ---------------------------------------------------------------------------
+    async def add_shards(self, names: Sequence[str]) -> None:
+        """Make sure every check in `names` has a row (new ones unowned)."""
+        if names:
+            await self._rows(_SHARDS_ADD, {"names": list(names)})
+
+    async def drop_shards(self, names: Sequence[str]) -> None:
+        """Delete the rows of checks that are no longer configured."""
+        if names:
+            await self._rows(_SHARDS_DROP, {"names": list(names)})
+
+    async def renew_shards(self, names: Sequence[str], lease: float) -> dict[str, int]:
+        """Extend this instance's rows among `names` by `lease`; name -> generation of those
+        still ours."""
+        if not names:
+            return {}
+        params = {"me": self.instance, "names": list(names), "lease": lease}
+        return {str(n): int(g) for n, g in await self._rows(_SHARDS_RENEW, params)}
+
+    async def release_shards(self, names: Sequence[str]) -> None:
+        """Give these rows up now (another instance may claim them at once)."""
+        if names:
+            await self._rows(_SHARDS_RELEASE, {"me": self.instance, "names": list(names)})
+
+    async def claim_shards(self, limit: int, lease: float) -> dict[str, int]:
+        """Take up to `limit` unowned or expired rows (`FOR UPDATE SKIP LOCKED`); name ->
+        new generation of those taken."""
+        if limit <= 0:
+            return {}
+        params = {"me": self.instance, "limit": limit, "lease": lease}
+        return {str(n): int(g) for n, g in await self._rows(_SHARDS_CLAIM, params)}
+
+    async def shards(self) -> list[ShardRow]:
+        """Every row of the shard table, by check name."""
+        rows = await self._rows(_SHARDS_READ, {})
+        return [ShardRow(str(n), o, int(g), bool(live)) for n, o, g, live in rows]
+
+    async def live_member_names(self, window: float) -> list[str]:
+        """The instances seen within `window` seconds."""
+        return [str(n) for (n,) in await self._rows(_SHARDS_LIVE, {"window": window})]
+
     # --- shared silences -----------------------------------------------------------------
     async def share_silences(self, silences: Sequence[Silence]) -> None:
         """Put this instance's silences in the store (an earlier end wins)."""
@@ -436,7 +582,10 @@ class ClusterStore:
         """The lease and every member, as the store has them."""
         lease = await self._rows(_STATUS_LEASE, {"name": LEASE_NAME})
         members = tuple(Member(*row) for row in await self._rows(_STATUS_MEMBERS, {}))
+        shards = tuple(await self.shards())
         if not lease:
-            return ClusterStatus(None, None, None, None, None, None, None, members)
+            return ClusterStatus(None, None, None, None, None, None, None, members, shards)
         holder, epoch, acquired, renewed, expires, remaining, now = lease[0]
-        return ClusterStatus(holder, epoch, acquired, renewed, expires, remaining, now, members)
+        return ClusterStatus(
+            holder, epoch, acquired, renewed, expires, remaining, now, members, shards
+        )

@@ -1,0 +1,182 @@
+"""The shard keeper: with `cluster.sharding: true`, each instance runs only the configured
+checks it owns in the shard table (monitor/cluster/share.py has the rules).
+
+Every `lease / 3` it makes sure every configured check has a row, renews its own rows up to
+the fair share, releases the surplus, claims free ones with `FOR UPDATE SKIP LOCKED`, and
+then schedules exactly the checks it owns. A check owned elsewhere is *removed* from this
+instance's scheduler (not paused): it leaves no frozen state behind -- no stale gauges in
+/metrics (its owner exports them), no old result for diagnosis or rollback to judge by,
+nothing for the stale-check watchdog -- and `/api/status` lists it as owned elsewhere.
+
+While the store does not answer for a whole lease, nobody can tell who owns what: the keeper
+fails open and schedules every configured check (reported in /healthz and the log) until a
+round succeeds again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from monitor.cluster.config import ClusterConfig
+from monitor.cluster.share import ShardRow, plan_share
+from monitor.cluster.store import ClusterStore, StoreUnavailable
+from monitor.logs import get_logger
+
+if TYPE_CHECKING:
+    from monitor.core.spec import CheckSpec
+    from monitor.ports import ComponentPorts
+
+PROBLEM_KEY = "cluster-shards"
+
+
+def elsewhere_status(spec: CheckSpec, owner: str | None) -> dict[str, object]:
+    """A check another instance runs, as `/api/status` shows it: no health claimed here."""
+    return {
+        "name": spec.name,
+        "type": spec.type,
+        "service": spec.service,
+        "depends_on": list(spec.depends_on),
+        "discovered": False,
+        "state": "elsewhere",
+        "owner": owner,
+        "since": None,
+        "last_run": None,
+        "last_result": None,
+        "last_error": None,
+        "consecutive_failures": 0,
+        "consecutive_successes": 0,
+        "problems": [],
+        "stale": False,
+    }
+
+
+class ShardKeeper:
+    """Keeps this instance's share of the shard table and schedules the checks it owns."""
+
+    def __init__(
+        self, config: ClusterConfig, ports: ComponentPorts, specs: Sequence[CheckSpec]
+    ) -> None:
+        self.config = config
+        self._ports = ports
+        self._store = ClusterStore(config.store, config.instance, config.renew_every)
+        self._specs: dict[str, CheckSpec] = {s.name: s for s in specs}
+        self._dropped: list[str] = []
+        self._listed = False  # every configured name has a row
+        self.owned: dict[str, int] = {}  # check -> generation
+        self._owners: dict[str, str | None] = {}
+        self._last_ok = ports.clock.monotonic()
+        self._open = False  # failing open: every check runs here
+        self._log = get_logger("cluster")
+
+    @property
+    def checks(self) -> Mapping[str, CheckSpec]:
+        """The configured checks that are sharded, by name."""
+        return self._specs
+
+    def start(self) -> None:
+        """Own nothing until the first round: drop every sharded check from the scheduler."""
+        self._apply()
+
+    async def close(self, restore_checks: bool) -> None:
+        """Close the keeper's connection; with `restore_checks`, schedule every configured
+        check again (this instance runs alone, or unsharded, from now on)."""
+        await self._store.close()
+        if restore_checks:
+            self._open = True
+            self._apply()
+        self._ports.elsewhere.replace({})
+        with contextlib.suppress(KeyError):
+            self._ports.metrics.cluster_shards.remove(self.config.instance)
+
+    def reload(self, specs: Sequence[CheckSpec]) -> None:
+        """A new set of checks: rows of removed ones are deleted next round, new ones added;
+        the daemon has just scheduled every configured check again, so owned-elsewhere ones
+        are dropped at once."""
+        wanted = {s.name: s for s in specs}
+        self._dropped += [name for name in self._specs if name not in wanted]
+        self._specs = wanted
+        self._listed = False
+        self.owned = {n: g for n, g in self.owned.items() if n in wanted}
+        self._apply()
+
+    def failing_open(self) -> bool:
+        """Whether this instance runs every check because the store has not answered."""
+        return self._open
+
+    async def run(self) -> None:
+        """A round every renewal period, forever."""
+        clock = self._ports.clock
+        while True:
+            started = clock.monotonic()
+            await self.round()
+            await asyncio.sleep(max(0.0, started + self.config.renew_every - clock.monotonic()))
+
+    async def round(self) -> None:
+        """One round: list, plan, renew, release, claim; then schedule what is owned."""
+        config = self.config
+        try:
+            if self._dropped:
+                await self._store.drop_shards(self._dropped)
+                self._dropped = []
+            if not self._listed:
+                await self._store.add_shards(sorted(self._specs))
+                self._listed = True
+            rows = [r for r in await self._store.shards() if r.check in self._specs]
+            live = await self._store.live_member_names(config.lease)
+            plan = plan_share(config.instance, rows, live)
+            owned = await self._store.renew_shards(plan.keep, config.lease)
+            await self._store.release_shards(plan.release)
+            owned.update(await self._store.claim_shards(plan.claim, config.lease))
+        except StoreUnavailable as exc:
+            self._failed(str(exc))
+        else:
+            self._succeeded(rows, owned)
+        self._apply()
+
+    def _succeeded(self, rows: Sequence[ShardRow], owned: dict[str, int]) -> None:
+        gained = sorted(set(owned) - set(self.owned))
+        lost = sorted(set(self.owned) - set(owned))
+        if gained or lost:
+            self._log.info(
+                "cluster_shards_changed",
+                owned=len(owned),
+                gained=len(gained),
+                lost=len(lost),
+            )
+        self.owned = owned
+        self._owners = {r.check: r.owner if r.live else None for r in rows}
+        self._last_ok = self._ports.clock.monotonic()
+        if self._open:
+            self._open = False
+            self._ports.problems.clear(PROBLEM_KEY)
+            self._log.info("cluster_shards_resumed", owned=len(owned))
+
+    def _failed(self, reason: str) -> None:
+        if self._ports.clock.monotonic() - self._last_ok < self.config.lease or self._open:
+            return  # a blip: keep running what this instance owns
+        self._open = True
+        self._log.error("cluster_shards_fail_open", reason=reason, checks=len(self._specs))
+        self._ports.problems.report(
+            PROBLEM_KEY,
+            "sharding suspended: the cluster store does not answer, so this instance runs "
+            f"every check ({reason})",
+        )
+
+    def _apply(self) -> None:
+        """Schedule exactly the owned checks (every one while failing open)."""
+        registry, metrics = self._ports.checks, self._ports.metrics
+        runners = registry.runners
+        elsewhere: dict[str, dict[str, object]] = {}
+        for name, spec in self._specs.items():
+            runs_here = self._open or name in self.owned
+            if runs_here and name not in runners:
+                registry.add_runner(registry.build_runner(spec))
+            elif not runs_here:
+                if name in runners and not runners[name].discovered:
+                    registry.remove_runner(name)
+                elsewhere[name] = elsewhere_status(spec, self._owners.get(name))
+        self._ports.elsewhere.replace(elsewhere)
+        metrics.cluster_shards.labels(self.config.instance).set(len(self.owned))
