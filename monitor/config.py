@@ -19,6 +19,7 @@ from monitor.api.config import ApiConfig
 from monitor.bounded_yaml import YamlInputError, YamlLimits, load_yaml, read_utf8
 from monitor.checks import CHECK_TYPES
 from monitor.cluster.config import ClusterConfig
+from monitor.cluster.config import cross_check as cluster_cross_check
 from monitor.core.duration_fields import PositiveDuration
 from monitor.core.durations import format_duration, parse_duration
 from monitor.core.spec import CheckSpec
@@ -291,6 +292,8 @@ def _cross_check(config: Config) -> Iterator[tuple[KeyPath, str]]:
     if template is not None and "{id}" not in template:
         yield ("runbook_url_template",), "must contain {id}, where the runbook id goes"
     yield from rollback_cross_check(config)
+    group_by = config.alerting.group_by if config.alerting is not None else None
+    yield from cluster_cross_check(config.cluster, group_by)
 
 
 def _find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:

@@ -75,3 +75,46 @@ def test_status_without_a_cluster_section_says_it_runs_alone(tmp_path: Path) -> 
         done.stdout
         == f"not clustered: this opsmon runs alone (no `cluster:` section in {config})\n"
     )
+
+
+def test_status_with_sharding_counts_the_shards_of_each_member(
+    tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """With `sharding: true`: each member's count of owned checks in the text, and every
+    shard row (check, owner, generation) in the JSON."""
+    server = make_postgres()
+
+    async def share() -> None:
+        one, two = (
+            ClusterStore(server.dsn(), "opsmon-1", 5),
+            ClusterStore(server.dsn(), "opsmon-2", 5),
+        )
+        for member in (one, two):
+            await member.renew(30, "9.9.9")
+        await one.add_shards(["web", "db", "cache"])
+        await one.claim_shards(2, 30)
+        await two.claim_shards(2, 30)
+        await asyncio.gather(one.close(), two.close())
+
+    asyncio.run(share())
+    config = tmp_path / "opsmon.yml"
+    config.write_text(
+        f'cluster:\n  store: "{server.dsn()}"\n  instance: cli\n  lease: 30s\n  sharding: true\n'
+    )
+    done = run_opsmon("cluster", "status", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "  opsmon-1: live" in done.stdout and "opsmon 9.9.9, 2 shards" in done.stdout
+    assert "opsmon 9.9.9, 1 shard\n" in done.stdout
+    assert "shards: 3 checks, 0 without a live owner" in done.stdout
+
+    document = json.loads(run_opsmon("cluster", "status", "--json", "--config", str(config)).stdout)
+    assert document["sharding"] is True
+    assert {m["instance"]: m["shards"] for m in document["members"]} == {
+        "opsmon-1": 2,
+        "opsmon-2": 1,
+    }
+    rows = {r["check"]: r for r in document["shards"]}
+    assert sorted(rows) == ["cache", "db", "web"]
+    assert all(
+        r["owner"] in ("opsmon-1", "opsmon-2") and r["generation"] > 0 for r in rows.values()
+    )

@@ -31,12 +31,39 @@ def test_a_cluster_section_loads_with_its_defaults(tmp_path: Path) -> None:
     assert CANARY in loaded.secrets
 
 
-def test_sharding_is_refused_with_the_key_named(tmp_path: Path) -> None:
-    """`sharding: true` is a config error at its line, saying every instance runs every
-    check, instead of a silently ignored key."""
-    message = load(tmp_path, '  store: "${OPSMON_CLUSTER_DSN}"\n  sharding: true\n')
+def test_sharding_is_accepted_and_off_by_default(tmp_path: Path) -> None:
+    """`sharding: true` loads; without the key every instance runs every check; a value
+    that is not a boolean is an error at its line naming the key."""
+    path = tmp_path / "opsmon.yml"
+    path.write_text('cluster:\n  store: "${OPSMON_CLUSTER_DSN}"\n  sharding: true\n')
+    env = {"OPSMON_CLUSTER_DSN": "postgresql://u:p@h/db"}
+    cluster = load_config(path, env).config.cluster
+    assert cluster is not None and cluster.sharding
+    path.write_text('cluster:\n  store: "${OPSMON_CLUSTER_DSN}"\n')
+    cluster = load_config(path, env).config.cluster
+    assert cluster is not None and not cluster.sharding
+    message = load(tmp_path, '  store: "${OPSMON_CLUSTER_DSN}"\n  sharding: sometimes\n')
     assert "opsmon.yml:4: cluster.sharding:" in message
-    assert "every instance runs every check" in message
+
+
+def test_sharding_needs_pages_grouped_by_check(tmp_path: Path) -> None:
+    """With sharding, a notification group spanning checks of different owners is an error
+    at `alerting.group_by`'s line, suggesting the fix; with `check` in it the config loads."""
+    path = tmp_path / "opsmon.yml"
+    body = (
+        "alerting:\n  group_by: [service]\n"
+        'cluster:\n  store: "postgresql://u:p@h/db"\n  sharding: true\n'
+    )
+    path.write_text(body)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert "opsmon.yml:2: alerting.group_by: must include `check` with cluster.sharding" in str(
+        caught.value
+    )
+    assert "group_by: [service, check]" in str(caught.value)
+    path.write_text(body.replace("[service]", "[service, check]"))
+    cluster = load_config(path, {}).config.cluster
+    assert cluster is not None and cluster.sharding
 
 
 def test_a_lease_too_short_to_renew_is_refused(tmp_path: Path) -> None:

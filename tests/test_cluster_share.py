@@ -81,5 +81,5 @@ def test_a_page_is_sharded_by_the_configured_checks_it_names() -> None:
 
 def test_owners_counts_live_rows_only() -> None:
     """`opsmon cluster status` counts each member's live rows; expired ones count for nobody."""
-    table = rows(a=2, b=1) + [ShardRow("z", "c", 1, False)]
+    table = [*rows(a=2, b=1), ShardRow("z", "c", 1, False)]
     assert owners(table) == {"a": 2, "b": 1}

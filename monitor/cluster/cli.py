@@ -102,7 +102,8 @@ def render(document: dict[str, object]) -> str:
     assert isinstance(members, list)
     for member in members:
         state = "live" if member["live"] else "gone"
-        shards = f", {member['shards']} shards" if "shards" in member else ""
+        count = member.get("shards")
+        shards = "" if count is None else f", {count} shard{'' if count == 1 else 's'}"
         lines.append(
             f"  {member['instance']}: {state}, last seen {member['last_seen_s_ago']}s ago, "
             f"opsmon {member['version']}{shards}"

@@ -8,6 +8,7 @@ leader pages and rolls back (docs/cluster.md).
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -58,3 +59,18 @@ class ClusterConfig(BaseModel):
         Patroni's rule: stop acting before the lease can have expired in the store, with a
         margin of one renewal period for clock rate differences and the round trip."""
         return self.lease - self.renew_every
+
+
+def cross_check(
+    cluster: ClusterConfig | None, group_by: tuple[str, ...] | None
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Problems that need the whole config: with sharding, each check's pages come from its
+    owner, so a notification group must not span checks that different instances own (each
+    would tell the receivers its own half, and one half could supersede the other)."""
+    if cluster is None or not cluster.sharding or group_by is None or "check" in group_by:
+        return
+    yield (
+        ("alerting", "group_by"),
+        "must include `check` with cluster.sharding: true (each check is paged by the "
+        f"instance that owns it), e.g. group_by: [{', '.join([*group_by, 'check'])}]",
+    )

@@ -111,7 +111,7 @@ class ClusterMember:
         for store in (self._lease_store, self._claims):
             await store.close()
         if self.shards is not None:
-            await self.shards.close(restore_checks)
+            await self.shards.close(leave, restore_checks)
         self._set_leading(False, "stopped")
         metrics = self._ports.metrics
         for gauge in (

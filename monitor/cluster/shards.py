@@ -80,9 +80,17 @@ class ShardKeeper:
         """Own nothing until the first round: drop every sharded check from the scheduler."""
         self._apply()
 
-    async def close(self, restore_checks: bool) -> None:
-        """Close the keeper's connection; with `restore_checks`, schedule every configured
-        check again (this instance runs alone, or unsharded, from now on)."""
+    async def close(self, leave: bool, restore_checks: bool) -> None:
+        """Close the keeper's connection; with `leave`, give this instance's rows up first
+        (the others take them at their next round, not a lease later); with
+        `restore_checks`, schedule every configured check again (this instance runs alone,
+        or unsharded, from now on)."""
+        if leave and self.owned:
+            try:
+                await self._store.release_shards(sorted(self.owned))
+            except StoreUnavailable as exc:
+                self._log.warning("cluster_shards_not_released", reason=str(exc))
+            self.owned = {}
         await self._store.close()
         if restore_checks:
             self._open = True

@@ -1,0 +1,327 @@
+"""Sharding with real `opsmon run` processes on one real PostgreSQL (all on 127.0.0.1): the
+configured checks are spread evenly over the live instances, each check runs on its owner
+only, a dead instance's checks move to the survivors and keep running, a joining instance
+takes its share, a paused owner whose checks moved sends nothing, and with the store away
+every instance runs every check.
+
+Every check asks one local target at `/<check>?by=<instance>`, so the target's request log
+says which instance ran which check, and when."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.cli import run_opsmon
+from tests.support.daemon_process import DaemonProcess
+from tests.support.path_target import PathTarget, path_target
+from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
+from tests.support.receiver import Answer, Receiver
+from tests.support.waiting import wait_until
+
+LEASE = 2.0
+INTERVAL = 3.0
+
+
+@dataclass
+class Shards:
+    """The target, the receiver, the store and the instances by name."""
+
+    target: PathTarget
+    receiver: Receiver
+    store: PostgresCluster
+    tmp: Path
+    checks: list[str]
+    members: dict[str, DaemonProcess] = field(default_factory=dict)
+    failure_threshold: int = 2
+
+    def config(self, name: str) -> Path:
+        checks = "".join(
+            f'  - {{name: {check}, type: http, service: {check}, url: "'
+            f'{self.target.url(check, name)}"}}\n'
+            for check in self.checks
+        )
+        path = self.tmp / f"{name}.yml"
+        path.write_text(
+            textwrap.dedent(f"""\
+            state_dir: {self.tmp / name}
+            defaults:
+              interval: {INTERVAL}s
+              timeout: 2s
+              failure_threshold: {self.failure_threshold}
+              success_threshold: 1
+            alerting:
+              group_by: [service, check]
+              group_wait: 200ms
+              group_interval: 200ms
+              delivery: {{initial_backoff: 300ms, max_backoff: 1s}}
+              channels:
+                - {{name: hooks, type: webhook, url: "{self.receiver.url("/hook/" + name)}"}}
+            cluster:
+              store: "{self.store.dsn()}"
+              instance: {name}
+              lease: {LEASE}s
+              sharding: true
+            checks:
+            """)
+            + checks
+        )
+        return path
+
+    def start(self, *names: str) -> None:
+        for name in names:
+            self.members[name] = DaemonProcess(self.config(name), self.tmp / f"{name}.log").start()
+        for name in names:
+            self.members[name].wait_ready(timeout=60)
+
+    def metric(self, name: str, family: str) -> float | None:
+        try:
+            text = self.members[name].get("/metrics").text
+        except Exception:
+            return None
+        found = re.search(rf"^{family}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+        return float(found.group(1)) if found else None
+
+    def owned(self, names: tuple[str, ...]) -> dict[str, int]:
+        """Instance -> checks it owns, by its own opsmon_cluster_shards."""
+        return {n: int(self.metric(n, "opsmon_cluster_shards") or 0) for n in names}
+
+    def table(self) -> dict[str, str | None]:
+        """Check -> its live owner in the store (None: unowned or expired); empty until the
+        first instance has created the table."""
+        try:
+            rows = self.store.sql(
+                "SELECT check_name, CASE WHEN expires_at > now() THEN owner END "
+                "FROM opsmon_cluster_shards"
+            )
+        except psycopg.errors.UndefinedTable:
+            return {}
+        return {str(check): owner for check, owner in rows}
+
+    def balanced(self, names: tuple[str, ...], tolerance: int = 0) -> bool:
+        """Every check owned by exactly one of `names`, each owning its fair share."""
+        share = -(-len(self.checks) // len(names))
+        table = self.table()
+        counts = self.owned(names)
+        return (
+            sorted(table) == sorted(self.checks)
+            and all(owner in names for owner in table.values())
+            and all(abs(counts[n] - share) <= tolerance for n in names)
+            and sum(counts.values()) == len(self.checks)
+        )
+
+    def every_check_ran_since(self, since: float, names: tuple[str, ...]) -> bool:
+        """Every check was run since `since`, only by instances among `names`."""
+        ran = self.target.runners(since)
+        return set(ran) == set(self.checks) and all(by <= set(names) for by in ran.values())
+
+    def firing(self) -> list[str]:
+        """Senders of the accepted FIRING notifications."""
+        return self._sent("firing")
+
+    def resolved(self) -> list[str]:
+        """Senders of the accepted RESOLVED notifications."""
+        return self._sent("resolved")
+
+    def _sent(self, status: str) -> list[str]:
+        return [
+            r.path.rsplit("/", 1)[-1]
+            for r in self.receiver.accepted()
+            if r.json["status"] == status
+        ]
+
+    def logs(self) -> str:
+        return "".join(m.log_text() for m in self.members.values())
+
+
+@pytest.fixture
+def shards(tmp_path: Path, make_postgres: PostgresFactory) -> Iterator[Shards]:
+    """A store, a receiver and a target; instances started by the test, stopped after it."""
+    receiver = Receiver().start()
+    with path_target() as target:
+        made = Shards(target, receiver, make_postgres(), tmp_path, [])
+        try:
+            yield made
+        finally:
+            # All at once: stopped one by one, the last would take every check over first.
+            alive = [m for m in made.members.values() if m.alive()]
+            for member in alive:
+                member.signal(signal.SIGCONT)
+                member.signal(signal.SIGTERM)
+            for member in alive:
+                member.stop()
+            receiver.stop()
+
+
+def many(count: int) -> list[str]:
+    return [f"c{n:03d}" for n in range(count)]
+
+
+def test_600_checks_spread_evenly_and_each_runs_only_on_its_owner(shards: Shards) -> None:
+    """Two instances share 600 checks 300/300; a third joins and each ends up with 200;
+    from then on every check runs, each on exactly one instance (its owner), /api/status
+    shows the others as owned elsewhere, /healthz stays 200 and `opsmon cluster status`
+    counts the shards per member."""
+    shards.checks = many(600)
+    shards.start("a", "b")
+    wait_until(lambda: shards.balanced(("a", "b")), timeout=30)
+
+    shards.start("c")
+    names = ("a", "b", "c")
+    wait_until(lambda: shards.balanced(names, tolerance=2), timeout=30)
+    settled = time.monotonic()
+    wait_until(lambda: shards.every_check_ran_since(settled, names), timeout=4 * INTERVAL)
+    ran = shards.target.runners(settled)
+    assert all(len(by) == 1 for by in ran.values()), "a check ran on two instances"
+    table = shards.table()
+    assert all(ran[check] == {owner} for check, owner in table.items())
+
+    status = shards.members["a"].status()
+    mine = {n for n, c in status.items() if c["state"] != "elsewhere"}
+    assert mine == {check for check, owner in table.items() if owner == "a"}
+    elsewhere = {n: c["owner"] for n, c in status.items() if c["state"] == "elsewhere"}
+    assert len(mine) + len(elsewhere) == 600
+    assert all(elsewhere[n] == table[n] for n in elsewhere)
+    assert all(shards.members[n].get("/healthz").status_code == 200 for n in names)
+
+    done = run_opsmon("cluster", "status", "--json", "--config", str(shards.config("a")))
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    counts = {m["instance"]: m["shards"] for m in document["members"]}
+    assert sum(counts.values()) == 600 and len(document["shards"]) == 600
+    text = run_opsmon("cluster", "status", "--config", str(shards.config("a"))).stdout
+    assert "a: live" in text and f"{counts['a']} shards" in text
+    assert "shards: 600 checks, 0 without a live owner" in text
+
+
+def test_sigkill_moves_the_dead_instances_checks_and_they_keep_running(shards: Shards) -> None:
+    """600 checks over three instances; one is SIGKILLed: within 2 x lease the two
+    survivors own all 600 (300 each, by the store), and every check is run again after
+    the handover, by a survivor."""
+    shards.checks = many(600)
+    names = ("a", "b", "c")
+    shards.start(*names)
+    wait_until(lambda: shards.balanced(names, tolerance=2), timeout=40)
+    shards.members["c"].signal(signal.SIGKILL)
+    shards.members["c"].wait_exit()
+    rest = ("a", "b")
+    # The bound of the issue, plus the polling of three /metrics and one query.
+    wait_until(lambda: shards.balanced(rest), timeout=2 * LEASE + 1)
+    moved = time.monotonic()
+    wait_until(lambda: shards.every_check_ran_since(moved, rest), timeout=4 * INTERVAL)
+    assert APP_PASSWORD not in shards.logs()
+
+
+def test_a_new_owner_does_not_page_again_what_the_old_owner_paged(shards: Shards) -> None:
+    """The owner of a failing check pages it; it is SIGKILLed; the survivor takes the check
+    over, sees the same failure and does not page it again (the notification log already
+    has that news), and it is the survivor that pages the recovery."""
+    shards.checks = many(4)
+    shards.target.failing.add("c000")
+    shards.start("a", "b")
+    wait_until(lambda: shards.balanced(("a", "b")), timeout=20)
+    owner = wait_until(lambda: shards.table().get("c000"), timeout=10)
+    assert wait_until(shards.firing, timeout=20) == [owner]
+    survivor = "b" if owner == "a" else "a"
+    shards.members[owner].signal(signal.SIGKILL)
+    wait_until(lambda: shards.table().get("c000") == survivor, timeout=2 * LEASE + 1)
+
+    def survivor_incident() -> bool:
+        incidents = shards.members[survivor].get("/api/alerts").json()["incidents"]
+        return any(
+            i["labels"].get("check") == "c000" and i["status"] == "firing" for i in incidents
+        )
+
+    wait_until(survivor_incident, timeout=20)
+    wait_until(lambda: shards.metric(survivor, "opsmon_alert_outbox_pending") == 0, timeout=10)
+    assert shards.firing() == [owner]
+    shards.target.failing.clear()
+    assert wait_until(shards.resolved, timeout=20) == [survivor]
+
+
+def test_a_paused_owner_whose_checks_moved_sends_nothing(shards: Shards) -> None:
+    """The owner of a failing check claims its page but the receiver refuses it; the owner
+    is SIGSTOPped past its lease; the other instance takes the check over and sends the
+    page; after SIGCONT the paused one's retry never reaches the receiver."""
+    shards.checks = many(4)
+    shards.start("a", "b")
+    wait_until(lambda: shards.balanced(("a", "b")), timeout=20)
+    owner = wait_until(lambda: shards.table().get("c000"), timeout=10)
+    other = "b" if owner == "a" else "a"
+    shards.receiver.default = Answer(500)
+    shards.target.failing.add("c000")
+    wait_until(
+        lambda: any(r.path.endswith("/" + owner) for r in shards.receiver.requests), timeout=20
+    )
+    paused = shards.members[owner]
+    changes = len(paused.events("cluster_shards_changed"))
+    paused.signal(signal.SIGSTOP)
+    refused = len([r for r in shards.receiver.requests if r.path.endswith("/" + owner)])
+    shards.receiver.default = Answer(200)
+    wait_until(lambda: shards.table().get("c000") == other, timeout=2 * LEASE + 1)
+    assert wait_until(shards.firing, timeout=20) == [other]
+
+    os.kill(paused.pid, signal.SIGCONT)
+    # It wakes up, finds its shard gone (a new shards change) and settles its copy.
+    paused.wait_event("cluster_shards_changed", count=changes + 1, timeout=10)
+    wait_until(lambda: shards.metric(owner, "opsmon_alert_outbox_pending") == 0, timeout=10)
+    sent_by_paused = [r for r in shards.receiver.requests if r.path.endswith("/" + owner)]
+    assert len(sent_by_paused) == refused and all(r.status == 500 for r in sent_by_paused)
+    assert shards.firing() == [other]
+
+
+def test_with_the_store_away_every_instance_runs_every_check(shards: Shards) -> None:
+    """PostgreSQL stops: after a lease each instance runs every check (nobody knows who owns
+    what), says so in /healthz and its log; when the store is back they share again."""
+    shards.checks = many(20)
+    names = ("a", "b")
+    shards.start(*names)
+    wait_until(lambda: shards.balanced(names), timeout=20)
+    shards.store.stop()
+    for name in names:
+        shards.members[name].wait_event("cluster_shards_fail_open", timeout=10)
+    opened = time.monotonic()
+
+    def everywhere() -> bool:
+        ran = shards.target.runners(opened)
+        return set(ran) == set(shards.checks) and all(by == set(names) for by in ran.values())
+
+    wait_until(everywhere, timeout=4 * INTERVAL)
+    health = shards.members["a"].get("/healthz")
+    assert health.status_code == 503 and "sharding suspended" in health.text
+    assert APP_PASSWORD not in health.text
+
+    shards.store.start()
+    wait_until(lambda: shards.balanced(names), timeout=20)
+    for name in names:
+        shards.members[name].wait_event("cluster_shards_resumed", timeout=10)
+    back = time.monotonic()
+    wait_until(lambda: shards.every_check_ran_since(back, names), timeout=4 * INTERVAL)
+    ran = shards.target.runners(back)
+    assert all(len(by) == 1 for by in ran.values()), "a check still runs on both instances"
+
+
+def test_a_reload_adds_and_deletes_shard_rows(shards: Shards) -> None:
+    """SIGHUP with one check removed and one added: the removed check's row is deleted,
+    the new one is owned and run, and the others keep their owner."""
+    shards.checks = many(3)
+    shards.start("a")
+    wait_until(lambda: shards.balanced(("a",)), timeout=20)
+    shards.checks = ["c000", "c001", "new"]
+    shards.config("a")
+    shards.members["a"].signal(signal.SIGHUP)
+    wait_until(lambda: sorted(shards.table()) == ["c000", "c001", "new"], timeout=10)
+    wait_until(lambda: shards.balanced(("a",)), timeout=10)
+    reloaded = time.monotonic()
+    wait_until(lambda: shards.every_check_ran_since(reloaded, ("a",)), timeout=3 * INTERVAL)
+    assert "c002" not in shards.members["a"].status()
