@@ -16,4 +16,11 @@ def config_warnings(config: Config) -> list[str]:
             "no checks and no container discovery: nothing will be watched"
             " (add checks under `checks:`, see docs/getting-started.md)"
         )
+    cluster, rollback = config.cluster, config.rollback
+    if cluster is not None and cluster.sharding and rollback is not None and rollback.services:
+        warnings.append(
+            "cluster.sharding with rollback: the leader judges a service only by the checks it"
+            " runs itself, so a service whose checks other instances own is not rolled back"
+            " automatically (docs/cluster.md, Sharding)"
+        )
     return warnings
