@@ -27,7 +27,7 @@ from tests.support.daemon_process import DaemonProcess
 from tests.support.path_target import PathTarget, path_target
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.receiver import Answer, Receiver
-from tests.support.waiting import wait_until
+from tests.support.waiting import holds_for, wait_until
 
 LEASE = 2.0
 INTERVAL = 3.0
@@ -192,7 +192,12 @@ def test_600_checks_spread_evenly_and_each_runs_only_on_its_owner(shards: Shards
     elsewhere = {n: c["owner"] for n, c in status.items() if c["state"] == "elsewhere"}
     assert len(mine) + len(elsewhere) == 600
     assert all(elsewhere[n] == table[n] for n in elsewhere)
-    assert all(shards.members[n].get("/healthz").status_code == 200 for n in names)
+    # Past the stale limit (2 x interval + timeout + 1s) since the checks owned elsewhere
+    # were dropped: none of them counts as a check that stopped running.
+    holds_for(
+        lambda: all(shards.members[n].get("/healthz").status_code == 200 for n in names),
+        seconds=max(0.0, settled + 2 * INTERVAL + 3 - time.monotonic()) + 1,
+    )
 
     done = run_opsmon("cluster", "status", "--json", "--config", str(shards.config("a")))
     assert done.returncode == 0, done.stderr
@@ -325,3 +330,17 @@ def test_a_reload_adds_and_deletes_shard_rows(shards: Shards) -> None:
     reloaded = time.monotonic()
     wait_until(lambda: shards.every_check_ran_since(reloaded, ("a",)), timeout=3 * INTERVAL)
     assert "c002" not in shards.members["a"].status()
+
+
+def test_a_clean_stop_hands_its_checks_over_at_once(shards: Shards) -> None:
+    """SIGTERM of one of two instances releases its rows and leaves the members: the other
+    owns every check within a lease (without waiting for the rows to expire)."""
+    shards.checks = many(20)
+    shards.start("a", "b")
+    wait_until(lambda: shards.balanced(("a", "b")), timeout=20)
+    assert shards.members["b"].stop() == 0
+    released = shards.store.sql(
+        "SELECT count(*) FROM opsmon_cluster_shards WHERE owner = 'b' AND expires_at > now()"
+    )
+    assert released == [(0,)]
+    wait_until(lambda: shards.balanced(("a",)), timeout=LEASE)
