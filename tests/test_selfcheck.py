@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from monitor.selfcheck import CheckTiming, TaskWatch, liveness_problems, stale_checks
+from monitor.selfcheck import (
+    CheckTiming,
+    OwnedElsewhere,
+    TaskWatch,
+    liveness_problems,
+    stale_checks,
+)
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
@@ -84,3 +90,13 @@ async def test_tasks_ending_during_shutdown_are_not_deaths() -> None:
     await task
     await asyncio.sleep(0)
     assert watch.dead() == {}
+
+
+def test_checks_owned_elsewhere_are_listed_as_given_and_replaced_whole() -> None:
+    """The sharding board lists the entries it was given last, none after an empty
+    replacement (this instance runs every check again)."""
+    board = OwnedElsewhere()
+    board.replace({"web": {"name": "web", "state": "elsewhere", "owner": "b"}})
+    assert board.status() == [{"name": "web", "state": "elsewhere", "owner": "b"}]
+    board.replace({})
+    assert board.status() == []
