@@ -92,8 +92,8 @@ def test_status_with_sharding_counts_the_shards_of_each_member(
         for member in (one, two):
             await member.renew(30, "9.9.9")
         await one.add_shards(["web", "db", "cache"])
-        await one.claim_shards(2, 30)
-        await two.claim_shards(2, 30)
+        await one.claim_shards(["web", "db", "cache"], 2, 30)
+        await two.claim_shards(["web", "db", "cache"], 2, 30)
         await asyncio.gather(one.close(), two.close())
 
     asyncio.run(share())

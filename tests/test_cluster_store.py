@@ -11,6 +11,7 @@ from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactor
 from tests.support.waiting import async_wait_until
 
 LEASE = 1.0
+WEB_DB = ["web", "db"]
 
 
 def store(server: PostgresCluster, name: str) -> ClusterStore:
@@ -137,10 +138,11 @@ async def test_concurrent_claimers_never_take_the_same_shard(
     two of them, and between them they take every row (SKIP LOCKED skips, never waits)."""
     server = make_postgres()
     stores = [store(server, f"i{n}") for n in range(4)]
-    await stores[0].add_shards([f"check-{n:03d}" for n in range(200)])
+    names = [f"check-{n:03d}" for n in range(200)]
+    await stores[0].add_shards(names)
     taken: dict[str, list[str]] = {}
     for _ in range(3):
-        results = await asyncio.gather(*(s.claim_shards(30, 30) for s in stores))
+        results = await asyncio.gather(*(s.claim_shards(names, 30, 30) for s in stores))
         for member, claimed in zip(stores, results, strict=True):
             for name in claimed:
                 taken.setdefault(name, []).append(member.instance)
@@ -159,17 +161,17 @@ async def test_a_shard_keeps_its_generation_until_it_changes_owner(
     server = make_postgres()
     a, b = store(server, "a"), store(server, "b")
     await a.add_shards(["web", "db"])
-    claimed = await a.claim_shards(2, 30)
+    claimed = await a.claim_shards(WEB_DB, 2, 30)
     assert set(claimed) == {"web", "db"}
     assert await a.renew_shards(["web", "db"], 30) == claimed
-    assert await b.claim_shards(2, 30) == {}
+    assert await b.claim_shards(WEB_DB, 2, 30) == {}
     await a.release_shards(["web"])
-    taken = await b.claim_shards(2, 30)
+    taken = await b.claim_shards(WEB_DB, 2, 30)
     assert set(taken) == {"web"} and taken["web"] > max(claimed.values())
     assert await a.renew_shards(["web", "db"], 30) == {"db": claimed["db"]}
     # b's row runs out unrenewed: a takes it back under a new generation.
     server.sql("UPDATE opsmon_cluster_shards SET expires_at = now() WHERE owner = 'b'")
-    retaken = await a.claim_shards(1, 30)
+    retaken = await a.claim_shards(WEB_DB, 1, 30)
     assert set(retaken) == {"web"} and retaken["web"] > taken["web"]
     await a.drop_shards(["db"])
     assert [r.check for r in await b.shards()] == ["web"]
@@ -185,8 +187,8 @@ async def test_a_page_about_sharded_checks_is_claimed_only_by_their_owner(
     server = make_postgres()
     a, b = store(server, "a"), store(server, "b")
     await a.add_shards(["web", "db"])
-    await a.claim_shards(1, 30)
-    await b.claim_shards(1, 30)
+    await a.claim_shards(WEB_DB, 1, 30)
+    await b.claim_shards(WEB_DB, 1, 30)
     rows = {r.check: r.owner for r in await a.shards()}
     mine = next(c for c, o in rows.items() if o == "a")
     theirs = next(c for c, o in rows.items() if o == "b")
@@ -197,9 +199,21 @@ async def test_a_page_about_sharded_checks_is_claimed_only_by_their_owner(
 
     # a stops renewing (paused): its row runs out and b takes it.
     server.sql("UPDATE opsmon_cluster_shards SET expires_at = now() WHERE owner = 'a'")
-    assert set(await b.claim_shards(1, 30)) == {mine}
+    assert set(await b.claim_shards(WEB_DB, 1, 30)) == {mine}
     later = datetime.now(UTC)
     assert not await a.claim_sharded([mine], "hooks", "g", "c2", "n2", later, False)
     assert not await b.claim_sharded([mine], "hooks", "g", "c1", "n3", later, False)
     assert await b.claim_sharded([mine], "hooks", "g", "c2", "n4", later, False)
     await asyncio.gather(a.close(), b.close())
+
+
+async def test_a_claim_takes_only_the_checks_it_names(make_postgres: PostgresFactory) -> None:
+    """An instance whose config lacks a check (another's config has it) never claims its
+    row: it could not run it."""
+    server = make_postgres()
+    a = store(server, "a")
+    await a.add_shards(["web", "db", "only-elsewhere"])
+    assert set(await a.claim_shards(WEB_DB, 3, 30)) == {"web", "db"}
+    rows = {r.check: r.owner for r in await a.shards()}
+    assert rows["only-elsewhere"] is None
+    await a.close()

@@ -64,7 +64,6 @@ class ShardKeeper:
         self._store = ClusterStore(config.store, config.instance, config.renew_every)
         self._specs: dict[str, CheckSpec] = {s.name: s for s in specs}
         self._dropped: list[str] = []
-        self._listed = False  # every configured name has a row
         self.owned: dict[str, int] = {}  # check -> generation
         self._owners: dict[str, str | None] = {}
         self._last_ok = ports.clock.monotonic()
@@ -106,7 +105,6 @@ class ShardKeeper:
         wanted = {s.name: s for s in specs}
         self._dropped += [name for name in self._specs if name not in wanted]
         self._specs = wanted
-        self._listed = False
         self.owned = {n: g for n, g in self.owned.items() if n in wanted}
         self._apply()
 
@@ -123,21 +121,24 @@ class ShardKeeper:
             await asyncio.sleep(max(0.0, started + self.config.renew_every - clock.monotonic()))
 
     async def round(self) -> None:
-        """One round: list, plan, renew, release, claim; then schedule what is owned."""
+        """One round: read the table (adding rows for configured checks that have none),
+        plan, renew, release, claim; then schedule what is owned."""
         config = self.config
         try:
             if self._dropped:
                 await self._store.drop_shards(self._dropped)
                 self._dropped = []
-            if not self._listed:
-                await self._store.add_shards(sorted(self._specs))
-                self._listed = True
             rows = [r for r in await self._store.shards() if r.check in self._specs]
+            missing = sorted(set(self._specs) - {r.check for r in rows})
+            if missing:  # new checks, or rows another instance's older config deleted
+                await self._store.add_shards(missing)
+                rows = [r for r in await self._store.shards() if r.check in self._specs]
             live = await self._store.live_member_names(config.lease)
             plan = plan_share(config.instance, rows, live)
             owned = await self._store.renew_shards(plan.keep, config.lease)
             await self._store.release_shards(plan.release)
-            owned.update(await self._store.claim_shards(plan.claim, config.lease))
+            claimed = await self._store.claim_shards(sorted(self._specs), plan.claim, config.lease)
+            owned.update(claimed)
         except StoreUnavailable as exc:
             self._failed(str(exc))
         else:

@@ -222,7 +222,7 @@ WHERE owner = %(me)s AND check_name = ANY(%(names)s::text[])
 _SHARDS_CLAIM = """
 WITH free AS (
     SELECT check_name FROM opsmon_cluster_shards
-    WHERE owner IS NULL OR expires_at <= now()
+    WHERE (owner IS NULL OR expires_at <= now()) AND check_name = ANY(%(names)s::text[])
     ORDER BY random()
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -526,12 +526,12 @@ class ClusterStore:
         if names:
             await self._rows(_SHARDS_RELEASE, {"me": self.instance, "names": list(names)})
 
-    async def claim_shards(self, limit: int, lease: float) -> dict[str, int]:
-        """Take up to `limit` unowned or expired rows (`FOR UPDATE SKIP LOCKED`); name ->
-        new generation of those taken."""
-        if limit <= 0:
+    async def claim_shards(self, among: Sequence[str], limit: int, lease: float) -> dict[str, int]:
+        """Take up to `limit` unowned or expired rows of the checks `among` (`FOR UPDATE
+        SKIP LOCKED`); name -> new generation of those taken."""
+        if limit <= 0 or not among:
             return {}
-        params = {"me": self.instance, "limit": limit, "lease": lease}
+        params = {"me": self.instance, "limit": limit, "lease": lease, "names": list(among)}
         return {str(n): int(g) for n, g in await self._rows(_SHARDS_CLAIM, params)}
 
     async def shards(self) -> list[ShardRow]:
