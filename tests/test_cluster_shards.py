@@ -221,7 +221,7 @@ def test_sigkill_moves_the_dead_instances_checks_and_they_keep_running(shards: S
     shards.members["c"].wait_exit()
     rest = ("a", "b")
     # The bound of the issue, plus the polling of three /metrics and one query.
-    wait_until(lambda: shards.balanced(rest), timeout=2 * LEASE + 1)
+    wait_until(lambda: shards.balanced(rest), timeout=2 * LEASE + 2)
     moved = time.monotonic()
     wait_until(lambda: shards.every_check_ran_since(moved, rest), timeout=4 * INTERVAL)
     assert APP_PASSWORD not in shards.logs()
@@ -239,7 +239,7 @@ def test_a_new_owner_does_not_page_again_what_the_old_owner_paged(shards: Shards
     assert wait_until(shards.firing, timeout=20) == [owner]
     survivor = "b" if owner == "a" else "a"
     shards.members[owner].signal(signal.SIGKILL)
-    wait_until(lambda: shards.table().get("c000") == survivor, timeout=2 * LEASE + 1)
+    wait_until(lambda: shards.table().get("c000") == survivor, timeout=2 * LEASE + 2)
 
     def survivor_incident() -> bool:
         incidents = shards.members[survivor].get("/api/alerts").json()["incidents"]
@@ -273,7 +273,7 @@ def test_a_paused_owner_whose_checks_moved_sends_nothing(shards: Shards) -> None
     paused.signal(signal.SIGSTOP)
     refused = len([r for r in shards.receiver.requests if r.path.endswith("/" + owner)])
     shards.receiver.default = Answer(200)
-    wait_until(lambda: shards.table().get("c000") == other, timeout=2 * LEASE + 1)
+    wait_until(lambda: shards.table().get("c000") == other, timeout=2 * LEASE + 2)
     assert wait_until(shards.firing, timeout=20) == [other]
 
     os.kill(paused.pid, signal.SIGCONT)
