@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from monitor.cluster.store import ClusterStore, NameTaken, StoreUnavailable
+from monitor.cluster.store import MIGRATIONS, ClusterStore, NameTaken, StoreUnavailable
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.waiting import async_wait_until
 
@@ -86,7 +86,8 @@ async def test_instances_starting_together_migrate_once(make_postgres: PostgresF
     stores = [store(server, f"i{n}") for n in range(5)]
     rows = await asyncio.gather(*(s.renew(LEASE, "t") for s in stores))
     assert len({r.holder for r in rows} - {""}) == 1
-    assert server.sql("SELECT count(*) FROM opsmon_cluster_schema") == [(1,)]
+    versions = server.sql("SELECT version FROM opsmon_cluster_schema ORDER BY version")
+    assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
     await asyncio.gather(*(s.close() for s in stores))
 
 

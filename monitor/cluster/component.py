@@ -6,7 +6,7 @@ everything and may act.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from monitor.alerting.model import Notification
@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from monitor.config import Config
+    from monitor.core.health import Health, Transition
     from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.runner import TransitionListener
 
 
 class ClusterComponent:
@@ -26,6 +28,7 @@ class ClusterComponent:
     def __init__(self, ports: ComponentPorts) -> None:
         self._ports = ports
         self._incidents: IncidentPort | None = None
+        self._listeners: list[TransitionListener] = []
         self.member: ClusterMember | None = None
 
     def attach(self, incidents: IncidentPort) -> None:
@@ -34,6 +37,7 @@ class ClusterComponent:
 
     # --- Component ------------------------------------------------------------------------
     async def start(self) -> None:
+        self._ports.checks.subscribe(self._on_local)
         self._join(self._ports.config)
 
     async def stop(self) -> None:
@@ -43,8 +47,10 @@ class ClusterComponent:
         current = self.member.config if self.member is not None else None
         if config.cluster == current:
             return
+        # A member rebuilt for a changed section goes on from what alerting has heard.
+        emitted = self.member.verdicts.emitted() if self.member is not None else None
         await self._leave(leave=config.cluster is None)
-        self._join(config)
+        self._join(config, emitted)
 
     def vet(self, config: Config) -> None:
         """Nothing to ask beyond validation: a store that does not answer is a run-time fault
@@ -53,15 +59,33 @@ class ClusterComponent:
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
-    def _join(self, config: Config) -> None:
+    def _join(self, config: Config, emitted: Mapping[str, Health] | None = None) -> None:
         if config.cluster is not None:
-            self.member = ClusterMember(config.cluster, self._ports, lambda: self._incidents)
+            self.member = ClusterMember(
+                config.cluster, self._ports, lambda: self._incidents, self._emit, emitted
+            )
             self.member.start()
 
     async def _leave(self, leave: bool) -> None:
         member, self.member = self.member, None
         if member is not None:
             await member.stop(leave)
+
+    # --- the cluster's view of the checks -------------------------------------------------
+    def subscribe(self, listener: TransitionListener) -> None:
+        """Call `listener` with every change of a check's health as the cluster judges it
+        (cluster/verdicts.py); alone, every local transition as it is."""
+        self._listeners.append(listener)
+
+    async def _on_local(self, transition: Transition) -> None:
+        if self.member is not None:
+            await self.member.verdicts.local(transition)
+        else:
+            await self._emit(transition)
+
+    async def _emit(self, transition: Transition) -> None:
+        for listener in self._listeners:
+            await listener(transition)
 
     # --- the cluster port -----------------------------------------------------------------
     async def claim(self, notification: Notification) -> Claim:

@@ -8,6 +8,7 @@ leader pages and rolls back (docs/cluster.md).
 from __future__ import annotations
 
 import socket
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -15,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.core.duration_fields import PositiveDuration
 from monitor.secrets import Secret
+
+
+class Aggregate(StrEnum):
+    """How the instances' judgements of a check combine (`cluster.aggregate`)."""
+
+    ANY = "any"  # failing when any live instance judges it failing
+    MAJORITY = "majority"  # failing when more than half of the live instances do
+
 
 # A lease shorter than this cannot be renewed reliably over a network (three renewals per
 # lease, each with its own timeout).
@@ -31,6 +40,7 @@ class ClusterConfig(BaseModel):
     instance: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
     lease: PositiveDuration = 15.0
     sharding: bool = False
+    aggregate: Aggregate = Aggregate.ANY
 
     @field_validator("store")
     @classmethod

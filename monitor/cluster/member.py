@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,8 @@ from monitor.alertnames import AlertName
 from monitor.cluster.claims import Claim, content_key, is_reminder, settle
 from monitor.cluster.config import ClusterConfig
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
+from monitor.cluster.verdicts import Emit, VerdictGate
+from monitor.core.health import Health
 from monitor.logs import get_logger
 
 if TYPE_CHECKING:
@@ -43,12 +45,25 @@ class ClusterMember:
         config: ClusterConfig,
         ports: ComponentPorts,
         incidents: Callable[[], IncidentPort | None],
+        emit: Emit,
+        emitted: Mapping[str, Health] | None = None,
     ) -> None:
         self.config = config
         self._ports = ports
         self._incidents = incidents
         self._lease_store = ClusterStore(config.store, config.instance, config.renew_every)
         self._claims = ClusterStore(config.store, config.instance, config.renew_every)
+        self._views = ClusterStore(config.store, config.instance, config.renew_every)
+        self.verdicts = VerdictGate(
+            config.aggregate,
+            config.instance,
+            config.lease,
+            self._views,
+            ports.clock,
+            lambda: {name: r.spec for name, r in ports.checks.runners.items()},
+            emit,
+        )
+        self.verdicts.seed(ports.checks.runners.values(), emitted)
         self._tasks: list[asyncio.Task[object]] = []
         self._lead_until = 0.0
         self._leading = False
@@ -64,8 +79,9 @@ class ClusterMember:
     def start(self) -> None:
         """Start renewing the lease and sharing silences."""
         for coroutine, name in (
-            (self._keep_lease(), "cluster-lease"),
+            (self._keep_lease(), "cluster-lease"),  # first: _keeper_dead looks at it
             (self._share_silences(), "cluster-silences"),
+            (self.verdicts.run(self.config.renew_every), "cluster-verdicts"),
         ):
             task = asyncio.create_task(coroutine, name=name)
             self._ports.tasks.watch(task, True)
@@ -91,8 +107,11 @@ class ClusterMember:
                     await self._lease_store.leave()
             except StoreUnavailable as exc:
                 self._log.warning("cluster_leave_failed", reason=str(exc))
-        for store in (self._lease_store, self._claims):
+        for store in (self._lease_store, self._claims, self._views):
             await store.close()
+        if leave:
+            # Alone from now on: alerting follows this instance's own view again.
+            await self.verdicts.follow_local()
         self._set_leading(False, "stopped")
         metrics = self._ports.metrics
         for gauge in (
