@@ -14,10 +14,12 @@ from monitor.cluster.store import ClusterStore, View
 from monitor.cluster.verdicts import Verdict, VerdictGate, evidence, judge
 from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult, FailureKind
+from monitor.redaction import Redactor
 from tests.support.alerting import FakeClock
 from tests.support.postgres import PostgresCluster, PostgresFactory
 
 LEASE = 2.0
+CANARY = "canary-views-secret-5d0e"
 WEB = HttpSpec(name="web", type="http", url="http://127.0.0.1:9/health", service="web")
 DOWN = CheckResult.failure(FailureKind.CONNECTION_REFUSED, "connection refused by 127.0.0.1:9")
 
@@ -76,7 +78,14 @@ class Member:
         self.heard: list[tuple[Health, str]] = []
         self.specs: dict[str, HttpSpec] = {"web": WEB}
         self.gate = VerdictGate(
-            rule, name, LEASE, self.store, self.clock, lambda: self.specs, self._hear
+            rule,
+            name,
+            LEASE,
+            self.store,
+            self.clock,
+            lambda: self.specs,
+            self._hear,
+            Redactor({CANARY}).text,
         )
 
     async def _hear(self, transition: Transition) -> None:
@@ -149,3 +158,20 @@ async def test_a_removed_check_leaves_no_failing_view_behind(
     await a.gate.exchange()
     assert server.sql("SELECT health FROM opsmon_cluster_views") == [("unknown",)]
     await a.store.close()
+
+
+async def test_a_secret_in_a_reason_never_reaches_the_store(
+    make_postgres: PostgresFactory,
+) -> None:
+    """A failure reason that quotes a secret is published masked; the peer hears it masked."""
+    server = make_postgres()
+    a, b = Member(server, "a", Aggregate.ANY), Member(server, "b", Aggregate.ANY)
+    await asyncio.gather(a.store.renew(LEASE, "t"), b.store.renew(LEASE, "t"))
+    leaky = CheckResult.failure(FailureKind.CONDITION, f"[BODY].token ({CANARY}) == 'x'")
+    await a.local(Health.UNHEALTHY, leaky)
+    await a.gate.exchange()
+    await b.gate.exchange()
+    (reason,) = server.sql("SELECT reason FROM opsmon_cluster_views WHERE instance = 'a'")[0]
+    assert CANARY not in reason and "[BODY].token" in reason
+    assert b.heard and all(CANARY not in text for _, text in b.heard)
+    await asyncio.gather(a.store.close(), b.store.close())

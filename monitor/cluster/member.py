@@ -62,6 +62,7 @@ class ClusterMember:
             ports.clock,
             lambda: {name: r.spec for name, r in ports.checks.runners.items()},
             emit,
+            ports.redactor.text,
         )
         self.verdicts.seed(ports.checks.runners.values(), emitted)
         self._tasks: list[asyncio.Task[object]] = []

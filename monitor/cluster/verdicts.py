@@ -94,6 +94,7 @@ class VerdictGate:
         clock: Clock,
         specs: Callable[[], Mapping[str, CheckSpec]],
         emit: Emit,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self._rule = rule
         self._me = instance
@@ -102,6 +103,8 @@ class VerdictGate:
         self._clock = clock
         self._specs = specs
         self._emit = emit
+        # Reasons leave the process: secrets are masked before they reach the store.
+        self._redact = redact
         self._local: dict[str, tuple[Health, CheckResult]] = {}
         self._unpublished: dict[str, View] = {}
         self._others: dict[str, dict[str, View]] = {}  # check -> instance -> failing view
@@ -122,9 +125,7 @@ class VerdictGate:
             self._local[runner.spec.name] = (state.health, result)
             seen = emitted.get(runner.spec.name) if emitted is not None else None
             self._emitted[runner.spec.name] = seen or state.health
-            self._unpublished[runner.spec.name] = _view(
-                self._me, runner.spec.name, state.health, result
-            )
+            self._unpublished[runner.spec.name] = self._view(runner.spec.name, state.health, result)
 
     def emitted(self) -> dict[str, Health]:
         """The health of each check as alerting last heard it from this gate."""
@@ -146,8 +147,8 @@ class VerdictGate:
         """This instance's own transition of a check."""
         result = transition.result
         self._local[transition.check] = (transition.current, result)
-        self._unpublished[transition.check] = _view(
-            self._me, transition.check, transition.current, result
+        self._unpublished[transition.check] = self._view(
+            transition.check, transition.current, result
         )
         self._publish.set()
         await self._judge(transition.check, transition.at, transition.spec)
@@ -186,6 +187,11 @@ class VerdictGate:
         self._others, self._live = others, live
         await self._judge_all()
 
+    def _view(self, check: str, health: Health, result: CheckResult) -> View:
+        if health is not Health.UNHEALTHY:
+            return View(self._me, check, health)
+        return View(self._me, check, health, result.kind.value, self._redact(result.reason))
+
     # --- judging --------------------------------------------------------------------------
     async def _judge_all(self) -> None:
         specs = self._specs()
@@ -223,10 +229,3 @@ class VerdictGate:
                 live=verdict.live,
             )
         await self._emit(transition)
-
-
-def _view(me: str, check: str, health: Health, result: CheckResult) -> View:
-    failing = health is Health.UNHEALTHY
-    return View(
-        me, check, health, result.kind.value if failing else "", result.reason if failing else ""
-    )
