@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from monitor.cluster.component import ClusterComponent
+from monitor.cluster.verdicts import VerdictGate
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.settings import Settings
@@ -475,3 +476,48 @@ def test_majority_pages_only_when_more_than_half_see_it(cluster: Cluster) -> Non
         both = ", ".join(sorted((leader, follower)))
         where = f"[failing on {both}: 2 of 3 instances]"
         assert any(where in reason for reason in cluster.firing_reasons())
+
+
+async def test_a_crash_in_judging_still_pages_this_instances_view(
+    tmp_path: Path,
+    make_postgres: PostgresFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Combining views crashes (a bug, injected): the outage this instance sees is still
+    paged from its own view, and the crash is counted and logged."""
+    store = make_postgres()
+    receiver, target = Receiver().start(), FlipTarget().start()
+    config = Cluster(receiver, target, store, tmp_path)
+    path = config.config("solo")
+    port = free_port()
+
+    async def broken(self: VerdictGate, transition: object) -> None:
+        raise RuntimeError("injected verdict bug")
+
+    monkeypatch.setattr(VerdictGate, "local", broken)
+    daemon = Daemon(load_config(path, dict(os.environ)), Settings(listen=f"127.0.0.1:{port}"))
+    running = asyncio.create_task(daemon.run())
+    try:
+        await async_wait_until(lambda: _ready(daemon), timeout=20)
+        target.healthy = False
+
+        async def paged() -> list[tuple[str, str]]:
+            return config.firing()
+
+        assert [sender for sender, _ in await async_wait_until(paged, timeout=20)] == ["solo"]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            metrics = (await client.get("/metrics")).text
+        failures = re.search(r"^opsmon_internal_task_failures_total (\S+)$", metrics, re.M)
+        assert failures is not None and float(failures.group(1)) >= 1
+        events = [r.msg.get("event") for r in caplog.records if isinstance(r.msg, dict)]
+        assert "cluster_verdict_failed" in events
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(running, 15)
+        receiver.stop()
+        target.stop()
+
+
+async def _ready(daemon: Daemon) -> bool:
+    return daemon.readiness()[0]

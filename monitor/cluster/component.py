@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from monitor.alerting.model import Notification
 from monitor.cluster.claims import Claim
 from monitor.cluster.member import ClusterMember
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -78,9 +79,16 @@ class ClusterComponent:
         self._listeners.append(listener)
 
     async def _on_local(self, transition: Transition) -> None:
-        if self.member is not None:
+        if self.member is None:
+            await self._emit(transition)
+            return
+        try:
             await self.member.verdicts.local(transition)
-        else:
+        except Exception:
+            # A bug in judging must not swallow the transition: alerting gets this
+            # instance's own view (fail open), and the failure is counted and logged.
+            self._ports.metrics.internal_task_failures.inc()
+            get_logger("cluster").exception("cluster_verdict_failed", check=transition.check)
             await self._emit(transition)
 
     async def _emit(self, transition: Transition) -> None:

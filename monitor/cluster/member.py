@@ -63,6 +63,7 @@ class ClusterMember:
             lambda: {name: r.spec for name, r in ports.checks.runners.items()},
             emit,
             ports.redactor.text,
+            ports.metrics.internal_task_failures.inc,
         )
         self.verdicts.seed(ports.checks.runners.values(), emitted)
         self._tasks: list[asyncio.Task[object]] = []

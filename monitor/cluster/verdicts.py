@@ -95,6 +95,7 @@ class VerdictGate:
         specs: Callable[[], Mapping[str, CheckSpec]],
         emit: Emit,
         redact: Callable[[str], str] = str,
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self._rule = rule
         self._me = instance
@@ -105,6 +106,7 @@ class VerdictGate:
         self._emit = emit
         # Reasons leave the process: secrets are masked before they reach the store.
         self._redact = redact
+        self._failures = on_failure
         self._local: dict[str, tuple[Health, CheckResult]] = {}
         self._unpublished: dict[str, View] = {}
         self._others: dict[str, dict[str, View]] = {}  # check -> instance -> failing view
@@ -163,7 +165,12 @@ class VerdictGate:
             except TimeoutError:
                 pass
             self._publish.clear()
-            await self.exchange()
+            try:
+                await self.exchange()
+            except Exception:
+                # A bug in one round must not stop the next: peers' views would never expire.
+                self._failures()
+                self._log.exception("cluster_verdict_round_failed")
 
     async def exchange(self) -> None:
         """One round: publish, read the peers' failing views, judge every check again."""
