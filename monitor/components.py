@@ -53,7 +53,7 @@ class Component(Protocol):
 def build_components(ports: ComponentPorts) -> list[Component]:
     """Every component, in start order (stopped in reverse)."""
     cluster = ClusterComponent(ports)
-    alerting = AlertingComponent(ports, cluster)
+    alerting = AlertingComponent(ports, cluster, transitions=cluster)
     cluster.attach(alerting)
     return [
         runbook_pages.RunbookPages(ports.settings.runbooks_dir, ports.config),

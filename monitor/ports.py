@@ -105,6 +105,15 @@ class IncidentPort(Protocol):
         ...
 
 
+class TransitionSource(Protocol):
+    """Where a listener gets the checks' transitions: the registry (each instance's own
+    view) or the cluster (the view combined over its instances, cluster/verdicts.py)."""
+
+    def subscribe(self, listener: TransitionListener) -> None:
+        """Call `listener` with every transition."""
+        ...
+
+
 class ClusterPort(Protocol):
     """What alerting's outbox and rollback ask the cluster before they act."""
 

@@ -100,6 +100,7 @@ class CheckRunner:
             try:
                 listen(self.spec.name, result, duration, now)
             except Exception:
+                self._metrics.internal_task_failures.inc()
                 self._log.exception("result_listener_failed")
         healthy = self.state.health is Health.HEALTHY
         self._series(metrics.check_healthy, *self._labels).set(1 if healthy else 0)
@@ -120,6 +121,7 @@ class CheckRunner:
             try:
                 await listener(transition)
             except Exception:
+                self._metrics.internal_task_failures.inc()
                 self._log.exception("transition_listener_failed")
 
     def _series(self, metric: Any, *labels: str) -> Any:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from monitor.cluster.component import ClusterComponent
+from monitor.cluster.verdicts import VerdictGate
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.settings import Settings
@@ -46,6 +47,9 @@ class Cluster:
     # More channels for every instance, as YAML flow mappings.
     channels: list[str] = field(default_factory=list)
     clustered: bool = True
+    # A target of an instance's own instead of the shared one (it sees what others do not).
+    own_targets: dict[str, FlipTarget] = field(default_factory=dict)
+    aggregate: str = "any"
 
     def config(self, name: str) -> Path:
         path = self.tmp / f"{name}.yml"
@@ -55,7 +59,7 @@ class Cluster:
             defaults:
               {{interval: 300ms, timeout: 250ms, failure_threshold: 2, success_threshold: 2}}
             checks:
-              - {{name: backend-health, type: http, service: backend, url: "{self.target.url}"}}
+              - {{name: backend-health, type: http, service: backend, url: "{self.url(name)}"}}
             alerting:
               group_wait: 300ms
               group_interval: 300ms
@@ -70,12 +74,16 @@ class Cluster:
                   store: "{self.store.dsn()}"
                   instance: {name}
                   lease: {LEASE}s
+                  aggregate: {self.aggregate}
                 """)
                 if self.clustered
                 else ""
             )
         )
         return path
+
+    def url(self, name: str) -> str:
+        return self.own_targets.get(name, self.target).url
 
     def start(self, name: str) -> DaemonProcess:
         log = self.tmp / f"{name}.log"
@@ -103,6 +111,15 @@ class Cluster:
             lambda: all(self.metric(n, "opsmon_alert_outbox_pending") == 0 for n in names),
             timeout=10,
         )
+
+    def firing_reasons(self) -> list[str]:
+        """The description of each alert in every accepted FIRING notification."""
+        return [
+            str(alert["annotations"].get("description", ""))
+            for r in self.receiver.accepted()
+            if r.json["status"] == "firing"
+            for alert in r.json["alerts"]
+        ]
 
     def firing(self) -> list[tuple[str, str]]:
         """(sender, notification id) of every accepted FIRING notification."""
@@ -406,3 +423,101 @@ async def test_a_dead_lease_keeper_shows_in_healthz_and_pages_still_go_out(
         await asyncio.wait_for(running, 15)
         receiver.stop()
         target.stop()
+
+
+@contextmanager
+def own_targets(cluster: Cluster, *names: str) -> Iterator[dict[str, FlipTarget]]:
+    """A target of their own for the named instances (healthy at first)."""
+    targets = {name: FlipTarget() for name in names}
+    with contextmanager(serving)(*targets.values()):
+        cluster.own_targets.update(targets)
+        yield targets
+
+
+def test_any_pages_once_what_only_one_follower_sees(cluster: Cluster) -> None:
+    """`aggregate: any`: an outage only one follower sees (its own target fails) is paged
+    once, by the leader, naming the follower as where it fails; healing resolves it once."""
+    with own_targets(cluster, *NAMES) as targets:
+        leader = start_three(cluster)
+        follower = next(n for n in NAMES if n != leader)
+        targets[follower].healthy = False
+        wait_until(cluster.firing, timeout=15)
+        where = f"[failing on {follower}: 1 of 3 instances]"
+        assert any(where in reason for reason in cluster.firing_reasons())
+        targets[follower].healthy = True
+        wait_until(cluster.resolved, timeout=15)
+        cluster.wait_settled(NAMES)
+        assert [sender for sender, _ in cluster.firing()] == [leader]
+        assert [sender for sender, _ in cluster.resolved()] == [leader]
+
+
+def test_majority_pages_only_when_more_than_half_see_it(cluster: Cluster) -> None:
+    """`aggregate: majority`: the leader alone seeing the outage pages nothing (its failing
+    view is in the store); a follower seeing it too pages once, naming both."""
+    cluster.aggregate = "majority"
+    with own_targets(cluster, *NAMES) as targets:
+        leader = start_three(cluster)
+        follower = next(n for n in NAMES if n != leader)
+        targets[leader].healthy = False
+        wait_until(
+            lambda: (
+                cluster.store.sql(
+                    f"SELECT health FROM opsmon_cluster_views WHERE instance = '{leader}'"
+                )
+                == [("unhealthy",)]
+            ),
+            timeout=15,
+        )
+        holds_for(lambda: not cluster.firing(), 3 * LEASE)
+        targets[follower].healthy = False
+        wait_until(cluster.firing, timeout=15)
+        cluster.wait_settled(NAMES)
+        assert len(cluster.firing()) == 1
+        both = ", ".join(sorted((leader, follower)))
+        where = f"[failing on {both}: 2 of 3 instances]"
+        assert any(where in reason for reason in cluster.firing_reasons())
+
+
+async def test_a_crash_in_judging_still_pages_this_instances_view(
+    tmp_path: Path,
+    make_postgres: PostgresFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Combining views crashes (a bug, injected): the outage this instance sees is still
+    paged from its own view, and the crash is counted and logged."""
+    store = make_postgres()
+    receiver, target = Receiver().start(), FlipTarget().start()
+    config = Cluster(receiver, target, store, tmp_path)
+    path = config.config("solo")
+    port = free_port()
+
+    async def broken(self: VerdictGate, transition: object) -> None:
+        raise RuntimeError("injected verdict bug")
+
+    monkeypatch.setattr(VerdictGate, "local", broken)
+    daemon = Daemon(load_config(path, dict(os.environ)), Settings(listen=f"127.0.0.1:{port}"))
+    running = asyncio.create_task(daemon.run())
+    try:
+        await async_wait_until(lambda: _ready(daemon), timeout=20)
+        target.healthy = False
+
+        async def paged() -> list[tuple[str, str]]:
+            return config.firing()
+
+        assert [sender for sender, _ in await async_wait_until(paged, timeout=20)] == ["solo"]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            metrics = (await client.get("/metrics")).text
+        failures = re.search(r"^opsmon_internal_task_failures_total (\S+)$", metrics, re.M)
+        assert failures is not None and float(failures.group(1)) >= 1
+        events = [r.msg.get("event") for r in caplog.records if isinstance(r.msg, dict)]
+        assert "cluster_verdict_failed" in events
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(running, 15)
+        receiver.stop()
+        target.stop()
+
+
+async def _ready(daemon: Daemon) -> bool:
+    return daemon.readiness()[0]

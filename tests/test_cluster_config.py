@@ -66,6 +66,15 @@ def test_sharding_needs_pages_grouped_by_check(tmp_path: Path) -> None:
     assert cluster is not None and cluster.sharding
 
 
+def test_sharding_refuses_a_majority_verdict(tmp_path: Path) -> None:
+    """`aggregate: majority` with sharding is an error at its line: one instance runs each
+    check, so no majority could ever see it fail (nothing would be paged)."""
+    message = load(
+        tmp_path, '  store: "${OPSMON_CLUSTER_DSN}"\n  sharding: true\n  aggregate: majority\n'
+    )
+    assert "opsmon.yml:5: cluster.aggregate: majority needs every instance to probe" in message
+
+
 def test_a_lease_too_short_to_renew_is_refused(tmp_path: Path) -> None:
     """A lease under one second cannot be renewed three times in time: an error."""
     message = load(tmp_path, '  store: "${OPSMON_CLUSTER_DSN}"\n  lease: 300ms\n')

@@ -40,14 +40,14 @@ from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CHECK_NAME, CheckSpec
-from monitor.diagnosis import Snapshot, dependency_names
+from monitor.diagnosis import CheckView, Snapshot, dependency_names
 from monitor.logs import get_logger
 from monitor.resilient_db import StoreFault
 from monitor.runbook_context import RunbookContext, localize
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.ports import ClusterPort, ComponentPorts
+    from monitor.ports import ClusterPort, ComponentPorts, TransitionSource
 
 CHANNEL_SOURCE = "channel:"
 STORE_SOURCE = "store:"
@@ -126,9 +126,16 @@ class AlertingComponent:
     """Alerting as a daemon component; idle (no `ActiveAlerting`) while the config has no
     `alerting` section."""
 
-    def __init__(self, ports: ComponentPorts, cluster: ClusterPort | None = None) -> None:
+    def __init__(
+        self,
+        ports: ComponentPorts,
+        cluster: ClusterPort | None = None,
+        transitions: TransitionSource | None = None,
+    ) -> None:
         self._ports = ports
         self._cluster = cluster
+        # Incidents follow the cluster's view when there is one, else this instance's.
+        self._transitions: TransitionSource = transitions or ports.checks
         self._active: ActiveAlerting | None = None
         self._tasks: list[asyncio.Task[object]] = []
         self._heartbeat_task: asyncio.Task[object] | None = None
@@ -139,7 +146,7 @@ class AlertingComponent:
     # --- Component -----------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._ports.checks.subscribe(self._on_transition)
+        self._transitions.subscribe(self._on_transition)
         self._ports.store_health.on_failing.append(self._store_failing)
         self._ports.store_health.on_recovered.append(self._store_recovered)
         if self._ports.config.alerting is not None:
@@ -302,6 +309,9 @@ class AlertingComponent:
     def _describe(self, spec: CheckSpec, result: CheckResult) -> AlertContent:
         """The alert content, diagnosed against every check's current state (root cause)."""
         snapshot = Snapshot.from_runners(self._ports.checks.runners.values())
+        # The failing check as the transition has it: in a cluster that may be another
+        # instance's view, or this one's with where it fails (cluster/verdicts.py).
+        snapshot.checks[spec.name] = CheckView.of(spec, Health.UNHEALTHY, result)
         content = describe_failure(spec, result, snapshot)
         # The first step as on-call types it for this stack (URLs, compose file and project).
         return replace(content, description=localize(content.description, self._runbooks))

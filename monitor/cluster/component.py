@@ -6,18 +6,21 @@ everything and may act.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from monitor.alerting.model import Notification
 from monitor.cluster.claims import Claim
 from monitor.cluster.member import ClusterMember
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from monitor.config import Config
+    from monitor.core.health import Health, Transition
     from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.runner import TransitionListener
 
 
 class ClusterComponent:
@@ -26,6 +29,7 @@ class ClusterComponent:
     def __init__(self, ports: ComponentPorts) -> None:
         self._ports = ports
         self._incidents: IncidentPort | None = None
+        self._listeners: list[TransitionListener] = []
         self.member: ClusterMember | None = None
 
     def attach(self, incidents: IncidentPort) -> None:
@@ -34,6 +38,7 @@ class ClusterComponent:
 
     # --- Component ------------------------------------------------------------------------
     async def start(self) -> None:
+        self._ports.checks.subscribe(self._on_local)
         self._join(self._ports.config)
 
     async def stop(self) -> None:
@@ -45,9 +50,11 @@ class ClusterComponent:
             if self.member is not None:
                 self.member.reload_checks(config.checks)
             return
+        # A member rebuilt for a changed section goes on from what alerting has heard.
+        emitted = self.member.verdicts.emitted() if self.member is not None else None
         sharded = config.cluster is not None and config.cluster.sharding
         await self._leave(leave=config.cluster is None, restore_checks=not sharded)
-        self._join(config)
+        self._join(config, emitted)
 
     def vet(self, config: Config) -> None:
         """Nothing to ask beyond validation: a store that does not answer is a run-time fault
@@ -56,10 +63,15 @@ class ClusterComponent:
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
-    def _join(self, config: Config) -> None:
+    def _join(self, config: Config, emitted: Mapping[str, Health] | None = None) -> None:
         if config.cluster is not None:
             self.member = ClusterMember(
-                config.cluster, self._ports, lambda: self._incidents, config.checks
+                config.cluster,
+                self._ports,
+                lambda: self._incidents,
+                self._emit,
+                emitted,
+                config.checks,
             )
             self.member.start()
 
@@ -67,6 +79,29 @@ class ClusterComponent:
         member, self.member = self.member, None
         if member is not None:
             await member.stop(leave, restore_checks)
+
+    # --- the cluster's view of the checks -------------------------------------------------
+    def subscribe(self, listener: TransitionListener) -> None:
+        """Call `listener` with every change of a check's health as the cluster judges it
+        (cluster/verdicts.py); alone, every local transition as it is."""
+        self._listeners.append(listener)
+
+    async def _on_local(self, transition: Transition) -> None:
+        if self.member is None:
+            await self._emit(transition)
+            return
+        try:
+            await self.member.verdicts.local(transition)
+        except Exception:
+            # A bug in judging must not swallow the transition: alerting gets this
+            # instance's own view (fail open), and the failure is counted and logged.
+            self._ports.metrics.internal_task_failures.inc()
+            get_logger("cluster").exception("cluster_verdict_failed", check=transition.check)
+            await self._emit(transition)
+
+    async def _emit(self, transition: Transition) -> None:
+        for listener in self._listeners:
+            await listener(transition)
 
     # --- the cluster port -----------------------------------------------------------------
     async def claim(self, notification: Notification) -> Claim:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.core.duration_fields import PositiveDuration
 from monitor.secrets import Secret
+
+
+class Aggregate(StrEnum):
+    """How the instances' judgements of a check combine (`cluster.aggregate`)."""
+
+    ANY = "any"  # failing when any live instance judges it failing
+    MAJORITY = "majority"  # failing when more than half of the live instances do
+
 
 # A lease shorter than this cannot be renewed reliably over a network (three renewals per
 # lease, each with its own timeout).
@@ -33,6 +42,7 @@ class ClusterConfig(BaseModel):
     lease: PositiveDuration = 15.0
     # Spread the configured checks over the live instances (monitor/cluster/shards.py).
     sharding: bool = False
+    aggregate: Aggregate = Aggregate.ANY
 
     @field_validator("store")
     @classmethod
@@ -64,13 +74,21 @@ class ClusterConfig(BaseModel):
 def cross_check(
     cluster: ClusterConfig | None, group_by: tuple[str, ...] | None
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Problems that need the whole config: with sharding, each check's pages come from its
-    owner, so a notification group must not span checks that different instances own (each
-    would tell the receivers its own half, and one half could supersede the other)."""
-    if cluster is None or not cluster.sharding or group_by is None or "check" in group_by:
+    """Problems that need the whole config. With sharding, each check runs on one instance,
+    so no majority of instances can judge it; and its pages come from its owner, so a
+    notification group must not span checks that different instances own (each would tell
+    the receivers its own half, and one half could supersede the other)."""
+    if cluster is None or not cluster.sharding:
         return
-    yield (
-        ("alerting", "group_by"),
-        "must include `check` with cluster.sharding: true (each check is paged by the "
-        f"instance that owns it), e.g. group_by: [{', '.join([*group_by, 'check'])}]",
-    )
+    if cluster.aggregate is not Aggregate.ANY:
+        yield (
+            ("cluster", "aggregate"),
+            f"{cluster.aggregate.value} needs every instance to probe every check: with "
+            "cluster.sharding: true each check runs on one instance (use `any`, the default)",
+        )
+    if group_by is not None and "check" not in group_by:
+        yield (
+            ("alerting", "group_by"),
+            "must include `check` with cluster.sharding: true (each check is paged by the "
+            f"instance that owns it), e.g. group_by: [{', '.join([*group_by, 'check'])}]",
+        )

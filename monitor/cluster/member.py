@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,8 @@ from monitor.cluster.config import ClusterConfig
 from monitor.cluster.shards import ShardKeeper
 from monitor.cluster.share import sharded_checks
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
+from monitor.cluster.verdicts import Emit, VerdictGate
+from monitor.core.health import Health
 from monitor.logs import get_logger
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ class ClusterMember:
         config: ClusterConfig,
         ports: ComponentPorts,
         incidents: Callable[[], IncidentPort | None],
+        emit: Emit,
+        emitted: Mapping[str, Health] | None = None,
         checks: Sequence[CheckSpec] = (),
     ) -> None:
         self.config = config
@@ -53,6 +57,19 @@ class ClusterMember:
         self._incidents = incidents
         self._lease_store = ClusterStore(config.store, config.instance, config.renew_every)
         self._claims = ClusterStore(config.store, config.instance, config.renew_every)
+        self._views = ClusterStore(config.store, config.instance, config.renew_every)
+        self.verdicts = VerdictGate(
+            config.aggregate,
+            config.instance,
+            config.lease,
+            self._views,
+            ports.clock,
+            lambda: {name: r.spec for name, r in ports.checks.runners.items()},
+            emit,
+            ports.redactor.text,
+            ports.metrics.internal_task_failures.inc,
+        )
+        self.verdicts.seed(ports.checks.runners.values(), emitted)
         self._tasks: list[asyncio.Task[object]] = []
         self._lead_until = 0.0
         self._leading = False
@@ -68,10 +85,12 @@ class ClusterMember:
         self.shards = ShardKeeper(config, ports, checks) if config.sharding else None
 
     def start(self) -> None:
-        """Start renewing the lease and sharing silences (and keeping shards)."""
+        """Start renewing the lease, sharing silences and judging checks (and keeping
+        shards)."""
         loops = [
-            (self._keep_lease(), "cluster-lease"),
+            (self._keep_lease(), "cluster-lease"),  # first: _keeper_dead looks at it
             (self._share_silences(), "cluster-silences"),
+            (self.verdicts.run(self.config.renew_every), "cluster-verdicts"),
         ]
         if self.shards is not None:
             self.shards.start()
@@ -108,8 +127,11 @@ class ClusterMember:
                     await self._lease_store.leave()
             except StoreUnavailable as exc:
                 self._log.warning("cluster_leave_failed", reason=str(exc))
-        for store in (self._lease_store, self._claims):
+        for store in (self._lease_store, self._claims, self._views):
             await store.close()
+        if leave:
+            # Alone from now on: alerting follows this instance's own view again.
+            await self.verdicts.follow_local()
         if self.shards is not None:
             await self.shards.close(leave, restore_checks)
         self._set_leading(False, "stopped")

@@ -22,6 +22,7 @@ from monitor.alerting.model import Silence
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.cluster.claims import Logged
 from monitor.cluster.share import ShardRow
+from monitor.core.health import Health
 from monitor.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -78,7 +79,19 @@ MIGRATIONS: tuple[str, ...] = (
         instance text NOT NULL
     );
     """,
-    # 2: sharding (monitor/cluster/shards.py). One row per check name; `generation` comes from
+    # Each instance's judgement of each check (cluster/verdicts.py).
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_views (
+        instance text NOT NULL,
+        check_name text NOT NULL,
+        health text NOT NULL,
+        kind text NOT NULL,
+        reason text NOT NULL,
+        changed_at timestamptz NOT NULL,
+        PRIMARY KEY (instance, check_name)
+    );
+    """,
+    # 3: sharding (monitor/cluster/shards.py). One row per check name; `generation` comes from
     # one sequence, so a takeover of any check gets a number above every earlier one (the
     # notification log compares it like a lease epoch).
     """
@@ -190,6 +203,29 @@ SELECT id, matchers, starts_at, ends_at, comment, created_by, created_at
 FROM opsmon_cluster_silences WHERE ends_at > %(since)s ORDER BY starts_at, id
 """
 
+_PUBLISH_VIEWS = """
+INSERT INTO opsmon_cluster_views AS v (instance, check_name, health, kind, reason, changed_at)
+SELECT %(me)s, c, h, k, r, now()
+FROM unnest(%(checks)s::text[], %(healths)s::text[], %(kinds)s::text[], %(reasons)s::text[])
+    AS u(c, h, k, r)
+ON CONFLICT (instance, check_name) DO UPDATE SET
+    health = excluded.health, kind = excluded.kind, reason = excluded.reason,
+    changed_at = excluded.changed_at
+"""
+
+# The failing views of the other live instances, and how many instances are live.
+_FAILING_VIEWS = """
+WITH live AS (
+    SELECT instance FROM opsmon_cluster_members
+    WHERE last_seen > now() - make_interval(secs => %(window)s)
+)
+SELECT (SELECT count(*) FROM live), v.instance, v.check_name, v.kind, v.reason
+FROM (SELECT 1) AS one
+LEFT JOIN opsmon_cluster_views v
+    ON v.health = 'unhealthy' AND v.instance <> %(me)s
+   AND v.instance IN (SELECT instance FROM live)
+"""
+
 _RELEASE = """
 UPDATE opsmon_cluster_lease SET expires_at = now()
 WHERE name = %(name)s AND holder = %(me)s AND epoch = %(epoch)s
@@ -285,6 +321,17 @@ class LeaseRow:
     holder: str
     epoch: int
     remaining: float
+
+
+@dataclass(frozen=True)
+class View:
+    """One instance's judgement of one check (cluster/verdicts.py)."""
+
+    instance: str
+    check: str
+    health: Health
+    kind: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -576,6 +623,32 @@ class ClusterStore:
             )
             for sid, matchers, starts, ends, comment, by, created in rows
         ]
+
+    # --- verdicts -------------------------------------------------------------------------
+    async def publish_views(self, views: Sequence[View]) -> None:
+        """Record this instance's judgement of each check in `views` (one round trip)."""
+        await self._rows(
+            _PUBLISH_VIEWS,
+            {
+                "me": self.instance,
+                "checks": [v.check for v in views],
+                "healths": [v.health.value for v in views],
+                "kinds": [v.kind for v in views],
+                "reasons": [v.reason for v in views],
+            },
+        )
+
+    async def failing_views(self, window: float) -> tuple[int, list[View]]:
+        """How many instances were seen within `window` seconds, and the failing views of
+        the others among them."""
+        rows = await self._rows(_FAILING_VIEWS, {"me": self.instance, "window": window})
+        live = int(rows[0][0]) if rows else 0
+        views = [
+            View(str(instance), str(check), Health.UNHEALTHY, str(kind), str(reason))
+            for _, instance, check, kind, reason in rows
+            if instance is not None
+        ]
+        return live, views
 
     # --- status ---------------------------------------------------------------------------
     async def status(self) -> ClusterStatus:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.settings import Settings
 from tests.support.daemon_process import DaemonProcess
+from tests.support.environment import free_port
 from tests.support.filesystems import SmallFilesystem, small_tmpfs
 from tests.support.receiver import Receiver
+from tests.support.waiting import async_wait_until
 
 # Planted in a header from the environment: it must never appear in logs, status or alerts.
 CANARY = "canary-fault-secret-7c41e2"
@@ -94,3 +102,39 @@ def delivered_alerts(receiver: Receiver) -> list[tuple[str, str]]:
         for request in receiver.accepted()
         for a in request.json["alerts"]
     ]
+
+
+Started = tuple[Daemon, httpx.AsyncClient]
+
+
+@pytest.fixture
+async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[Started]]]:
+    """Run a Daemon in this event loop on a config text; stopped cleanly after the test."""
+    running: list[tuple[Daemon, asyncio.Task[int]]] = []
+    client = httpx.AsyncClient(timeout=5)
+
+    async def start(text: str) -> Started:
+        path = tmp_path / "opsmon.yml"
+        path.write_text(text)
+        port = free_port()
+        daemon = Daemon(
+            load_config(path, {**os.environ, "API_TOKEN": CANARY}),
+            Settings(listen=f"127.0.0.1:{port}"),
+        )
+        running.append((daemon, asyncio.create_task(daemon.run())))
+        client.base_url = httpx.URL(f"http://127.0.0.1:{port}")
+
+        async def ready() -> bool:
+            try:
+                return (await client.get("/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await async_wait_until(ready, timeout=20)
+        return daemon, client
+
+    yield start
+    for daemon, task in running:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 10) == 0
+    await client.aclose()

@@ -24,6 +24,23 @@ def _metric(daemon: DaemonProcess, name: str) -> float:
     return 0.0
 
 
+def _each_paged_once_and_written(daemon: DaemonProcess, receiver: Receiver, state: Path) -> None:
+    """Every page of the check and of StateStoreFailing reached the receiver exactly once,
+    the resolved incident is in the file, and the canary is nowhere."""
+    counts = collections.Counter(delivered_alerts(receiver))
+    assert counts == {
+        ("firing", "HealthCheckFailing"): 1,
+        ("resolved", "HealthCheckFailing"): 1,
+        ("firing", "StateStoreFailing"): 1,
+        ("resolved", "StateStoreFailing"): 1,
+    }
+    with sqlite3.connect(state / "opsmon.db") as db:
+        rows = db.execute("SELECT alertname, status FROM incidents").fetchall()
+    assert ("HealthCheckFailing", "resolved") in rows
+    everything = daemon.log_text() + json.dumps([r.json for r in receiver.accepted()])
+    assert CANARY not in everything
+
+
 def test_full_disk_loses_no_page(
     small_fs: SmallFilesystem,
     target: FlipTarget,
@@ -55,18 +72,7 @@ def test_full_disk_loses_no_page(
     assert _metric(daemon, "opsmon_state_degraded") == 0
     assert daemon.stop() == 0
     assert not daemon.events("internal_task_died")  # a clean stop is not a death
-    counts = collections.Counter(delivered_alerts(receiver))
-    assert counts == {
-        ("firing", "HealthCheckFailing"): 1,
-        ("resolved", "HealthCheckFailing"): 1,
-        ("firing", "StateStoreFailing"): 1,
-        ("resolved", "StateStoreFailing"): 1,
-    }
-    with sqlite3.connect(state / "opsmon.db") as db:
-        rows = db.execute("SELECT alertname, status FROM incidents").fetchall()
-    assert ("HealthCheckFailing", "resolved") in rows
-    everything = daemon.log_text() + json.dumps([r.json for r in receiver.accepted()])
-    assert CANARY not in everything
+    _each_paged_once_and_written(daemon, receiver, state)
 
 
 def test_disk_full_before_start_loses_no_page(
@@ -96,14 +102,4 @@ def test_disk_full_before_start_loses_no_page(
     target.healthy = True
     wait_until(lambda: ("resolved", "HealthCheckFailing") in delivered_alerts(receiver), 30)
     assert daemon.stop() == 0
-    counts = collections.Counter(delivered_alerts(receiver))
-    assert counts == {
-        ("firing", "HealthCheckFailing"): 1,
-        ("resolved", "HealthCheckFailing"): 1,
-        ("firing", "StateStoreFailing"): 1,
-        ("resolved", "StateStoreFailing"): 1,
-    }
-    with sqlite3.connect(state / "opsmon.db") as db:
-        rows = db.execute("SELECT alertname, status FROM incidents").fetchall()
-    assert ("HealthCheckFailing", "resolved") in rows
-    assert CANARY not in daemon.log_text()
+    _each_paged_once_and_written(daemon, receiver, state)

@@ -7,11 +7,10 @@ import asyncio
 import os
 import signal
 import textwrap
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from monitor.config import Config, load_config
@@ -19,11 +18,11 @@ from monitor.daemon import EXIT_CONFIG, Daemon
 from monitor.scheduler import Scheduler, Timing
 from monitor.settings import Settings
 from monitor.status.component import StatusComponent
-from tests.faults.conftest import CANARY, config_text
+from tests.faults.conftest import CANARY, Started, config_text
 from tests.support.daemon_process import DaemonProcess
 from tests.support.environment import free_port
 from tests.support.receiver import FlipTarget
-from tests.support.waiting import async_wait_until, wait_until
+from tests.support.waiting import wait_until
 
 
 def _second_check(url: str, interval: str = "300ms", name: str = "worker-health") -> str:
@@ -97,52 +96,34 @@ async def test_apply_step_is_all_or_nothing(
     target: FlipTarget,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    start_daemon: Callable[[str], Awaitable[Started]],
 ) -> None:
     """A reload whose new check validates but cannot be scheduled is rejected before anything
     is swapped: the dropped check still runs, the changed one keeps its old spec, the new one
     is absent, and the problem names the check."""
     monkeypatch.setenv("API_TOKEN", CANARY)  # the reload reads the environment again
     state = tmp_path / "state"
-    path = tmp_path / "opsmon.yml"
-    path.write_text(config_text(target.url, state, extra_checks=_second_check(target.url)))
-    port = free_port()
-    env = {**os.environ, "API_TOKEN": CANARY}
-    daemon = Daemon(load_config(path, env), Settings(listen=f"127.0.0.1:{port}"))
-    task = asyncio.create_task(daemon.run())
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-
-            async def ready() -> bool:
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await async_wait_until(ready, timeout=20)
-            old_backend = daemon.runners["backend-health"].spec
-            monkeypatch.setattr(Scheduler, "prepare", _unschedulable("new"))
-            changed = config_text(
-                target.url,
-                state,
-                interval="700ms",
-                extra_checks=_second_check(target.url, name="new"),
-            )
-            path.write_text(changed)
-            assert await daemon.reload() is False
-            assert set(daemon.runners) == {"backend-health", "worker-health"}
-            assert daemon.runners["backend-health"].spec == old_backend
-            assert daemon.scheduler.job_names() == {"backend-health", "worker-health"}
-            assert (await client.get("/healthz")).status_code == 200
-            records = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
-            (rejected,) = [r for r in records if r.get("event") == "config_reload_rejected"]
-            assert rejected["problems"] == [
-                "check new: cannot be scheduled (OverflowError: date value out of range)"
-            ]
-            metrics = (await client.get("/metrics")).text
-            assert 'opsmon_config_reloads_total{result="rejected"} 1.0' in metrics
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 10) == 0
+    daemon, client = await start_daemon(
+        config_text(target.url, state, extra_checks=_second_check(target.url))
+    )
+    old_backend = daemon.runners["backend-health"].spec
+    monkeypatch.setattr(Scheduler, "prepare", _unschedulable("new"))
+    changed = config_text(
+        target.url, state, interval="700ms", extra_checks=_second_check(target.url, name="new")
+    )
+    daemon.loaded.path.write_text(changed)
+    assert await daemon.reload() is False
+    assert set(daemon.runners) == {"backend-health", "worker-health"}
+    assert daemon.runners["backend-health"].spec == old_backend
+    assert daemon.scheduler.job_names() == {"backend-health", "worker-health"}
+    assert (await client.get("/healthz")).status_code == 200
+    records = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    (rejected,) = [r for r in records if r.get("event") == "config_reload_rejected"]
+    assert rejected["problems"] == [
+        "check new: cannot be scheduled (OverflowError: date value out of range)"
+    ]
+    metrics = (await client.get("/metrics")).text
+    assert 'opsmon_config_reloads_total{result="rejected"} 1.0' in metrics
 
 
 async def test_start_with_an_unschedulable_check_exits_2(
@@ -198,46 +179,30 @@ async def test_a_component_that_fails_to_apply_a_reload_is_reported(
     target: FlipTarget,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    start_daemon: Callable[[str], Awaitable[Started]],
 ) -> None:
     """A component whose reload fails on the machine's account (an I/O error) after every part
     vetted the config: /healthz answers 503 naming it, the internal failure counter and the
     log say so, and the next reload that applies cleanly clears it."""
     monkeypatch.setenv("API_TOKEN", CANARY)
-    path = tmp_path / "opsmon.yml"
-    path.write_text(config_text(target.url, tmp_path / "state"))
-    port = free_port()
-    daemon = Daemon(load_config(path), Settings(listen=f"127.0.0.1:{port}"))
-    task = asyncio.create_task(daemon.run())
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+    daemon, client = await start_daemon(config_text(target.url, tmp_path / "state"))
+    apply = StatusComponent.reload
 
-            async def ready() -> bool:
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.HTTPError:
-                    return False
+    async def failing(self: StatusComponent, config: Config) -> None:
+        raise OSError(5, "Input/output error")
 
-            await async_wait_until(ready, timeout=20)
-            apply = StatusComponent.reload
-
-            async def failing(self: StatusComponent, config: Config) -> None:
-                raise OSError(5, "Input/output error")
-
-            monkeypatch.setattr(StatusComponent, "reload", failing)
-            assert await daemon.reload() is True
-            healthz = await client.get("/healthz")
-            assert healthz.status_code == 503
-            assert (
-                "StatusComponent could not apply the reloaded config: OSError: [Errno 5] "
-                "Input/output error" in healthz.text
-            )
-            metrics = (await client.get("/metrics")).text
-            assert "opsmon_internal_task_failures_total 1.0" in metrics
-            events = [r.msg.get("event") for r in caplog.records if isinstance(r.msg, dict)]
-            assert "component_reload_failed" in events
-            monkeypatch.setattr(StatusComponent, "reload", apply)
-            assert await daemon.reload() is True
-            assert (await client.get("/healthz")).status_code == 200
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 10) == 0
+    monkeypatch.setattr(StatusComponent, "reload", failing)
+    assert await daemon.reload() is True
+    healthz = await client.get("/healthz")
+    assert healthz.status_code == 503
+    assert (
+        "StatusComponent could not apply the reloaded config: OSError: [Errno 5] "
+        "Input/output error" in healthz.text
+    )
+    metrics = (await client.get("/metrics")).text
+    assert "opsmon_internal_task_failures_total 1.0" in metrics
+    events = [r.msg.get("event") for r in caplog.records if isinstance(r.msg, dict)]
+    assert "component_reload_failed" in events
+    monkeypatch.setattr(StatusComponent, "reload", apply)
+    assert await daemon.reload() is True
+    assert (await client.get("/healthz")).status_code == 200

@@ -4,57 +4,16 @@ and an internal task that died both flip /healthz to 503 with the reason, show i
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from monitor.alerting.outbox import Outbox
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.settings import Settings
-from tests.faults.conftest import CANARY, config_text
-from tests.support.environment import free_port
+from tests.faults.conftest import CANARY, Started, config_text
 from tests.support.receiver import FlipTarget, Receiver
 from tests.support.waiting import async_wait_until
-
-Started = tuple[Daemon, httpx.AsyncClient]
-
-
-@pytest.fixture
-async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[Started]]]:
-    """Run a Daemon in this event loop on a config text; stopped cleanly after the test."""
-    running: list[tuple[Daemon, asyncio.Task[int]]] = []
-    client = httpx.AsyncClient(timeout=5)
-
-    async def start(text: str) -> Started:
-        path = tmp_path / "opsmon.yml"
-        path.write_text(text)
-        port = free_port()
-        daemon = Daemon(
-            load_config(path, {**os.environ, "API_TOKEN": CANARY}),
-            Settings(listen=f"127.0.0.1:{port}"),
-        )
-        running.append((daemon, asyncio.create_task(daemon.run())))
-        client.base_url = httpx.URL(f"http://127.0.0.1:{port}")
-
-        async def ready() -> bool:
-            try:
-                return (await client.get("/readyz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await async_wait_until(ready, timeout=20)
-        return daemon, client
-
-    yield start
-    for daemon, task in running:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 10) == 0
-    await client.aclose()
 
 
 async def test_a_check_whose_job_stopped_is_stale_not_healthy(
