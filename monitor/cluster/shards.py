@@ -80,11 +80,11 @@ class ShardKeeper:
         self._apply()
 
     async def close(self, leave: bool, restore_checks: bool) -> None:
-        """Close the keeper's connection; with `leave`, give this instance's rows up first
-        (the others take them at their next round, not a lease later); with
-        `restore_checks`, schedule every configured check again (this instance runs alone,
-        or unsharded, from now on)."""
-        if leave and self.owned:
+        """Close the keeper's connection; with `leave` (or `restore_checks`), give this
+        instance's rows up first (the others take them at their next round, not a lease
+        later); with `restore_checks`, schedule every configured check again (this instance
+        runs alone, or unsharded, from now on)."""
+        if (leave or restore_checks) and self.owned:
             try:
                 await self._store.release_shards(sorted(self.owned))
             except StoreUnavailable as exc:
