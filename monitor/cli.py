@@ -80,11 +80,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _run_with_signals(daemon: Daemon) -> int:
     from monitor.logs import get_logger
+    from monitor.signals import install
 
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, daemon.request_stop)
-    loop.add_signal_handler(signal.SIGINT, daemon.request_stop)
-    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
+    install(
+        asyncio.get_running_loop(),
+        {
+            signal.SIGTERM: daemon.request_stop,
+            signal.SIGINT: daemon.request_stop,
+            signal.SIGHUP: daemon.request_reload,
+        },
+    )
     try:
         return await daemon.run()
     except OSError as exc:

@@ -26,6 +26,7 @@ from monitor.logs import configure_logging
 from monitor.redaction import Redactor
 from monitor.server import HttpServer, bind
 from monitor.settings import Settings
+from monitor.signals import install as install_signals
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yml")
 COMPONENTS = ("database", "mastra", "latency")
@@ -191,10 +192,14 @@ async def _demo(addresses: DemoAddresses, state_dir: str, temporary: bool) -> in
         return 2
     backend = HttpServer(SampleBackend().app(), backend_bound.sock)
     daemon = Daemon(loaded, Settings(listen=listen, state_dir=state_dir), redactor=Redactor())
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, daemon.request_stop)
-    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
+    install_signals(
+        asyncio.get_running_loop(),
+        {
+            signal.SIGINT: daemon.request_stop,
+            signal.SIGTERM: daemon.request_stop,
+            signal.SIGHUP: daemon.request_reload,
+        },
+    )
     backend_task = asyncio.create_task(backend.serve())
     print(banner(backend_bound, listen_bound, state_dir, temporary), flush=True)
     started = time.monotonic()

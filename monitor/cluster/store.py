@@ -90,6 +90,9 @@ MIGRATIONS: tuple[str, ...] = (
         changed_at timestamptz NOT NULL,
         PRIMARY KEY (instance, check_name)
     );
+    -- Each round reads only the failing views: without this it reads every view.
+    CREATE INDEX IF NOT EXISTS opsmon_cluster_views_failing
+        ON opsmon_cluster_views (instance) WHERE health = 'unhealthy';
     """,
     # 3: sharding (monitor/cluster/shards.py). One row per check name; `generation` comes from
     # one sequence, so a takeover of any check gets a number above every earlier one (the
