@@ -113,18 +113,25 @@ class _Described(Protocol):
     def depends_on(self) -> tuple[str, ...]: ...
 
 
-def dependency_names(check: _Described, others: Iterable[_Described]) -> list[str]:
-    """What `check` stands on: its `depends_on`, then the container checks of its own service.
-    Diagnosis finds root causes along these edges and alerting inhibits along the same ones."""
+def containers_by_service(checks: Iterable[_Described]) -> dict[str, list[str]]:
+    """The container checks of each service, by name: built once per snapshot (or alerting
+    round) so looking up a check's dependencies does not scan every check."""
+    index: dict[str, list[str]] = {}
+    for check in checks:
+        if check.type == "container" and check.service:
+            index.setdefault(check.service, []).append(check.name)
+    for names in index.values():
+        names.sort()
+    return index
+
+
+def dependency_names(check: _Described, containers: Mapping[str, Sequence[str]]) -> list[str]:
+    """What `check` stands on: its `depends_on`, then the container checks of its own service
+    (`containers`: from `containers_by_service`). Diagnosis finds root causes along these
+    edges and alerting inhibits along the same ones."""
     found = list(check.depends_on)
     if check.type != "container" and check.service:
-        found.extend(
-            other.name
-            for other in sorted(others, key=lambda o: o.name)
-            if other.type == "container"
-            and other.service == check.service
-            and other.name not in found
-        )
+        found.extend(name for name in containers.get(check.service, ()) if name not in found)
     return found
 
 
@@ -133,6 +140,7 @@ class Snapshot:
 
     def __init__(self, views: Iterable[CheckView]) -> None:
         self.checks: dict[str, CheckView] = {view.name: view for view in views}
+        self._containers: dict[str, list[str]] | None = None
 
     @classmethod
     def from_runners(cls, runners: Iterable[Any]) -> Snapshot:
@@ -165,7 +173,9 @@ class Snapshot:
 
     def dependencies(self, view: CheckView) -> list[CheckView]:
         """What `view` stands on: its `depends_on`, and the container of its own service."""
-        names = dependency_names(view, self.checks.values())
+        if self._containers is None:
+            self._containers = containers_by_service(self.checks.values())
+        names = dependency_names(view, self._containers)
         return [self.checks[name] for name in names if name in self.checks]
 
     def of_service(self, service: str) -> list[CheckView]:

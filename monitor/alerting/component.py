@@ -24,6 +24,7 @@ from monitor.alerting.config import AlertingConfig
 from monitor.alerting.engine import AlertEngine
 from monitor.alerting.heartbeat import Heartbeat
 from monitor.alerting.incidents import IncidentTracker
+from monitor.alerting.inhibition import Dependencies
 from monitor.alerting.model import Silence
 from monitor.alerting.naming import (
     AlertContent,
@@ -40,7 +41,7 @@ from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CHECK_NAME, CheckSpec
-from monitor.diagnosis import CheckView, Snapshot, dependency_names
+from monitor.diagnosis import CheckView, Snapshot, containers_by_service, dependency_names
 from monitor.logs import get_logger
 from monitor.resilient_db import StoreFault
 from monitor.runbook_context import RunbookContext, localize
@@ -316,13 +317,17 @@ class AlertingComponent:
         # The first step as on-call types it for this stack (URLs, compose file and project).
         return replace(content, description=localize(content.description, self._runbooks))
 
-    def _dependencies(self, check: str) -> Sequence[str]:
-        """Inhibition follows the edges diagnosis uses: depends_on and the service's container."""
+    def _dependencies(self) -> Dependencies:
+        """Inhibition follows the edges diagnosis uses: depends_on and the service's container
+        (indexed once per round: a lookup per firing check must not scan every check)."""
         runners = self._ports.checks.runners
-        runner = runners.get(check)
-        if runner is None:
-            return ()
-        return dependency_names(runner.spec, (r.spec for r in runners.values()))
+        containers = containers_by_service(r.spec for r in runners.values())
+
+        def of(check: str) -> Sequence[str]:
+            runner = runners.get(check)
+            return dependency_names(runner.spec, containers) if runner is not None else ()
+
+        return of
 
     def _store_failing(self, fault: StoreFault) -> None:
         # Called from inside a store write: open the incident once that write is done.

@@ -36,7 +36,7 @@ class AlertEngine:
         store: AlertingStore,
         config: AlertingConfig,
         silences: Silences,
-        dependencies: Dependencies,
+        dependencies: Callable[[], Dependencies],
         clock: Clock,
         metrics: Metrics,
         public_url: str,
@@ -46,6 +46,7 @@ class AlertEngine:
         self._store = store
         self._clock = clock
         self._metrics = metrics
+        # Asked once per evaluation: the graph may change with a reload or discovery.
         self._dependencies = dependencies
         self._on_enqueued = on_enqueued
         self._recovery = recovery
@@ -94,7 +95,7 @@ class AlertEngine:
         """Send whatever is due now; return when something is next due (None: nothing waits)."""
         now = self._clock.now()
         incidents = self._store.live_incidents()
-        inhibitions = inhibit(incidents, self._dependencies)
+        inhibitions = inhibit(incidents, self._dependencies())
         muted = self._mute(incidents, inhibitions, now)
         next_at: datetime | None = None
         for key, group in self._groups(incidents).items():

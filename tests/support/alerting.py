@@ -109,7 +109,7 @@ class Harness:
             self.store,
             self.config,
             Silences(self.store, self._silence_specs, self._maintenance, self.clock.now()),
-            lambda name: self.checks[name].depends_on if name in self.checks else (),
+            lambda: lambda name: self.checks[name].depends_on if name in self.checks else (),
             self.clock,
             self.metrics,
             PUBLIC_URL,
