@@ -25,7 +25,7 @@ from monitor.alerting.engine import AlertEngine
 from monitor.alerting.heartbeat import Heartbeat
 from monitor.alerting.incidents import IncidentTracker
 from monitor.alerting.inhibition import Dependencies
-from monitor.alerting.model import Silence
+from monitor.alerting.model import Incident, Silence
 from monitor.alerting.naming import (
     AlertContent,
     delivery_failing,
@@ -41,14 +41,22 @@ from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.core.result import CheckResult
 from monitor.core.spec import CHECK_NAME, CheckSpec
-from monitor.diagnosis import CheckView, Snapshot, containers_by_service, dependency_names
+from monitor.diagnosis import (
+    CheckView,
+    Snapshot,
+    containers_by_service,
+    dependency_names,
+    diagnose,
+)
 from monitor.logs import get_logger
 from monitor.resilient_db import StoreFault
 from monitor.runbook_context import RunbookContext, localize
+from monitor.runbooks import default_catalogue
 
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.ports import ClusterPort, ComponentPorts, TransitionSource
+    from monitor.runner import CheckRunner
 
 CHANNEL_SOURCE = "channel:"
 STORE_SOURCE = "store:"
@@ -313,8 +321,10 @@ class AlertingComponent:
         # The failing check as the transition has it: in a cluster that may be another
         # instance's view, or this one's with where it fails (cluster/verdicts.py).
         snapshot.checks[spec.name] = CheckView.of(spec, Health.UNHEALTHY, result)
-        content = describe_failure(spec, result, snapshot)
-        # The first step as on-call types it for this stack (URLs, compose file and project).
+        return self._localized(describe_failure(spec, result, snapshot))
+
+    def _localized(self, content: AlertContent) -> AlertContent:
+        """The first step as on-call types it for this stack (URLs, compose file, project)."""
         return replace(content, description=localize(content.description, self._runbooks))
 
     def _dependencies(self) -> Dependencies:
@@ -370,6 +380,7 @@ class AlertingComponent:
         never keeps saying what is no longer true."""
         runners = self._ports.checks.runners
         now = self._ports.clock.now()
+        failing: list[tuple[Incident, CheckRunner, CheckResult]] = []
         for incident in active.store.live_incidents():
             if incident.status.value != "firing" or incident.suppressed is not None:
                 continue
@@ -379,7 +390,17 @@ class AlertingComponent:
             result = runner.state.last_result
             if result is None or result.ok or result.unknown:
                 continue
-            content = self._describe(runner.spec, result)
+            failing.append((incident, runner, result))
+        if not failing:
+            return
+        # One snapshot and one diagnosis for all of them (this runs on every engine round).
+        snapshot = Snapshot.from_runners(runners.values())
+        catalogue = default_catalogue()
+        problems = diagnose(snapshot, catalogue)
+        for incident, runner, result in failing:
+            content = self._localized(
+                describe_failure(runner.spec, result, snapshot, catalogue, problems)
+            )
             # Only a failure of its own: one that another check's failure explains is that
             # check's incident (and inhibition holds this one back once it opens).
             if content.alertname != incident.alertname and content.root == incident.source:

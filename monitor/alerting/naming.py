@@ -42,15 +42,20 @@ def describe_failure(
     result: CheckResult,
     snapshot: Snapshot | None = None,
     catalogue: Catalogue | None = None,
+    problems: list[Problem] | None = None,
 ) -> AlertContent:
     """The alert for check `spec` failing with `result`, diagnosed against every check in
     `snapshot` (the daemon's current states) or, without one, against this check alone.
-    Without a catalogue the default runbooks give the first step."""
+    Without a catalogue the default runbooks give the first step. `problems`: the snapshot
+    already diagnosed (one diagnosis for many alerts of the same moment)."""
     if snapshot is None or spec.name not in snapshot.checks:
         snapshot = Snapshot([CheckView.of(spec, Health.UNHEALTHY, result)])
+        problems = None
     if catalogue is None:
         catalogue = default_catalogue()
-    problem = _problem_of(spec.name, diagnose(snapshot, catalogue))
+    if problems is None:
+        problems = diagnose(snapshot, catalogue)
+    problem = _problem_of(spec.name, problems)
     if problem is None:  # the rules end with a catch-all; this is a safety net
         return AlertContent(
             AlertName.HEALTH_CHECK_FAILING.value,
