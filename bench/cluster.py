@@ -171,11 +171,14 @@ def leader_figures(args: argparse.Namespace, template: PostgresTemplate) -> None
         page = wait(lambda: any(r.status == 200 for r in receiver.requests), 30)
         time.sleep(3 * lease)  # let every follower settle its copies
         commits = committed(server) - commits_before
-        accepted = len(receiver.accepted())
+        accepted = receiver.accepted()
+        senders = sorted({r.path.rsplit("/", 1)[-1] for r in accepted})
+        alerts = [len(r.json["alerts"]) for r in accepted]
         print(
-            f"outage: first page {page:.2f}s after the target failed; {accepted} notification(s) "
-            f"accepted from {args.instances} instances; {commits} store transactions in "
-            f"{page + 3 * lease:.1f}s (renewals included)"
+            f"outage: first page {page:.2f}s after the target failed; {len(accepted)}"
+            f" notification(s) accepted from {args.instances} instances (sent by"
+            f" {', '.join(senders)}; alerts in each: {alerts}); {commits} store transactions in"
+            f" {page + 3 * lease:.1f}s (renewals included)"
         )
         target.healthy = True
 
