@@ -106,7 +106,7 @@ class ResilientConnection:
 
     def __init__(
         self,
-        disk: sqlite3.Connection,
+        disk: sqlite3.Connection | None,
         path: Path,
         tables: Iterable[str],
         health: StoreHealth | None = None,
@@ -141,29 +141,17 @@ class ResilientConnection:
         except (sqlite3.Error, OSError) as exc:
             if health is None or not is_write_fault(exc):
                 raise
-            failed = cls.__new__(cls)
-            failed._start_in_memory(connect, path, tables, health, exc)
-            return failed
+            in_memory = cls(None, path, tables, health)
+            in_memory._start_in_memory(connect, exc)
+            return in_memory
 
     def _start_in_memory(
-        self,
-        connect: Callable[[], sqlite3.Connection],
-        path: Path,
-        tables: Iterable[str],
-        health: StoreHealth,
-        exc: BaseException,
+        self, connect: Callable[[], sqlite3.Connection], exc: BaseException
     ) -> None:
-        self._disk = None
         self._connect = connect
         self._memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._memory.row_factory = sqlite3.Row
-        self.path = path
-        self._tables = ("schema_versions", *tables)
-        self._fallback = True
-        self._health = health
-        self._health.register(self)
-        self._transaction = None
-        self.fault = StoreFault(path, _describe(exc))
+        self.fault = StoreFault(self.path, _describe(exc))
         self._health._write_failed()
         self._health._failing(self.fault)
 

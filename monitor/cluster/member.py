@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -330,8 +330,8 @@ class ClusterMember:
             checks = sharded_checks(labels, self.shards.checks)
             if checks:
                 return await self._claim_sharded(notification, checks)
-        try:
-            if self.leads() and await store.claim(
+        granted = (
+            store.claim(
                 self._epoch,
                 notification.channel,
                 notification.group_key,
@@ -339,13 +339,11 @@ class ClusterMember:
                 notification.id,
                 notification.created_at,
                 is_reminder(notification),
-            ):
-                return Claim.SEND
-            logged = await store.logged(notification.channel, notification.group_key)
-        except StoreUnavailable as exc:
-            self._log.warning("cluster_claim_failed", reason=str(exc))
-            return Claim.SEND_UNFENCED if self.store_down() else Claim.HOLD
-        return settle(notification, logged)
+            )
+            if self.leads()
+            else None
+        )
+        return await self._claimed_or_settled(notification, granted)
 
     async def _claim_sharded(self, notification: Notification, checks: list[str]) -> Claim:
         """The owner of every check in the copy sends it: the claim's row comes from the
@@ -354,19 +352,27 @@ class ClusterMember:
         assert self.shards is not None
         if self.shards.failing_open():
             return Claim.SEND_UNFENCED
-        store = self._claims
+        granted = self._claims.claim_sharded(
+            checks,
+            notification.channel,
+            notification.group_key,
+            content_key(notification),
+            notification.id,
+            notification.created_at,
+            is_reminder(notification),
+        )
+        return await self._claimed_or_settled(notification, granted)
+
+    async def _claimed_or_settled(
+        self, notification: Notification, granted: Coroutine[object, object, bool] | None
+    ) -> Claim:
+        """SEND when the claim (`granted`, None: none to try) is granted, else the copy
+        settled against the group's log row; a store that does not answer fails open once
+        it is down."""
         try:
-            if await store.claim_sharded(
-                checks,
-                notification.channel,
-                notification.group_key,
-                content_key(notification),
-                notification.id,
-                notification.created_at,
-                is_reminder(notification),
-            ):
+            if granted is not None and await granted:
                 return Claim.SEND
-            logged = await store.logged(notification.channel, notification.group_key)
+            logged = await self._claims.logged(notification.channel, notification.group_key)
         except StoreUnavailable as exc:
             self._log.warning("cluster_claim_failed", reason=str(exc))
             return Claim.SEND_UNFENCED if self.store_down() else Claim.HOLD

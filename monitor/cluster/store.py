@@ -490,21 +490,9 @@ class ClusterStore:
     ) -> bool:
         """Claim the group's next notification under `epoch`; granted only while the lease is
         ours and the receivers would learn something new (see `_CLAIM`)."""
-        rows = await self._rows(
-            _CLAIM,
-            {
-                "name": LEASE_NAME,
-                "me": self.instance,
-                "epoch": epoch,
-                "channel": channel,
-                "group": group,
-                "content": content,
-                "id": notification_id,
-                "created": created_at,
-                "reminder": reminder,
-            },
-        )
-        return bool(rows)
+        news = _news(channel, group, content, notification_id, created_at, reminder)
+        params = {"name": LEASE_NAME, "me": self.instance, "epoch": epoch, **news}
+        return bool(await self._rows(_CLAIM, params))
 
     async def logged(self, channel: str, group: str) -> Logged | None:
         """The group's row in the notification log."""
@@ -536,21 +524,10 @@ class ClusterStore:
         """Claim the group's next notification for sharded `checks`: granted only while this
         instance owns every one of them (unexpired) and the receivers would learn something
         new (the same rules as `claim`)."""
-        rows = await self._rows(
-            _SHARD_CLAIM,
-            {
-                "checks": sorted(set(checks)),
-                "count": len(set(checks)),
-                "me": self.instance,
-                "channel": channel,
-                "group": group,
-                "content": content,
-                "id": notification_id,
-                "created": created_at,
-                "reminder": reminder,
-            },
-        )
-        return bool(rows)
+        owned = sorted(set(checks))
+        news = _news(channel, group, content, notification_id, created_at, reminder)
+        params = {"checks": owned, "count": len(owned), "me": self.instance, **news}
+        return bool(await self._rows(_SHARD_CLAIM, params))
 
     # --- shards ---------------------------------------------------------------------------
     async def add_shards(self, names: Sequence[str]) -> None:
@@ -665,3 +642,22 @@ class ClusterStore:
         return ClusterStatus(
             holder, epoch, acquired, renewed, expires, remaining, now, members, shards
         )
+
+
+def _news(
+    channel: str,
+    group: str,
+    content: str,
+    notification_id: str,
+    created_at: datetime,
+    reminder: bool,
+) -> dict[str, object]:
+    """The parameters every claim of a group's next notification shares."""
+    return {
+        "channel": channel,
+        "group": group,
+        "content": content,
+        "id": notification_id,
+        "created": created_at,
+        "reminder": reminder,
+    }
