@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.alerting.model import Silence
+from monitor.alerting.model import Ack, Silence
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.cluster.claims import Logged
 from monitor.cluster.share import ShardRow
@@ -107,6 +107,17 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at timestamptz NOT NULL DEFAULT '-infinity'
     );
     CREATE INDEX IF NOT EXISTS opsmon_cluster_shards_owner ON opsmon_cluster_shards (owner);
+    """,
+    # 4: acks (monitor/alerting/store.py adopt_ack). One row per ack as made; an instance
+    # that adopts one shares the same row again, which changes nothing.
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_acks (
+        source text NOT NULL,
+        acked_at timestamptz NOT NULL,
+        acked_by text NOT NULL,
+        instance text NOT NULL,
+        PRIMARY KEY (source, acked_at, acked_by)
+    );
     """,
 )
 
@@ -204,6 +215,22 @@ WHERE excluded.ends_at < s.ends_at
 _SHARED_SILENCES = """
 SELECT id, matchers, starts_at, ends_at, comment, created_by, created_at
 FROM opsmon_cluster_silences WHERE ends_at > %(since)s ORDER BY starts_at, id
+"""
+
+# Acks older than a month are of incidents long over: each share prunes them.
+_SHARE_ACKS = """
+WITH pruned AS (
+    DELETE FROM opsmon_cluster_acks WHERE acked_at < now() - interval '30 days'
+)
+INSERT INTO opsmon_cluster_acks (source, acked_at, acked_by, instance)
+SELECT s, a, b, %(me)s
+FROM unnest(%(sources)s::text[], %(ats)s::timestamptz[], %(bys)s::text[]) AS u(s, a, b)
+ON CONFLICT DO NOTHING
+"""
+
+_SHARED_ACKS = """
+SELECT source, acked_by, acked_at FROM opsmon_cluster_acks
+WHERE source = ANY(%(sources)s) ORDER BY acked_at
 """
 
 _PUBLISH_VIEWS = """
@@ -603,6 +630,24 @@ class ClusterStore:
             )
             for sid, matchers, starts, ends, comment, by, created in rows
         ]
+
+    # --- shared acks ---------------------------------------------------------------------
+    async def share_acks(self, acks: Sequence[Ack]) -> None:
+        """Put acks made (or adopted) on this instance in the store (one round trip)."""
+        await self._rows(
+            _SHARE_ACKS,
+            {
+                "me": self.instance,
+                "sources": [a.source for a in acks],
+                "ats": [a.acked_at for a in acks],
+                "bys": [a.acked_by for a in acks],
+            },
+        )
+
+    async def shared_acks(self, sources: Sequence[str]) -> list[Ack]:
+        """Every ack in the store of one of `sources`, oldest first."""
+        rows = await self._rows(_SHARED_ACKS, {"sources": list(sources)})
+        return [Ack(str(source), str(by), at) for source, by, at in rows]
 
     # --- verdicts -------------------------------------------------------------------------
     async def publish_views(self, views: Sequence[View]) -> None:
