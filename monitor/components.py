@@ -54,12 +54,13 @@ def build_components(ports: ComponentPorts) -> list[Component]:
     """Every component, in start order (stopped in reverse)."""
     cluster = ClusterComponent(ports)
     alerting = AlertingComponent(ports, cluster, transitions=cluster)
-    cluster.attach(alerting)
+    status = StatusComponent(ports)
+    cluster.attach(alerting, status.history)
     return [
         runbook_pages.RunbookPages(ports.settings.runbooks_dir, ports.config),
         cluster,
         alerting,
         DockerWatcher(ports),
         RollbackComponent(ports, alerting, cluster),
-        StatusComponent(ports),
+        status,
     ]

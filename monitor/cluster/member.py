@@ -23,6 +23,7 @@ from monitor.alerting.naming import AlertContent
 from monitor.alertnames import AlertName
 from monitor.cluster.claims import Claim, content_key, is_reminder, settle
 from monitor.cluster.config import ClusterConfig
+from monitor.cluster.history import HistoryShare
 from monitor.cluster.shards import ShardKeeper
 from monitor.cluster.share import sharded_checks
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
@@ -33,6 +34,7 @@ from monitor.logs import get_logger
 if TYPE_CHECKING:
     from monitor.core.spec import CheckSpec
     from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.status.store import HistoryStore
 
 CLUSTER_SOURCE = "cluster:store"
 PROBLEM_KEY = "cluster"
@@ -51,6 +53,7 @@ class ClusterMember:
         emit: Emit,
         emitted: Mapping[str, Health] | None = None,
         checks: Sequence[CheckSpec] = (),
+        history: Callable[[], HistoryStore | None] = lambda: None,
     ) -> None:
         self.config = config
         self._ports = ports
@@ -58,6 +61,8 @@ class ClusterMember:
         self._lease_store = ClusterStore(config.store, config.instance, config.renew_every)
         self._claims = ClusterStore(config.store, config.instance, config.renew_every)
         self._views = ClusterStore(config.store, config.instance, config.renew_every)
+        self._history_store = ClusterStore(config.store, config.instance, config.renew_every)
+        self._history = HistoryShare(self._history_store, history)
         self.verdicts = VerdictGate(
             config.aggregate,
             config.instance,
@@ -86,12 +91,13 @@ class ClusterMember:
         self.shards = ShardKeeper(config, ports, checks) if config.sharding else None
 
     def start(self) -> None:
-        """Start renewing the lease, sharing silences and acks and judging checks (and
-        keeping shards)."""
+        """Start renewing the lease, sharing silences, acks and history, and judging checks
+        (and keeping shards)."""
         loops = [
             (self._keep_lease(), "cluster-lease"),  # first: _keeper_dead looks at it
             (self._share_what_people_did(), "cluster-shared"),
             (self.verdicts.run(self.config.renew_every), "cluster-verdicts"),
+            (self._history.run(), "cluster-history"),
         ]
         if self.shards is not None:
             self.shards.start()
@@ -128,7 +134,7 @@ class ClusterMember:
                     await self._lease_store.leave()
             except StoreUnavailable as exc:
                 self._log.warning("cluster_leave_failed", reason=str(exc))
-        for store in (self._lease_store, self._claims, self._views):
+        for store in (self._lease_store, self._claims, self._views, self._history_store):
             await store.close()
         if leave:
             # Alone from now on: alerting follows this instance's own view again.
