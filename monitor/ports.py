@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from monitor.alerting.model import Ack, Notification, Silence
     from monitor.checks.context import CheckContext
     from monitor.clock import Clock
-    from monitor.cluster.claims import Claim
+    from monitor.cluster.claims import Claim, PagedAlert
     from monitor.config import Config
     from monitor.core.spec import CheckSpec
     from monitor.metrics import Metrics
@@ -116,6 +116,14 @@ class IncidentPort(Protocol):
     def adopt_acks(self, acks: Sequence[Ack], slack: float) -> None:
         """Hold to acks made elsewhere on the firing incidents of the same sources that had
         started by then (give or take `slack` seconds)."""
+        ...
+
+    def take_over(self, alerts: Sequence[PagedAlert]) -> None:
+        """Hold incidents for checks taken over from another instance, as paged (sharding)."""
+        ...
+
+    def hand_over(self, checks: Sequence[str]) -> None:
+        """Close, without paging, the incidents of checks another instance runs now."""
         ...
 
 

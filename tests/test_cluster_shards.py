@@ -287,6 +287,54 @@ def test_a_new_owner_does_not_page_again_what_the_old_owner_paged(shards: Shards
     assert wait_until(shards.resolved, timeout=20) == [survivor]
 
 
+def test_a_recovery_after_the_owner_died_is_paged_by_the_new_owner(shards: Shards) -> None:
+    """The owner of a failing check pages it and is SIGKILLed; the check recovers before
+    anyone runs it again. The new owner takes the paged incident over from the notification
+    log and pages the recovery once; nobody pages the failure again."""
+    shards.checks = many(4)
+    shards.target.failing.add("c000")
+    shards.start("a", "b")
+    wait_until(lambda: shards.balanced(("a", "b")), timeout=20)
+    owner = wait_until(lambda: shards.table().get("c000"), timeout=10)
+    assert wait_until(shards.firing, timeout=20) == [owner]
+    survivor = "b" if owner == "a" else "a"
+    shards.members[owner].signal(signal.SIGKILL)
+    shards.target.failing.clear()
+    assert wait_until(shards.resolved, timeout=4 * LEASE + 2 * INTERVAL) == [survivor]
+    holds_for(lambda: (shards.firing(), shards.resolved()) == ([owner], [survivor]), 2)
+    taken = shards.members[survivor].events("incident_taken_over")
+    assert [e["source"] for e in taken] == ["c000"]
+
+
+def test_a_check_handed_to_a_joining_instance_closes_the_old_owners_incident(
+    shards: Shards,
+) -> None:
+    """One instance pages two failing checks; a second joins and takes one over. The old
+    owner closes its incident of the moved check without paging; the new one holds the paged
+    incident (no second FIRING) and pages its recovery: one FIRING, one RESOLVED per check."""
+    shards.checks = many(2)
+    shards.target.failing.update(shards.checks)
+    shards.start("a")
+    wait_until(lambda: shards.balanced(("a",)), timeout=20)
+    wait_until(lambda: len(shards.firing()) == 2, timeout=20)
+    shards.start("b")
+    wait_until(lambda: shards.balanced(("a", "b")), timeout=20)
+    moved = next(c for c, owner in shards.table().items() if owner == "b")
+
+    def incident(name: str) -> dict[str, object]:
+        incidents = shards.members[name].get("/api/alerts").json()["incidents"]
+        return next(i for i in incidents if i["labels"].get("check") == moved)
+
+    wait_until(lambda: incident("a")["status"] == "resolved", timeout=10)
+    assert "handed over" in str(incident("a")["description"])
+    wait_until(lambda: incident("b")["status"] == "firing", timeout=10)
+    holds_for(lambda: len(shards.firing()) == 2, 2 * INTERVAL)
+    shards.target.failing.clear()
+    wait_until(lambda: len(shards.resolved()) == 2, timeout=20)
+    assert sorted(shards.resolved()) == ["a", "b"]
+    holds_for(lambda: len(shards.firing()) == 2 and len(shards.resolved()) == 2, 2)
+
+
 def test_a_paused_owner_whose_checks_moved_sends_nothing(shards: Shards) -> None:
     """The owner of a failing check claims its page but the receiver refuses it; the owner
     is SIGSTOPped past its lease; the other instance takes the check over and sends the

@@ -58,7 +58,7 @@ async def test_writes_under_a_stale_epoch_insert_nothing(make_postgres: Postgres
     assert await new.act(current, "rollback decision for web")
     logged = await new.logged("hooks", "g")
     assert logged is not None and logged.notification_id == "n-new" and not logged.delivered
-    await new.delivered("hooks", "g", "n-new")
+    await new.delivered("hooks", "g", "n-new", [])
     delivered = await old.logged("hooks", "g")
     assert delivered is not None and delivered.delivered
     await asyncio.gather(old.close(), new.close())
@@ -72,7 +72,7 @@ async def test_a_group_is_claimed_again_only_for_news(make_postgres: PostgresFac
     epoch = (await a.renew(LEASE, "t")).epoch
     t1 = datetime.now(UTC)
     assert await a.claim(epoch, "hooks", "g", "firing", "n1", t1, False)
-    await a.delivered("hooks", "g", "n1")
+    await a.delivered("hooks", "g", "n1", [])
     t2 = datetime.now(UTC)
     assert not await a.claim(epoch, "hooks", "g", "firing", "n2", t2, False)
     assert await a.claim(epoch, "hooks", "g", "firing", "n3", t2, True)
@@ -196,7 +196,7 @@ async def test_a_page_about_sharded_checks_is_claimed_only_by_their_owner(
     now = datetime.now(UTC)
     assert not await a.claim_sharded([mine, theirs], "hooks", "g", "c1", "n0", now, False)
     assert await a.claim_sharded([mine], "hooks", "g", "c1", "n1", now, False)
-    await a.delivered("hooks", "g", "n1")
+    await a.delivered("hooks", "g", "n1", [])
 
     # a stops renewing (paused): its row runs out and b takes it.
     server.sql("UPDATE opsmon_cluster_shards SET expires_at = now() WHERE owner = 'a'")

@@ -9,6 +9,7 @@ The component lives as long as the daemon (it owns the route, which answers
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from monitor.alerting.engine import AlertEngine
 from monitor.alerting.heartbeat import Heartbeat
 from monitor.alerting.incidents import IncidentTracker
 from monitor.alerting.inhibition import Dependencies
-from monitor.alerting.model import Ack, Incident, Silence
+from monitor.alerting.model import Ack, Incident, Silence, Status
 from monitor.alerting.naming import (
     AlertContent,
     delivery_failing,
@@ -54,6 +55,7 @@ from monitor.runbook_context import RunbookContext, localize
 from monitor.runbooks import default_catalogue
 
 if TYPE_CHECKING:
+    from monitor.cluster.claims import PagedAlert
     from monitor.config import Config
     from monitor.ports import ClusterPort, ComponentPorts, TransitionSource
     from monitor.runner import CheckRunner
@@ -500,6 +502,52 @@ class AlertingComponent:
         if adopted:
             self._log.info("acks_adopted_from_cluster", sources=adopted)
             self.wake()
+
+    def take_over(self, alerts: Sequence[PagedAlert]) -> None:
+        """Checks this instance took over (sharding) whose alerts the receivers were last
+        told fire: hold an incident for each, as paged (no FIRING is sent again), so the
+        first healthy verdict here pages the recovery. A check with an open incident here
+        keeps it."""
+        if self._active is None:
+            return
+        store, tracker = self._active.store, self._active.tracker
+        now = self._ports.clock.now()
+        for alert in alerts:
+            if store.open_incident(alert.check) is not None:
+                continue
+            labels = dict(alert.labels)
+            incident = Incident(
+                id=uuid.uuid4().hex,
+                source=alert.check,
+                alertname=labels.get("alertname", ""),
+                severity=labels.get("severity", ""),
+                summary=alert.summary,
+                description=alert.description,
+                runbook_url=alert.runbook_url,
+                labels=labels,
+                started_at=min(alert.starts_at, now),
+                notified=Status.FIRING,
+            )
+            store.add_incident(incident)
+            self._active.engine.paged_elsewhere(incident, now)
+            self._log.info("incident_taken_over", source=alert.check, paged_by=alert.paged_by)
+        if alerts:
+            tracker.update_gauge()
+            self.wake()
+
+    def hand_over(self, checks: Sequence[str]) -> None:
+        """Checks another instance runs now (sharding): close their incidents here without
+        a RESOLVED (the new owner took them over and speaks for them)."""
+        if self._active is None:
+            return
+        store, tracker = self._active.store, self._active.tracker
+        now = self._ports.clock.now()
+        for check in checks:
+            incident = tracker.resolve(check, now, " (handed over: another instance runs it)")
+            if incident is not None:
+                store.set_notified([incident.id], Status.RESOLVED)
+                self._log.info("incident_handed_over", source=check, incident=incident.id)
+        self.wake()
 
     # --- loops ---------------------------------------------------------------------------------
     async def _engine_loop(self, active: ActiveAlerting) -> None:

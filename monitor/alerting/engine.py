@@ -91,6 +91,15 @@ class AlertEngine:
             for c in config.channels
         }
 
+    def paged_elsewhere(self, incident: Incident, at: datetime) -> None:
+        """An incident another instance paged, taken over with its check (sharding): its
+        group counts as told at `at` on every channel, so no reminder repeats it before a
+        repeat interval has passed (and its recovery is sent as soon as it is due)."""
+        route = self._router.route(incident.labels)
+        key = group_key(route.key, group_labels(incident.labels, self.config.group_by))
+        last_flush_at, _ = self._store.group_state(key)
+        self._store.save_group_state(key, last_flush_at, {ch: at for ch in route.channels})
+
     def evaluate(self) -> datetime | None:
         """Send whatever is due now; return when something is next due (None: nothing waits)."""
         now = self._clock.now()

@@ -10,6 +10,7 @@ receivers would learn something new; everyone else's copy is then settled withou
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -41,6 +42,36 @@ class Logged:
     claimed_at: datetime
     delivered: bool
     instance: str
+
+
+@dataclass(frozen=True)
+class PagedAlert:
+    """A check's alert that the receivers were last told is firing (the log keeps the firing
+    alerts of each delivered notification), and the instance that told them."""
+
+    check: str
+    labels: Mapping[str, str]
+    summary: str
+    description: str
+    runbook_url: str
+    starts_at: datetime
+    paged_by: str
+
+
+def paged_alerts(notification: Notification) -> list[dict[str, object]]:
+    """What the log keeps of a delivered notification: its firing alerts about checks, so a
+    new owner of a check (sharding) knows the receivers still believe it is failing."""
+    return [
+        {
+            "labels": dict(alert.labels),
+            "summary": alert.summary,
+            "description": alert.description,
+            "runbook_url": alert.runbook_url,
+            "starts_at": alert.starts_at.isoformat(),
+        }
+        for alert in notification.alerts
+        if alert.status is Status.FIRING and "check" in alert.labels
+    ]
 
 
 def content_key(notification: Notification) -> str:

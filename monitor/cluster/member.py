@@ -21,7 +21,14 @@ from monitor import __version__
 from monitor.alerting.model import Ack, Notification
 from monitor.alerting.naming import AlertContent
 from monitor.alertnames import AlertName
-from monitor.cluster.claims import Claim, content_key, is_reminder, settle
+from monitor.cluster.claims import (
+    Claim,
+    PagedAlert,
+    content_key,
+    is_reminder,
+    paged_alerts,
+    settle,
+)
 from monitor.cluster.config import ClusterConfig
 from monitor.cluster.history import HistoryShare
 from monitor.cluster.shards import ShardKeeper
@@ -88,7 +95,9 @@ class ClusterMember:
         self._acks_shared: set[Ack] = set()  # the acks written, as last seen firing
         self._log = get_logger("cluster")
         # With sharding, the configured checks this instance runs are the ones it owns.
-        self.shards = ShardKeeper(config, ports, checks) if config.sharding else None
+        self.shards = (
+            ShardKeeper(config, ports, checks, self._checks_moved) if config.sharding else None
+        )
 
     def start(self) -> None:
         """Start renewing the lease, sharing silences, acks and history, and judging checks
@@ -211,6 +220,15 @@ class ClusterMember:
             # An instance opens its incident of an outage up to a round after another.
             slack = 2 * self.config.lease
             incidents.adopt_acks(await self._claims.shared_acks(waiting), slack)
+
+    def _checks_moved(self, taken: Sequence[PagedAlert], handed: Sequence[str]) -> None:
+        """Sharding moved checks: take over the incidents the receivers were paged about (so
+        this instance pages their recovery, and never their failure again) and close the
+        incidents of checks another instance runs now (it speaks for them from here on)."""
+        incidents = self._incidents()
+        if incidents is not None:
+            incidents.take_over(taken)
+            incidents.hand_over(handed)
 
     def _observe(self, row: LeaseRow, started: float, members: int) -> None:
         metrics = self._ports.metrics
@@ -409,7 +427,10 @@ class ClusterMember:
         """Record in the notification log that the receiver accepted a claimed copy."""
         try:
             await self._claims.delivered(
-                notification.channel, notification.group_key, notification.id
+                notification.channel,
+                notification.group_key,
+                notification.id,
+                paged_alerts(notification),
             )
         except StoreUnavailable as exc:
             # The claim stays undelivered: a later leader sends it again (at least once).

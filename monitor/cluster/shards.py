@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from monitor.cluster.claims import PagedAlert
 from monitor.cluster.config import ClusterConfig
 from monitor.cluster.share import ShardRow, plan_share
 from monitor.cluster.store import ClusterStore, StoreUnavailable
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from monitor.ports import ComponentPorts
 
 PROBLEM_KEY = "cluster-shards"
+
+# Checks taken over (with the alerts the receivers were last told fire) and checks handed to
+# another instance: alerting takes the incidents over or closes them (member.py).
+Moved = Callable[[Sequence[PagedAlert], Sequence[str]], None]
 
 
 def elsewhere_status(spec: CheckSpec, owner: str | None) -> dict[str, object]:
@@ -57,10 +62,15 @@ class ShardKeeper:
     """Keeps this instance's share of the shard table and schedules the checks it owns."""
 
     def __init__(
-        self, config: ClusterConfig, ports: ComponentPorts, specs: Sequence[CheckSpec]
+        self,
+        config: ClusterConfig,
+        ports: ComponentPorts,
+        specs: Sequence[CheckSpec],
+        moved: Moved = lambda taken, handed: None,
     ) -> None:
         self.config = config
         self._ports = ports
+        self._moved = moved
         self._store = ClusterStore(config.store, config.instance, config.renew_every)
         self._specs: dict[str, CheckSpec] = {s.name: s for s in specs}
         self._dropped: list[str] = []
@@ -139,15 +149,22 @@ class ShardKeeper:
             await self._store.release_shards(plan.release)
             claimed = await self._store.claim_shards(sorted(self._specs), plan.claim, config.lease)
             owned.update(claimed)
+            gained = sorted(set(owned) - set(self.owned))
+            # What the receivers believe of the checks taken over, before they run here.
+            paged = await self._store.paged_firing(gained) if gained else []
         except StoreUnavailable as exc:
             self._failed(str(exc))
         else:
-            self._succeeded(rows, owned)
+            self._succeeded(rows, owned, paged)
         self._apply()
 
-    def _succeeded(self, rows: Sequence[ShardRow], owned: dict[str, int]) -> None:
+    def _succeeded(
+        self, rows: Sequence[ShardRow], owned: dict[str, int], paged: Sequence[PagedAlert]
+    ) -> None:
         gained = sorted(set(owned) - set(self.owned))
         lost = sorted(set(self.owned) - set(owned))
+        if paged or lost:
+            self._moved(paged, lost)
         if gained or lost:
             self._log.info(
                 "cluster_shards_changed",

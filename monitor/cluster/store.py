@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.alerting.model import Ack, Silence
 from monitor.checks.postgres import parse_dsn, password_candidates
-from monitor.cluster.claims import Logged
+from monitor.cluster.claims import Logged, PagedAlert
 from monitor.cluster.share import ShardRow
 from monitor.core.health import Health
 from monitor.redaction import Redactor
@@ -142,6 +142,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS opsmon_cluster_history_start
         ON opsmon_cluster_history (period, start);
     """,
+    # 6: the firing alerts of each group's last delivered notification (claims.paged_alerts),
+    # so the new owner of a moved check knows what the receivers believe.
+    """
+    ALTER TABLE opsmon_cluster_notifications
+        ADD COLUMN IF NOT EXISTS delivered_alerts jsonb NOT NULL DEFAULT '[]';
+    """,
 )
 
 _MIGRATE = """
@@ -214,8 +220,16 @@ FROM opsmon_cluster_notifications WHERE channel = %(channel)s AND group_key = %(
 """
 
 _DELIVERED = """
-UPDATE opsmon_cluster_notifications SET delivered_at = now()
+UPDATE opsmon_cluster_notifications SET delivered_at = now(), delivered_alerts = %(alerts)s
 WHERE channel = %(channel)s AND group_key = %(group)s AND notification_id = %(id)s
+"""
+
+# One row per check (any channel's will do: each says the same of it).
+_PAGED_FIRING = """
+SELECT DISTINCT ON (a->'labels'->>'check') a->'labels'->>'check', a, instance
+FROM opsmon_cluster_notifications, jsonb_array_elements(delivered_alerts) AS a
+WHERE delivered_at IS NOT NULL AND a->'labels'->>'check' = ANY(%(checks)s)
+ORDER BY a->'labels'->>'check', delivered_at DESC
 """
 
 _ACT = f"""
@@ -578,9 +592,29 @@ class ClusterStore:
         content, notification_id, claimed_at, delivered, instance = rows[0]
         return Logged(str(content), str(notification_id), claimed_at, bool(delivered), instance)
 
-    async def delivered(self, channel: str, group: str, notification_id: str) -> None:
-        """The receiver accepted the claimed notification."""
-        await self._rows(_DELIVERED, {"channel": channel, "group": group, "id": notification_id})
+    async def delivered(
+        self, channel: str, group: str, notification_id: str, alerts: Sequence[object]
+    ) -> None:
+        """The receiver accepted the claimed notification, whose firing alerts about checks
+        are `alerts` (claims.paged_alerts)."""
+        params = {"channel": channel, "group": group, "id": notification_id}
+        await self._rows(_DELIVERED, {**params, "alerts": json.dumps(list(alerts))})
+
+    async def paged_firing(self, checks: Sequence[str]) -> list[PagedAlert]:
+        """The alerts about `checks` that the receivers were last told are firing."""
+        rows = await self._rows(_PAGED_FIRING, {"checks": list(checks)})
+        return [
+            PagedAlert(
+                check=str(check),
+                labels={str(k): str(v) for k, v in alert["labels"].items()},
+                summary=str(alert["summary"]),
+                description=str(alert["description"]),
+                runbook_url=str(alert["runbook_url"]),
+                starts_at=datetime.fromisoformat(alert["starts_at"]),
+                paged_by=str(instance),
+            )
+            for check, alert, instance in rows
+        ]
 
     async def act(self, epoch: int, action: str) -> bool:
         """Record `action` under `epoch`; False (nothing written) if the lease is not ours."""
