@@ -55,11 +55,13 @@ def build_components(ports: ComponentPorts) -> list[Component]:
     cluster = ClusterComponent(ports)
     alerting = AlertingComponent(ports, cluster, transitions=cluster)
     cluster.attach(alerting)
+    rollback = RollbackComponent(ports, alerting, cluster)
+    cluster.attach_rollback(rollback)
     return [
         runbook_pages.RunbookPages(ports.settings.runbooks_dir, ports.config),
         cluster,
         alerting,
         DockerWatcher(ports),
-        RollbackComponent(ports, alerting, cluster),
+        rollback,
         StatusComponent(ports),
     ]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
     from monitor.clock import Clock
     from monitor.cluster.claims import Claim
+    from monitor.cluster.rollback_share import Adoption, GuardState
     from monitor.config import Config
     from monitor.core.spec import CheckSpec
     from monitor.metrics import Metrics
@@ -102,6 +103,19 @@ class IncidentPort(Protocol):
 
     def adopt_silences(self, silences: Sequence[Silence]) -> None:
         """Hold to silences made elsewhere (other instances): add them, or end ours earlier."""
+        ...
+
+
+class RollbackStatePort(Protocol):
+    """Rollback's guard state as the cluster shares it (monitor/cluster/guard_sync.py)."""
+
+    def guard_state(self, me: str, since: datetime) -> GuardState | None:
+        """This instance's freezes, lifts, bad images, last known goods and the rollbacks
+        it started at `since` or later; None while rollback is off."""
+        ...
+
+    async def adopt_guards(self, adoption: Adoption) -> None:
+        """Take over what other instances recorded (nothing while rollback is off)."""
         ...
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from monitor.config import Config
     from monitor.core.health import Health, Transition
-    from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
     from monitor.runner import TransitionListener
 
 
@@ -29,12 +29,17 @@ class ClusterComponent:
     def __init__(self, ports: ComponentPorts) -> None:
         self._ports = ports
         self._incidents: IncidentPort | None = None
+        self._rollback: RollbackStatePort | None = None
         self._listeners: list[TransitionListener] = []
         self.member: ClusterMember | None = None
 
     def attach(self, incidents: IncidentPort) -> None:
         """Where ClusterDegraded is opened (alerting is built after this component)."""
         self._incidents = incidents
+
+    def attach_rollback(self, rollback: RollbackStatePort) -> None:
+        """Whose guard state is shared (rollback is built after this component)."""
+        self._rollback = rollback
 
     # --- Component ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -72,6 +77,7 @@ class ClusterComponent:
                 self._emit,
                 emitted,
                 config.checks,
+                lambda: self._rollback,
             )
             self.member.start()
 

@@ -23,6 +23,7 @@ from monitor.alerting.naming import AlertContent
 from monitor.alertnames import AlertName
 from monitor.cluster.claims import Claim, content_key, is_reminder, settle
 from monitor.cluster.config import ClusterConfig
+from monitor.cluster.guard_sync import GuardSharer
 from monitor.cluster.shards import ShardKeeper
 from monitor.cluster.share import sharded_checks
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
@@ -32,7 +33,7 @@ from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.core.spec import CheckSpec
-    from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
 
 CLUSTER_SOURCE = "cluster:store"
 PROBLEM_KEY = "cluster"
@@ -51,6 +52,7 @@ class ClusterMember:
         emit: Emit,
         emitted: Mapping[str, Health] | None = None,
         checks: Sequence[CheckSpec] = (),
+        rollback: Callable[[], RollbackStatePort | None] = lambda: None,
     ) -> None:
         self.config = config
         self._ports = ports
@@ -80,6 +82,7 @@ class ClusterMember:
         self._down_reason = ""
         self._paged = False
         self._shared: dict[str, datetime] = {}  # silence id -> end, as last written
+        self.guards = GuardSharer(self._claims, rollback, ports.redactor.text, ports.clock)
         self._log = get_logger("cluster")
         # With sharding, the configured checks this instance runs are the ones it owns.
         self.shards = ShardKeeper(config, ports, checks) if config.sharding else None
@@ -90,6 +93,7 @@ class ClusterMember:
         loops = [
             (self._keep_lease(), "cluster-lease"),  # first: _keeper_dead looks at it
             (self._share_silences(), "cluster-silences"),
+            (self._share_rollback_state(), "cluster-rollback-state"),
             (self.verdicts.run(self.config.renew_every), "cluster-verdicts"),
         ]
         if self.shards is not None:
@@ -184,6 +188,17 @@ class ClusterMember:
                 except StoreUnavailable as exc:
                     self._log.warning("cluster_silences_not_shared", reason=str(exc))
             await asyncio.sleep(config.renew_every)
+
+    async def _share_rollback_state(self) -> None:
+        """Every renewal period: share rollback's guard state (freezes, bad images, last
+        known goods, rollbacks done), so that any future leader holds to it (guard_sync.py)."""
+        while True:
+            if self._down_since is None:
+                try:
+                    await self.guards.round()
+                except StoreUnavailable as exc:
+                    self._log.warning("cluster_rollback_state_not_shared", reason=str(exc))
+            await asyncio.sleep(self.config.renew_every)
 
     def _observe(self, row: LeaseRow, started: float, members: int) -> None:
         metrics = self._ports.metrics

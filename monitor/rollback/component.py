@@ -36,6 +36,7 @@ from monitor.rollback.config import RollbackConfig, database_services, service_p
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
 from monitor.rollback.facts import ServiceFacts, service_facts
+from monitor.rollback.guards import StoreGuards
 from monitor.rollback.journal import Rollback
 from monitor.rollback.policy import Action
 from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
@@ -44,6 +45,7 @@ from monitor.rollback.store import Deploy, RollbackStore, open_store
 from monitor.rollback.tracker import DeployTracker
 
 if TYPE_CHECKING:
+    from monitor.cluster.rollback_share import Adoption, GuardState
     from monitor.config import Config
     from monitor.ports import ClusterPort, ComponentPorts, IncidentPort
     from monitor.runner import CheckRunner
@@ -115,6 +117,7 @@ class RollbackComponent:
         self._skipped: dict[str, tuple[int, float]] = {}  # service -> (deploy id, retry at)
         self._change = asyncio.Event()
         self._lkg_series: dict[str, str] = {}
+        self._lkg_unseen: set[tuple[str, str]] = set()  # shared LKGs without settings here
         self._log = get_logger("rollback")
 
     @property
@@ -591,6 +594,50 @@ class RollbackComponent:
         if image is not None:
             with contextlib.suppress(KeyError):
                 self.ports.metrics.service_lkg_info.remove(service, image)
+
+    # --- the cluster's guard state (monitor/cluster/guard_sync.py) ---------------------------
+    def guard_state(self, me: str, since: datetime) -> GuardState | None:
+        """This instance's guard state; None while rollback is off."""
+        active = self._active
+        return StoreGuards(active.store, active.ops).guard_state(me, since) if active else None
+
+    async def adopt_guards(self, adoption: Adoption) -> None:
+        """Take over the freezes, lifts, bad images, last known goods and rollbacks other
+        instances recorded, so that this instance holds to them if it leads."""
+        active = self._active
+        if active is None:
+            return
+        done = await StoreGuards(active.store, active.ops).adopt_guards(adoption)
+        now = self.ports.clock.now()
+        for service in done.unfrozen:
+            active.coordinator.alerts.resolve(
+                service, AlertName.ROLLBACK_FAILED, now, " (unfrozen on another instance)"
+            )
+        for service, image_id in done.lkgs.items():
+            if service in active.config.services:
+                self._set_lkg_series(service, image_id)
+        for lkg in done.lkg_missing:
+            key = (lkg.service, lkg.image_id)
+            if key not in self._lkg_unseen:
+                self._lkg_unseen.add(key)
+                self._log.warning(
+                    "rollback_lkg_not_adopted",
+                    service=lkg.service,
+                    image=lkg.image,
+                    image_id=short_id(lkg.image_id),
+                    instance=lkg.instance,
+                    reason="no container of that image on this engine to take its settings from",
+                )
+        if done.frozen or done.unfrozen or done.lkgs or done.bad_images or done.rollbacks:
+            self._log.info(
+                "rollback_guards_adopted",
+                frozen=done.frozen,
+                unfrozen=done.unfrozen,
+                lkgs={s: short_id(i) for s, i in done.lkgs.items()},
+                bad_images=done.bad_images,
+                rollbacks=done.rollbacks,
+            )
+            self.wake()
 
     # --- HTTP -------------------------------------------------------------------------------
     async def _api_status(self, request: HttpRequest) -> Response:
