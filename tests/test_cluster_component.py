@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,7 @@ from monitor.cluster.component import ClusterComponent
 from monitor.cluster.verdicts import VerdictGate
 from monitor.config import load_config
 from monitor.daemon import Daemon
+from monitor.rollback.store import open_store
 from monitor.settings import Settings
 from tests.support.alertmanager import running_alertmanager
 from tests.support.cli import run_opsmon
@@ -50,6 +52,8 @@ class Cluster:
     # A target of an instance's own instead of the shared one (it sees what others do not).
     own_targets: dict[str, FlipTarget] = field(default_factory=dict)
     aggregate: str = "any"
+    # More top-level sections for every instance (YAML).
+    extra: str = ""
 
     def config(self, name: str) -> Path:
         path = self.tmp / f"{name}.yml"
@@ -79,6 +83,7 @@ class Cluster:
                 if self.clustered
                 else ""
             )
+            + self.extra
         )
         return path
 
@@ -517,6 +522,36 @@ async def test_a_crash_in_judging_still_pages_this_instances_view(
         await asyncio.wait_for(running, 15)
         receiver.stop()
         target.stop()
+
+
+def test_a_freeze_holds_on_every_instance_and_an_unfreeze_anywhere_lifts_it(
+    cluster: Cluster,
+) -> None:
+    """A freeze the leader recorded (its rollback failed) shows on a follower within a few
+    rounds, so a follower that takes over holds to it; `opsmon rollback unfreeze` on the
+    follower lifts it on the leader too."""
+    cluster.extra = "rollback:\n  mode: dry_run\n  services:\n    backend: {project: shop}\n"
+    leader = start_three(cluster)
+    follower = next(n for n in NAMES if n != leader)
+
+    def frozen(name: str) -> object:
+        rows = cluster.members[name].get("/api/rollback").json()["services"]
+        return next(r["frozen"] for r in rows if r["service"] == "backend")
+
+    state = open_store(cluster.tmp / leader)
+    try:
+        state.freeze("backend", "rollback r1 failed", datetime.now(UTC))
+    finally:
+        state.close()
+    shown = wait_until(lambda: frozen(follower), timeout=10)
+    assert shown["reason"] == "rollback r1 failed"  # type: ignore[index]
+
+    lifted = run_opsmon(
+        "rollback", "unfreeze", "backend", "--config", str(cluster.config(follower))
+    )
+    assert lifted.returncode == 0, lifted.stderr
+    wait_until(lambda: frozen(leader) is None, timeout=10)
+    holds_for(lambda: frozen(leader) is None and frozen(follower) is None, 3 * LEASE)
 
 
 async def _ready(daemon: Daemon) -> bool:
