@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ from monitor.rollback.store import Deploy, RollbackStore, open_store
 from monitor.rollback.tracker import DeployTracker
 
 if TYPE_CHECKING:
-    from monitor.cluster.rollback_share import Adoption, GuardState
+    from monitor.cluster.rollback_share import Adoption, GuardState, SharedLkg
     from monitor.config import Config
     from monitor.ports import ClusterPort, ComponentPorts, IncidentPort
     from monitor.runner import CheckRunner
@@ -117,7 +117,8 @@ class RollbackComponent:
         self._skipped: dict[str, tuple[int, float]] = {}  # service -> (deploy id, retry at)
         self._change = asyncio.Event()
         self._lkg_series: dict[str, str] = {}
-        self._lkg_unseen: set[tuple[str, str]] = set()  # shared LKGs without settings here
+        # Shared last known goods without settings on this engine (service, image, promoted).
+        self._lkg_unseen: set[tuple[str, str, datetime]] = set()
         self._log = get_logger("rollback")
 
     @property
@@ -607,6 +608,12 @@ class RollbackComponent:
         active = self._active
         if active is None:
             return
+        # A last known good whose settings this engine did not have is not looked for again
+        # (two engine calls a round) until it is promoted anew.
+        lkgs = tuple(lkg for lkg in adoption.lkgs if _unseen_key(lkg) not in self._lkg_unseen)
+        adoption = replace(adoption, lkgs=lkgs)
+        if adoption.empty():
+            return
         done = await StoreGuards(active.store, active.ops).adopt_guards(adoption)
         now = self.ports.clock.now()
         for service in done.unfrozen:
@@ -617,17 +624,15 @@ class RollbackComponent:
             if service in active.config.services:
                 self._set_lkg_series(service, image_id)
         for lkg in done.lkg_missing:
-            key = (lkg.service, lkg.image_id)
-            if key not in self._lkg_unseen:
-                self._lkg_unseen.add(key)
-                self._log.warning(
-                    "rollback_lkg_not_adopted",
-                    service=lkg.service,
-                    image=lkg.image,
-                    image_id=short_id(lkg.image_id),
-                    instance=lkg.instance,
-                    reason="no container of that image on this engine to take its settings from",
-                )
+            self._lkg_unseen.add(_unseen_key(lkg))
+            self._log.warning(
+                "rollback_lkg_not_adopted",
+                service=lkg.service,
+                image=lkg.image,
+                image_id=short_id(lkg.image_id),
+                instance=lkg.instance,
+                reason="no container of that image on this engine to take its settings from",
+            )
         if done.frozen or done.unfrozen or done.lkgs or done.bad_images or done.rollbacks:
             self._log.info(
                 "rollback_guards_adopted",
@@ -645,3 +650,8 @@ class RollbackComponent:
             return JSONResponse({"enabled": False})
         document = status_document(self.coordinator, self.services, self.ports.clock.now())
         return JSONResponse(self.ports.redactor.value(document))
+
+
+def _unseen_key(lkg: SharedLkg) -> tuple[str, str, datetime]:
+    """A shared last known good's promotion: service, image, when."""
+    return (lkg.service, lkg.image_id, lkg.promoted_at)
