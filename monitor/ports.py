@@ -151,6 +151,11 @@ class ClusterPort(Protocol):
         """Record `action` under this leader's epoch; False if that epoch is stale."""
         ...
 
+    def guards_changed(self) -> None:
+        """Rollback recorded guard state (a freeze, a bad image, a last known good, a
+        rollback): share it now rather than at the next round."""
+        ...
+
 
 @dataclass(frozen=True)
 class ComponentPorts:

@@ -130,3 +130,8 @@ class ClusterComponent:
     async def fence(self, action: str) -> bool:
         """Record `action` under this leader's epoch; False if the store refuses (stale)."""
         return await self.member.fence(action) if self.member else True
+
+    def guards_changed(self) -> None:
+        """Rollback recorded guard state: share it now (alone: nothing to share)."""
+        if self.member is not None:
+            self.member.guards_due.set()

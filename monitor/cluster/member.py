@@ -28,6 +28,7 @@ from monitor.cluster.shards import ShardKeeper
 from monitor.cluster.share import sharded_checks
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
 from monitor.cluster.verdicts import Emit, VerdictGate
+from monitor.core.aio import wait_for_event
 from monitor.core.health import Health
 from monitor.logs import get_logger
 
@@ -83,6 +84,8 @@ class ClusterMember:
         self._paged = False
         self._shared: dict[str, datetime] = {}  # silence id -> end, as last written
         self.guards = GuardSharer(self._claims, rollback, ports.redactor.text, ports.clock)
+        # Set when rollback recorded guard state: the next round runs at once.
+        self.guards_due = asyncio.Event()
         self._log = get_logger("cluster")
         # With sharding, the configured checks this instance runs are the ones it owns.
         self.shards = ShardKeeper(config, ports, checks) if config.sharding else None
@@ -193,12 +196,13 @@ class ClusterMember:
         """Every renewal period: share rollback's guard state (freezes, bad images, last
         known goods, rollbacks done), so that any future leader holds to it (guard_sync.py)."""
         while True:
+            self.guards_due.clear()
             if self._down_since is None:
                 try:
                     await self.guards.round()
                 except StoreUnavailable as exc:
                     self._log.warning("cluster_rollback_state_not_shared", reason=str(exc))
-            await asyncio.sleep(self.config.renew_every)
+            await wait_for_event(self.guards_due, self.config.renew_every)
 
     def _observe(self, row: LeaseRow, started: float, members: int) -> None:
         metrics = self._ports.metrics

@@ -446,6 +446,7 @@ class RollbackComponent:
         due = coordinator.tracker.observe(service, healthy, now)
         if due is not None:
             await self._promote(active, service, due.container_id, now)
+            self._cluster.guards_changed()
         if healthy:
             if service in self._skipped:
                 self._skipped.pop(service)
@@ -512,6 +513,10 @@ class RollbackComponent:
             return
         action = outcome.decision.action
         self._alerting.rolled_back(request.service)
+        if outcome.rollback is not None and outcome.rollback.status.executed:
+            # A rollback done marks an image bad, and a failed one freezes the service: the
+            # next leader must know at once, not a round later (this one may die meanwhile).
+            self._cluster.guards_changed()
         if action in (Action.ROLLBACK, Action.DRY_RUN):
             self._decided[request.service] = deploy_id
             self._skipped.pop(request.service, None)
