@@ -54,7 +54,8 @@ def build_components(ports: ComponentPorts) -> list[Component]:
     """Every component, in start order (stopped in reverse)."""
     cluster = ClusterComponent(ports)
     alerting = AlertingComponent(ports, cluster, transitions=cluster)
-    cluster.attach(alerting)
+    status = StatusComponent(ports)
+    cluster.attach(alerting, status.history)
     rollback = RollbackComponent(ports, alerting, cluster)
     cluster.attach_rollback(rollback)
     return [
@@ -63,5 +64,5 @@ def build_components(ports: ComponentPorts) -> list[Component]:
         alerting,
         DockerWatcher(ports),
         rollback,
-        StatusComponent(ports),
+        status,
     ]

@@ -20,7 +20,7 @@ from monitor.selfcheck import OwnedElsewhere, ProblemBoard, TaskWatch
 
 if TYPE_CHECKING:
     from monitor.alerting.incidents import IncidentTracker
-    from monitor.alerting.model import Notification, Silence
+    from monitor.alerting.model import Ack, Notification, Silence
     from monitor.checks.context import CheckContext
     from monitor.clock import Clock
     from monitor.cluster.claims import Claim
@@ -103,6 +103,20 @@ class IncidentPort(Protocol):
 
     def adopt_silences(self, silences: Sequence[Silence]) -> None:
         """Hold to silences made elsewhere (other instances): add them, or end ours earlier."""
+        ...
+
+    def firing_acks(self) -> list[Ack]:
+        """The acks of the firing incidents (made here or adopted); empty while alerting is
+        off."""
+        ...
+
+    def unacked_sources(self) -> list[str]:
+        """The sources of the firing incidents nobody has acknowledged."""
+        ...
+
+    def adopt_acks(self, acks: Sequence[Ack], slack: float) -> None:
+        """Hold to acks made elsewhere on the firing incidents of the same sources that had
+        started by then (give or take `slack` seconds)."""
         ...
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.alerting.model import Incident, Notification, Reason, Silence, Status
+from monitor.alerting.model import Ack, Incident, Notification, Reason, Silence, Status
 from monitor.alerting.store import AlertingStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _incident(source: str = "backend-health") -> Incident:
+def _incident(
+    source: str = "backend-health", id: str = "i1", started_at: datetime = T0
+) -> Incident:
     return Incident(
-        id="i1",
+        id=id,
         source=source,
         alertname="HealthCheckFailing",
         severity="critical",
@@ -21,7 +23,7 @@ def _incident(source: str = "backend-health") -> Incident:
         description="d",
         runbook_url="http://x/runbooks/health-check-failing",
         labels={"alertname": "HealthCheckFailing", "check": source},
-        started_at=T0,
+        started_at=started_at,
     )
 
 
@@ -65,4 +67,28 @@ def test_resolved_incidents_can_be_kept_longer_than_notifications(tmp_path: Path
     assert store.incident("i1") is not None
     store.prune(T0.replace(day=20))
     assert store.incident("i1") is None
+    store.close()
+
+
+def test_an_ack_made_elsewhere_holds_only_for_the_outage_it_was_made_in(tmp_path: Path) -> None:
+    """A peer's ack marks the firing incident of its source that had started by then (give or
+    take the slack); a later outage, another source and an acked incident keep their own."""
+    store = AlertingStore.open(tmp_path)
+    store.add_incident(_incident("backend-health", "early", T0))
+    store.add_incident(_incident("frontend-health", "other", T0))
+    store.add_incident(_incident("db", "later", T0 + timedelta(minutes=5)))
+    ack_at = T0 + timedelta(seconds=20)
+    assert store.unacked_sources() == ["backend-health", "db", "frontend-health"]
+    # Opened 3 s after the ack on this instance, inside the 5 s slack: the same outage.
+    store.add_incident(_incident("api", "lagging", ack_at + timedelta(seconds=3)))
+    assert store.adopt_ack(Ack("api", "alice", ack_at), slack=5.0)
+    assert store.adopt_ack(Ack("backend-health", "alice", ack_at), slack=5.0)
+    assert not store.adopt_ack(Ack("db", "alice", ack_at), slack=5.0)  # a later outage
+    assert not store.adopt_ack(Ack("backend-health", "bob", ack_at), slack=5.0)  # first wins
+    acked = {a.source: a for a in store.firing_acks()}
+    assert acked == {
+        "api": Ack("api", "alice", ack_at),
+        "backend-health": Ack("backend-health", "alice", ack_at),
+    }
+    assert store.unacked_sources() == ["db", "frontend-health"]
     store.close()

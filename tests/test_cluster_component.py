@@ -6,6 +6,7 @@ knows who sent what; the channel (and so the group) is the same for all."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -31,6 +32,7 @@ from tests.support.daemon_process import DaemonProcess
 from tests.support.environment import free_port
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.receiver import Answer, FlipTarget, Receiver, serving
+from tests.support.status import TOKEN_ENV, TOKENS, auth, token_config
 from tests.support.waiting import async_wait_until, holds_for, wait_until
 
 LEASE = 1.5
@@ -52,6 +54,9 @@ class Cluster:
     # A target of an instance's own instead of the shared one (it sees what others do not).
     own_targets: dict[str, FlipTarget] = field(default_factory=dict)
     aggregate: str = "any"
+    repeat_interval: str = "4h"
+    # The test tokens (tests/support/status.py) for the API, read from the environment.
+    api: bool = False
     # More top-level sections for every instance (YAML).
     extra: str = ""
 
@@ -67,11 +72,13 @@ class Cluster:
             alerting:
               group_wait: 300ms
               group_interval: 300ms
+              repeat_interval: {self.repeat_interval}
               delivery: {{initial_backoff: 300ms, max_backoff: 1s}}
               channels:
                 - {{name: hooks, type: webhook, url: "{self.receiver.url("/hook/" + name)}"}}
             """)
             + "".join(f"    - {channel}\n" for channel in self.channels)
+            + (f"api: {json.dumps(token_config())}\n" if self.api else "")
             + (
                 textwrap.dedent(f"""\
                 cluster:
@@ -92,7 +99,7 @@ class Cluster:
 
     def start(self, name: str) -> DaemonProcess:
         log = self.tmp / f"{name}.log"
-        member = DaemonProcess(self.config(name), log).start()
+        member = DaemonProcess(self.config(name), log, env=TOKEN_ENV).start()
         self.members[name] = member
         member.wait_ready()
         return member
@@ -371,6 +378,46 @@ def test_a_silence_made_on_a_follower_holds_for_the_leader(cluster: Cluster) -> 
     assert expired.returncode == 0, expired.stderr
     firing = wait_until(cluster.firing, timeout=15)
     assert [sender for sender, _ in firing] == [leader]
+
+
+def test_an_ack_made_on_a_follower_stops_the_leaders_reminders(cluster: Cluster) -> None:
+    """An outage reminded every second by the leader: acknowledging it through a follower's
+    API stops the reminders, every instance's API names who acknowledged it, and the
+    RESOLVED (from the leader) says so too."""
+    cluster.repeat_interval, cluster.api = "1s", True
+    leader = start_three(cluster)
+    follower = next(n for n in NAMES if n != leader)
+    cluster.target.healthy = False
+    wait_until(lambda: len(cluster.firing()) >= 3, timeout=15)  # the FIRING and reminders
+
+    def firing_incident(name: str) -> dict[str, object] | None:
+        base = cluster.members[name].base
+        listed = httpx.get(f"{base}/api/v1/incidents", headers=auth("reader"), timeout=5).json()
+        return next((i for i in listed["incidents"] if i["status"] == "firing"), None)
+
+    incident = wait_until(lambda: firing_incident(follower), timeout=10)
+    acked = httpx.post(
+        f"{cluster.members[follower].base}/api/v1/incidents/{incident['id']}/ack",
+        headers=auth("acker"),
+        timeout=5,
+    )
+    assert acked.status_code == 200, acked.text
+    wait_until(
+        lambda: all((firing_incident(n) or {}).get("acked_by") == "acker" for n in NAMES),
+        timeout=10,
+    )
+    cluster.wait_settled(NAMES)
+    settled = len(cluster.firing())
+    # Three repeat intervals without a reminder from anyone.
+    holds_for(lambda: len(cluster.firing()) == settled, seconds=3)
+    cluster.target.healthy = True
+    resolved = wait_until(
+        lambda: [r for r in cluster.receiver.accepted() if r.json["status"] == "resolved"], 15
+    )
+    assert [r.path.rsplit("/", 1)[-1] for r in resolved] == [leader]
+    assert resolved[0].json["alerts"][0]["annotations"]["acknowledged_by"] == "acker"
+    for _, token in TOKENS.values():
+        assert token not in cluster.logs()
 
 
 async def test_a_dead_lease_keeper_shows_in_healthz_and_pages_still_go_out(

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -27,6 +28,7 @@ from tests.support.daemon_process import DaemonProcess
 from tests.support.path_target import PathTarget, path_target
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.receiver import Answer, Receiver
+from tests.support.status import TOKEN_ENV, auth, token_config
 from tests.support.waiting import holds_for, wait_until
 
 LEASE = 2.0
@@ -44,6 +46,8 @@ class Shards:
     checks: list[str]
     members: dict[str, DaemonProcess] = field(default_factory=dict)
     failure_threshold: int = 2
+    # The test tokens (tests/support/status.py) for the API, read from the environment.
+    api: bool = False
 
     def config(self, name: str) -> Path:
         checks = "".join(
@@ -75,12 +79,14 @@ class Shards:
             checks:
             """)
             + checks
+            + (f"api: {json.dumps(token_config())}\n" if self.api else "")
         )
         return path
 
     def start(self, *names: str) -> None:
         for name in names:
-            self.members[name] = DaemonProcess(self.config(name), self.tmp / f"{name}.log").start()
+            log = self.tmp / f"{name}.log"
+            self.members[name] = DaemonProcess(self.config(name), log, env=TOKEN_ENV).start()
         for name in names:
             self.members[name].wait_ready(timeout=60)
 
@@ -225,6 +231,33 @@ def test_sigkill_moves_the_dead_instances_checks_and_they_keep_running(shards: S
     moved = time.monotonic()
     wait_until(lambda: shards.every_check_ran_since(moved, rest), timeout=4 * INTERVAL)
     assert APP_PASSWORD not in shards.logs()
+
+
+def test_every_instance_shows_the_history_of_every_check(shards: Shards) -> None:
+    """Each check runs on one instance, yet the history API of every instance counts the
+    runs of the checks the other owns (shared through the store), never more runs than the
+    target saw."""
+    shards.checks, shards.api = many(4), True
+    names = ("a", "b")
+    shards.start(*names)
+    wait_until(lambda: shards.balanced(names), timeout=30)
+    owners = shards.table()
+
+    def runs(name: str, check: str) -> int:
+        url = f"{shards.members[name].base}/api/v1/checks/{check}/history"
+        answer = httpx.get(url, headers=auth("reader"), timeout=5)
+        assert answer.status_code in (200, 404), answer.text  # 404: no history of it yet
+        return sum(int(row["total"]) for row in answer.json().get("rows", []))
+
+    def counted_elsewhere() -> bool:
+        return all(runs(n, c) > 0 for c, owner in owners.items() for n in names if n != owner)
+
+    wait_until(counted_elsewhere, timeout=30)
+    hits = {check: 0 for check in shards.checks}
+    for hit in shards.target.hits():
+        hits[hit.path] += 1
+    for check in shards.checks:
+        assert all(runs(n, check) <= hits[check] for n in names), check
 
 
 def test_a_new_owner_does_not_page_again_what_the_old_owner_paged(shards: Shards) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.status.rollup import DAY, HOUR, Period, Sample, period_start
-from monitor.status.store import HISTORY_TABLES, HistoryRecorder, open_history
+from monitor.status.rollup import DAY, HOUR, Period, Rollup, Sample, bucket_index, period_start
+from monitor.status.store import HISTORY_TABLES, HistoryRecorder, PeerRollup, open_history
 from monitor.store import DB_FILE, Store
 
 NOW = datetime(2026, 11, 28, 15, 30, tzinfo=UTC).timestamp()
@@ -88,3 +88,50 @@ def test_history_has_its_own_versioned_table(tmp_path: Path) -> None:
     store = Store.open(tmp_path, HISTORY_TABLES)
     assert store.schema_version("history_rollups") == 1
     store.close()
+
+
+def test_other_instances_rows_add_to_this_ones_and_are_replaced_not_added(
+    tmp_path: Path,
+) -> None:
+    """In a cluster, another instance's rows count on this page beside its own (rollups, sums,
+    the checks listed, histograms); a newer copy of its row replaces the older one."""
+    store, close = open_history(tmp_path)
+    recorder = HistoryRecorder(store)
+    for i in range(4):
+        recorder.record(Sample("api", NOW + i, i != 0, 20.0))
+    recorder.flush()
+    shared = {row.key: row for row in store.take_unshared()}
+    assert {(k[0], k[1]) for k in shared} == {("api", Period.HOUR), ("api", Period.DAY)}
+    assert store.take_unshared() == []  # taken once
+    peer_day = Rollup("api", Period.DAY, TODAY, 2, 2, 0, {bucket_index(900.0): 2})
+    peer_db = Rollup("db", Period.DAY, TODAY, 5, 0, 0, {})
+    store.adopt_peer_rows([PeerRollup("b", peer_day), PeerRollup("b", peer_db)])
+    newer = Rollup("api", Period.DAY, TODAY, 3, 3, 0, {bucket_index(900.0): 3})
+    store.adopt_peer_rows([PeerRollup("b", newer)])  # b's row as it stands now
+    [api, db] = store.rollups(Period.DAY, TODAY)
+    assert (api.check, api.total, api.ok) == ("api", 7, 6)
+    assert api.histogram == {bucket_index(20.0): 4, bucket_index(900.0): 3}
+    assert (db.check, db.total, db.ok) == ("db", 5, 0)
+    assert {c: (r.total, r.ok) for c, r in store.sums(Period.DAY, TODAY, NOW + DAY).items()} == {
+        "api": (7, 6),
+        "db": (5, 0),
+    }
+    assert store.checks() == ["api", "db"]
+    assert store.take_unshared() == []  # other instances' rows are never shared again
+    close()
+
+
+def test_rows_that_could_not_be_shared_are_offered_again(tmp_path: Path) -> None:
+    """A share that failed gives its rows back: the next round offers them, as they stand
+    by then."""
+    store, close = open_history(tmp_path)
+    recorder = HistoryRecorder(store)
+    recorder.record(Sample("api", NOW, True, 20.0))
+    recorder.flush()
+    taken = store.take_unshared()
+    store.unshared(taken)
+    recorder.record(Sample("api", NOW + 1, True, 20.0))
+    recorder.flush()
+    again = {row.period: row.total for row in store.take_unshared()}
+    assert again == {Period.HOUR: 2, Period.DAY: 2}
+    close()

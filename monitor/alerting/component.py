@@ -25,7 +25,7 @@ from monitor.alerting.engine import AlertEngine
 from monitor.alerting.heartbeat import Heartbeat
 from monitor.alerting.incidents import IncidentTracker
 from monitor.alerting.inhibition import Dependencies
-from monitor.alerting.model import Incident, Silence
+from monitor.alerting.model import Ack, Incident, Silence
 from monitor.alerting.naming import (
     AlertContent,
     delivery_failing,
@@ -480,6 +480,25 @@ class AlertingComponent:
             adopted.append(silence.id)
         if adopted:
             self._log.info("silences_adopted_from_cluster", silences=adopted)
+            self.wake()
+
+    def firing_acks(self) -> list[Ack]:
+        """The acks of this instance's firing incidents (made here, or adopted)."""
+        return [] if self._active is None else self._active.store.firing_acks()
+
+    def unacked_sources(self) -> list[str]:
+        """The sources of this instance's firing incidents nobody has acknowledged."""
+        return [] if self._active is None else self._active.store.unacked_sources()
+
+    def adopt_acks(self, acks: Sequence[Ack], slack: float) -> None:
+        """Acks made on other instances: hold to each on this instance's firing incident of
+        the same source (see AlertingStore.adopt_ack), so reminders stop everywhere."""
+        if self._active is None:
+            return
+        store = self._active.store
+        adopted = [ack.source for ack in acks if store.adopt_ack(ack, slack)]
+        if adopted:
+            self._log.info("acks_adopted_from_cluster", sources=adopted)
             self.wake()
 
     # --- loops ---------------------------------------------------------------------------------

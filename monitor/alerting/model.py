@@ -237,6 +237,19 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class Ack:
+    """Someone acknowledged the firing incident of `source` at `acked_at`.
+
+    Shared between the instances of a cluster: an instance holds to an ack made elsewhere on
+    its own firing incident of the same source that had started by the time of the ack.
+    """
+
+    source: str
+    acked_by: str
+    acked_at: datetime
+
+
+@dataclass(frozen=True)
 class Silence:
     """Alerts whose labels match every matcher are not sent between `starts_at` and `ends_at`.
 

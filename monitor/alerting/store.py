@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.alerting.model import Incident, Notification, OutboxEntry, Silence, Status
+from monitor.alerting.model import Ack, Incident, Notification, OutboxEntry, Silence, Status
 from monitor.resilient_db import ResilientConnection, StoreHealth
 from monitor.store import Store
 
@@ -220,6 +220,34 @@ class AlertingStore:
             "UPDATE incidents SET acked_by = ?, acked_at = ?"
             " WHERE id = ? AND status = 'firing' AND acked_by IS NULL",
             (by, _ts(at), incident_id),
+        )
+        return cursor.rowcount > 0
+
+    def firing_acks(self) -> list[Ack]:
+        """The acks of the incidents that are still firing."""
+        rows = self._db.execute(
+            "SELECT source, acked_by, acked_at FROM incidents"
+            " WHERE status = 'firing' AND acked_by IS NOT NULL ORDER BY acked_at"
+        ).fetchall()
+        return [Ack(row[0], row[1], _dt_required(row[2])) for row in rows]
+
+    def unacked_sources(self) -> list[str]:
+        """The sources of the firing incidents nobody has acknowledged."""
+        rows = self._db.execute(
+            "SELECT DISTINCT source FROM incidents WHERE status = 'firing' AND acked_by IS NULL"
+            " ORDER BY source"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def adopt_ack(self, ack: Ack, slack: float) -> bool:
+        """Hold to an ack made elsewhere: mark the firing, unacknowledged incident of its source
+        acknowledged if it had started by the time of the ack, give or take `slack` seconds
+        (the instances open their incidents of one outage up to a round apart). An incident
+        that started later is a new outage, which nobody has acknowledged yet."""
+        cursor = self._db.execute(
+            "UPDATE incidents SET acked_by = ?, acked_at = ?"
+            " WHERE source = ? AND status = 'firing' AND acked_by IS NULL AND started_at <= ?",
+            (ack.acked_by, _ts(ack.acked_at), ack.source, _ts(ack.acked_at) + slack),
         )
         return cursor.rowcount > 0
 

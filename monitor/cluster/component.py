@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from monitor.core.health import Health, Transition
     from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
     from monitor.runner import TransitionListener
+    from monitor.status.store import HistoryStore
 
 
 class ClusterComponent:
@@ -29,13 +30,16 @@ class ClusterComponent:
     def __init__(self, ports: ComponentPorts) -> None:
         self._ports = ports
         self._incidents: IncidentPort | None = None
+        self._history: HistoryStore | None = None
         self._rollback: RollbackStatePort | None = None
         self._listeners: list[TransitionListener] = []
         self.member: ClusterMember | None = None
 
-    def attach(self, incidents: IncidentPort) -> None:
-        """Where ClusterDegraded is opened (alerting is built after this component)."""
+    def attach(self, incidents: IncidentPort, history: HistoryStore) -> None:
+        """Where ClusterDegraded is opened and where check history is kept (alerting and
+        status are built after this component)."""
         self._incidents = incidents
+        self._history = history
 
     def attach_rollback(self, rollback: RollbackStatePort) -> None:
         """Whose guard state is shared (rollback is built after this component)."""
@@ -77,6 +81,7 @@ class ClusterComponent:
                 self._emit,
                 emitted,
                 config.checks,
+                lambda: self._history,
                 lambda: self._rollback,
             )
             self.member.start()

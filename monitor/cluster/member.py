@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor import __version__
-from monitor.alerting.model import Notification
+from monitor.alerting.model import Ack, Notification
 from monitor.alerting.naming import AlertContent
 from monitor.alertnames import AlertName
 from monitor.cluster.claims import Claim, content_key, is_reminder, settle
 from monitor.cluster.config import ClusterConfig
 from monitor.cluster.guard_sync import GuardSharer
+from monitor.cluster.history import HistoryShare
 from monitor.cluster.shards import ShardKeeper
 from monitor.cluster.share import sharded_checks
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
@@ -35,6 +36,7 @@ from monitor.logs import get_logger
 if TYPE_CHECKING:
     from monitor.core.spec import CheckSpec
     from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
+    from monitor.status.store import HistoryStore
 
 CLUSTER_SOURCE = "cluster:store"
 PROBLEM_KEY = "cluster"
@@ -53,6 +55,7 @@ class ClusterMember:
         emit: Emit,
         emitted: Mapping[str, Health] | None = None,
         checks: Sequence[CheckSpec] = (),
+        history: Callable[[], HistoryStore | None] = lambda: None,
         rollback: Callable[[], RollbackStatePort | None] = lambda: None,
     ) -> None:
         self.config = config
@@ -61,6 +64,8 @@ class ClusterMember:
         self._lease_store = ClusterStore(config.store, config.instance, config.renew_every)
         self._claims = ClusterStore(config.store, config.instance, config.renew_every)
         self._views = ClusterStore(config.store, config.instance, config.renew_every)
+        self._history_store = ClusterStore(config.store, config.instance, config.renew_every)
+        self._history = HistoryShare(self._history_store, history)
         self.verdicts = VerdictGate(
             config.aggregate,
             config.instance,
@@ -83,6 +88,7 @@ class ClusterMember:
         self._down_reason = ""
         self._paged = False
         self._shared: dict[str, datetime] = {}  # silence id -> end, as last written
+        self._acks_shared: set[Ack] = set()  # the acks written, as last seen firing
         self.guards = GuardSharer(self._claims, rollback, ports.redactor.text, ports.clock)
         # Set when rollback recorded guard state: the next round runs at once.
         self.guards_due = asyncio.Event()
@@ -91,13 +97,14 @@ class ClusterMember:
         self.shards = ShardKeeper(config, ports, checks) if config.sharding else None
 
     def start(self) -> None:
-        """Start renewing the lease, sharing silences and judging checks (and keeping
-        shards)."""
+        """Start renewing the lease, sharing silences, acks and history, and judging checks
+        (and keeping shards)."""
         loops = [
             (self._keep_lease(), "cluster-lease"),  # first: _keeper_dead looks at it
-            (self._share_silences(), "cluster-silences"),
+            (self._share_what_people_did(), "cluster-shared"),
             (self._share_rollback_state(), "cluster-rollback-state"),
             (self.verdicts.run(self.config.renew_every), "cluster-verdicts"),
+            (self._history.run(), "cluster-history"),
         ]
         if self.shards is not None:
             self.shards.start()
@@ -134,7 +141,7 @@ class ClusterMember:
                     await self._lease_store.leave()
             except StoreUnavailable as exc:
                 self._log.warning("cluster_leave_failed", reason=str(exc))
-        for store in (self._lease_store, self._claims, self._views):
+        for store in (self._lease_store, self._claims, self._views, self._history_store):
             await store.close()
         if leave:
             # Alone from now on: alerting follows this instance's own view again.
@@ -172,25 +179,45 @@ class ClusterMember:
             wait = started + config.renew_every - clock.monotonic()
             await asyncio.sleep(max(0.0, wait))
 
-    async def _share_silences(self) -> None:
-        """Every renewal period: put this instance's silences in the store and hold to the
-        ones made elsewhere, so a silence made through any instance holds for the leader."""
-        config, store, clock = self.config, self._claims, self._ports.clock
+    async def _share_what_people_did(self) -> None:
+        """Every renewal period: share this instance's silences and acks through the store
+        and hold to the ones made elsewhere, so what someone did through any instance holds
+        for the leader (and for every instance's status page)."""
         while True:
             incidents = self._incidents()
             if incidents is not None and self._down_since is None:
-                # Silences ended lately are shared too: an early end must reach every peer.
-                since = clock.now() - SILENCE_ENDS_SHARED_FOR
-                # Only what changed since the last round is written.
-                local = incidents.stored_silences(since)
-                fresh = [s for s in local if self._shared.get(s.id) != s.ends_at]
                 try:
-                    await store.share_silences(fresh)
-                    self._shared = {s.id: s.ends_at for s in local}
-                    incidents.adopt_silences(await store.shared_silences(since))
+                    await self._share_silences(incidents)
+                    await self._share_acks(incidents)
                 except StoreUnavailable as exc:
-                    self._log.warning("cluster_silences_not_shared", reason=str(exc))
-            await asyncio.sleep(config.renew_every)
+                    self._log.warning("cluster_silences_and_acks_not_shared", reason=str(exc))
+            await asyncio.sleep(self.config.renew_every)
+
+    async def _share_silences(self, incidents: IncidentPort) -> None:
+        store = self._claims
+        # Silences ended lately are shared too: an early end must reach every peer.
+        since = self._ports.clock.now() - SILENCE_ENDS_SHARED_FOR
+        # Only what changed since the last round is written.
+        local = incidents.stored_silences(since)
+        fresh = [s for s in local if self._shared.get(s.id) != s.ends_at]
+        if fresh:
+            await store.share_silences(fresh)
+        self._shared = {s.id: s.ends_at for s in local}
+        incidents.adopt_silences(await store.shared_silences(since))
+
+    async def _share_acks(self, incidents: IncidentPort) -> None:
+        # Only new acks are written, and the store is read only while an incident here waits
+        # for one: a quiet cluster spends no round trip on acks.
+        acks = incidents.firing_acks()
+        fresh = [a for a in acks if a not in self._acks_shared]
+        if fresh:
+            await self._claims.share_acks(fresh)
+        self._acks_shared = set(acks)
+        waiting = incidents.unacked_sources()
+        if waiting:
+            # An instance opens its incident of an outage up to a round after another.
+            slack = 2 * self.config.lease
+            incidents.adopt_acks(await self._claims.shared_acks(waiting), slack)
 
     async def _share_rollback_state(self) -> None:
         """Every renewal period: share rollback's guard state (freezes, bad images, last

@@ -15,10 +15,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.alerting.model import Silence
+from monitor.alerting.model import Ack, Silence
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.cluster.claims import Logged
 from monitor.cluster.rollback_share import (
@@ -32,11 +32,14 @@ from monitor.cluster.rollback_share import (
 from monitor.cluster.share import ShardRow
 from monitor.core.health import Health
 from monitor.redaction import Redactor
+from monitor.status.rollup import Period, Rollup, retention_cutoffs
+from monitor.status.store import PeerRollup, decode_histogram, encode_histogram
 
 if TYPE_CHECKING:
     import psycopg
 
 LEASE_NAME = "leader"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # libpq's connect_timeout is whole seconds, at least 2 (1 is rounded up by libpq anyway).
 _MIN_CONNECT_TIMEOUT = 2
 
@@ -116,7 +119,38 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS opsmon_cluster_shards_owner ON opsmon_cluster_shards (owner);
     """,
-    # Rollback guards (monitor/cluster/guard_sync.py, rules in cluster/rollback_share.py):
+    # 4: acks (monitor/alerting/store.py adopt_ack). One row per ack as made; an instance
+    # that adopts one shares the same row again, which changes nothing.
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_acks (
+        source text NOT NULL,
+        acked_at timestamptz NOT NULL,
+        acked_by text NOT NULL,
+        instance text NOT NULL,
+        PRIMARY KEY (source, acked_at, acked_by)
+    );
+    """,
+    # 5: check history (monitor/cluster/history.py): each instance's hour and day rows as
+    # they stand, read by the others by the time they changed.
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_history (
+        instance text NOT NULL,
+        check_name text NOT NULL,
+        period text NOT NULL,
+        start float8 NOT NULL,
+        total integer NOT NULL,
+        ok integer NOT NULL,
+        unknown integer NOT NULL,
+        histogram text NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (instance, period, check_name, start)
+    );
+    CREATE INDEX IF NOT EXISTS opsmon_cluster_history_updated
+        ON opsmon_cluster_history (updated_at);
+    CREATE INDEX IF NOT EXISTS opsmon_cluster_history_start
+        ON opsmon_cluster_history (period, start);
+    """,
+    # 6: rollback guards (monitor/cluster/guard_sync.py, rules in cluster/rollback_share.py):
     # freezes and their lifts, bad images, the last known good per service (image and
     # container only: its settings hold environment values), rollbacks carried out.
     """
@@ -261,6 +295,48 @@ WHERE excluded.ends_at < s.ends_at
 _SHARED_SILENCES = """
 SELECT id, matchers, starts_at, ends_at, comment, created_by, created_at
 FROM opsmon_cluster_silences WHERE ends_at > %(since)s ORDER BY starts_at, id
+"""
+
+# Acks older than a month are of incidents long over: each share prunes them.
+_SHARE_ACKS = """
+WITH pruned AS (
+    DELETE FROM opsmon_cluster_acks WHERE acked_at < now() - interval '30 days'
+)
+INSERT INTO opsmon_cluster_acks (source, acked_at, acked_by, instance)
+SELECT s, a, b, %(me)s
+FROM unnest(%(sources)s::text[], %(ats)s::timestamptz[], %(bys)s::text[]) AS u(s, a, b)
+ON CONFLICT DO NOTHING
+"""
+
+_SHARED_ACKS = """
+SELECT source, acked_by, acked_at FROM opsmon_cluster_acks
+WHERE source = ANY(%(sources)s) ORDER BY acked_at
+"""
+
+# Rows past the status page's retention are pruned by every share; clock_timestamp() gives
+# each row its own time, so a reader's mark falls between rows, not inside a batch.
+_SHARE_HISTORY = """
+WITH pruned AS (
+    DELETE FROM opsmon_cluster_history
+    WHERE (period = 'hour' AND start < %(hour_cutoff)s)
+       OR (period = 'day' AND start < %(day_cutoff)s)
+)
+INSERT INTO opsmon_cluster_history AS h
+    (instance, check_name, period, start, total, ok, unknown, histogram, updated_at)
+SELECT %(me)s, c, p, s, t, o, u, g, clock_timestamp()
+FROM unnest(%(checks)s::text[], %(periods)s::text[], %(starts)s::float8[],
+            %(totals)s::int[], %(oks)s::int[], %(unknowns)s::int[], %(histograms)s::text[])
+    AS x(c, p, s, t, o, u, g)
+ON CONFLICT (instance, period, check_name, start) DO UPDATE SET
+    total = excluded.total, ok = excluded.ok, unknown = excluded.unknown,
+    histogram = excluded.histogram, updated_at = excluded.updated_at
+"""
+
+_PEER_HISTORY = """
+SELECT instance, check_name, period, start, total, ok, unknown, histogram, updated_at
+FROM opsmon_cluster_history
+WHERE instance <> %(me)s AND updated_at > %(after)s - make_interval(secs => %(back)s)
+ORDER BY updated_at
 """
 
 # --- rollback guards (monitor/cluster/guard_sync.py) -------------------------------------
@@ -727,6 +803,68 @@ class ClusterStore:
             )
             for sid, matchers, starts, ends, comment, by, created in rows
         ]
+
+    # --- shared acks ---------------------------------------------------------------------
+    async def share_acks(self, acks: Sequence[Ack]) -> None:
+        """Put acks made (or adopted) on this instance in the store (one round trip)."""
+        await self._rows(
+            _SHARE_ACKS,
+            {
+                "me": self.instance,
+                "sources": [a.source for a in acks],
+                "ats": [a.acked_at for a in acks],
+                "bys": [a.acked_by for a in acks],
+            },
+        )
+
+    async def shared_acks(self, sources: Sequence[str]) -> list[Ack]:
+        """Every ack in the store of one of `sources`, oldest first."""
+        rows = await self._rows(_SHARED_ACKS, {"sources": list(sources)})
+        return [Ack(str(source), str(by), at) for source, by, at in rows]
+
+    # --- shared history ------------------------------------------------------------------
+    async def share_history(self, rows: Sequence[Rollup]) -> None:
+        """Put this instance's history rows in the store as they stand (one round trip)."""
+        cutoffs = retention_cutoffs(datetime.now(UTC).timestamp())
+        await self._rows(
+            _SHARE_HISTORY,
+            {
+                "me": self.instance,
+                "hour_cutoff": cutoffs[Period.HOUR],
+                "day_cutoff": cutoffs[Period.DAY],
+                "checks": [r.check for r in rows],
+                "periods": [r.period.value for r in rows],
+                "starts": [r.start for r in rows],
+                "totals": [r.total for r in rows],
+                "oks": [r.ok for r in rows],
+                "unknowns": [r.unknown for r in rows],
+                "histograms": [encode_histogram(r.histogram) for r in rows],
+            },
+        )
+
+    async def peer_history(
+        self, after: datetime | None, look_back: float
+    ) -> tuple[list[PeerRollup], datetime | None]:
+        """The other instances' rows changed since `after` less `look_back` seconds (every
+        row when `after` is None), and the newest change among them."""
+        params = {"me": self.instance, "after": after or _EPOCH, "back": look_back}
+        rows = await self._rows(_PEER_HISTORY, params)
+        found = [
+            PeerRollup(
+                str(instance),
+                Rollup(
+                    str(check),
+                    Period(period),
+                    float(start),
+                    int(total),
+                    int(ok),
+                    int(unknown),
+                    decode_histogram(histogram),
+                ),
+            )
+            for instance, check, period, start, total, ok, unknown, histogram, _ in rows
+        ]
+        return found, (rows[-1][-1] if rows else None)
 
     # --- rollback guards --------------------------------------------------------------------
     async def share_guards(self, state: GuardState) -> None:

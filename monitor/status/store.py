@@ -11,10 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.resilient_db import ResilientConnection
-from monitor.status.rollup import Period, Rollup, Sample, fold, retention_cutoffs
+from monitor.status.rollup import (
+    Period,
+    Rollup,
+    Sample,
+    fold,
+    merge_histograms,
+    retention_cutoffs,
+)
 from monitor.store import Store
 
 HISTORY_TABLES: dict[str, tuple[str, ...]] = {
@@ -31,7 +39,37 @@ HISTORY_TABLES: dict[str, tuple[str, ...]] = {
         ) WITHOUT ROWID;
         CREATE INDEX history_rollups_by_start ON history_rollups (period, start);""",
     ),
+    # The rows of the other instances of a cluster, as they last shared them (cluster/
+    # history.py): the page adds them to this instance's own.
+    "history_peer_rollups": (
+        """CREATE TABLE history_peer_rollups (
+            instance TEXT NOT NULL,
+            check_name TEXT NOT NULL,
+            period TEXT NOT NULL,
+            start REAL NOT NULL,
+            total INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            unknown INTEGER NOT NULL,
+            histogram TEXT NOT NULL,
+            PRIMARY KEY (period, check_name, start, instance)
+        ) WITHOUT ROWID;""",
+    ),
 }
+
+# This instance's rows and the other instances' (a cluster's), read as one.
+_ALL_ROLLUPS = """(
+    SELECT check_name, period, start, total, ok, unknown, histogram FROM history_rollups
+    UNION ALL
+    SELECT check_name, period, start, total, ok, unknown, histogram FROM history_peer_rollups
+)"""
+
+
+@dataclass(frozen=True)
+class PeerRollup:
+    """Another instance's row, as it shared it: the whole count, not an increment."""
+
+    instance: str
+    rollup: Rollup
 
 
 def encode_histogram(histogram: Mapping[int, int]) -> str:
@@ -58,6 +96,12 @@ class HistoryStore:
         # are pruned), so readers may cache what they derive from the past.
         self.generation = 0
         self._latest: dict[Period, float] = {}
+        # The rows written since a cluster last took them to share (cluster/history.py).
+        self._unshared: set[tuple[str, Period, float]] = set()
+        # Alone, reads skip the (empty) table of other instances' rows.
+        self._rows_from = "history_rollups"
+        if connection.execute("SELECT 1 FROM history_peer_rollups LIMIT 1").fetchone():
+            self._rows_from = _ALL_ROLLUPS
 
     def _note_writes(self, rows: Sequence[Rollup]) -> None:
         for period in Period:
@@ -73,6 +117,7 @@ class HistoryStore:
         """Merge `rows` into the stored ones, all in one transaction."""
         rows = list(rows)
         self._note_writes(rows)
+        self._unshared.update(row.key for row in rows)
         with self._transaction():
             for row in rows:
                 stored = self._db.execute(
@@ -122,10 +167,11 @@ class HistoryStore:
     ) -> list[Rollup]:
         """Rows of `period` starting at or after `since` and before `before` (optionally only of
         `checks`), by check and start."""
-        columns = "check_name, start, total, ok, unknown" + (
-            ", histogram" if with_histograms else ""
+        # Rows of one check and start (this instance's, and other instances') add up.
+        columns = "check_name, start, sum(total), sum(ok), sum(unknown)" + (
+            ", group_concat(histogram, ';')" if with_histograms else ""
         )
-        query = f"SELECT {columns} FROM history_rollups WHERE period = ? AND start >= ?"
+        query = f"SELECT {columns} FROM {self._rows_from} WHERE period = ? AND start >= ?"
         args: list[object] = [period.value, since]
         if before is not None:
             query += " AND start < ?"
@@ -133,6 +179,7 @@ class HistoryStore:
         if checks is not None:
             query += f" AND check_name IN ({','.join('?' * len(checks))})"
             args.extend(checks)
+        query += " GROUP BY check_name, start ORDER BY check_name, start"
         return [
             Rollup(
                 row[0],
@@ -141,9 +188,9 @@ class HistoryStore:
                 row[2],
                 row[3],
                 row[4],
-                decode_histogram(row[5]) if with_histograms else {},
+                _merged_histograms(row[5]) if with_histograms else {},
             )
-            for row in self._db.execute(query + " ORDER BY check_name, start", args)
+            for row in self._db.execute(query, args)
         ]
 
     def sums(self, period: Period, since: float, before: float) -> dict[str, Rollup]:
@@ -152,7 +199,7 @@ class HistoryStore:
         return {
             row[0]: Rollup(row[0], period, since, row[1], row[2], row[3])
             for row in self._db.execute(
-                "SELECT check_name, sum(total), sum(ok), sum(unknown) FROM history_rollups"
+                f"SELECT check_name, sum(total), sum(ok), sum(unknown) FROM {self._rows_from}"
                 " WHERE period = ? AND start >= ? AND start < ? GROUP BY check_name",
                 (period.value, since, before),
             )
@@ -163,11 +210,12 @@ class HistoryStore:
         removed = 0
         with self._transaction():
             for period, cutoff in retention_cutoffs(now).items():
-                cursor = self._db.execute(
-                    "DELETE FROM history_rollups WHERE period = ? AND start < ?",
-                    (period.value, cutoff),
-                )
-                removed += cursor.rowcount
+                for table in ("history_rollups", "history_peer_rollups"):
+                    cursor = self._db.execute(
+                        f"DELETE FROM {table} WHERE period = ? AND start < ?",
+                        (period.value, cutoff),
+                    )
+                    removed += cursor.rowcount
         if removed:
             self.generation += 1
         return removed
@@ -177,9 +225,60 @@ class HistoryStore:
         return [
             row[0]
             for row in self._db.execute(
-                "SELECT DISTINCT check_name FROM history_rollups ORDER BY check_name"
+                f"SELECT DISTINCT check_name FROM {self._rows_from} ORDER BY check_name"
             )
         ]
+
+    # --- a cluster's shared history (cluster/history.py) ---------------------------------------
+    def take_unshared(self) -> list[Rollup]:
+        """This instance's rows written since the last call, whole (what a peer replaces its
+        copy with); give them back with `unshared` if they could not be shared."""
+        keys, self._unshared = self._unshared, set()
+        found: list[Rollup] = []
+        for check, period, start in sorted(keys):
+            row = self._db.execute(
+                "SELECT total, ok, unknown, histogram FROM history_rollups"
+                " WHERE period = ? AND check_name = ? AND start = ?",
+                (period.value, check, start),
+            ).fetchone()
+            if row is not None:  # pruned meanwhile: nothing to share
+                found.append(
+                    Rollup(check, period, start, row[0], row[1], row[2], decode_histogram(row[3]))
+                )
+        return found
+
+    def unshared(self, rows: Iterable[Rollup]) -> None:
+        """Rows `take_unshared` gave that could not be shared: offered again next time."""
+        self._unshared.update(row.key for row in rows)
+
+    def adopt_peer_rows(self, rows: Sequence[PeerRollup]) -> None:
+        """Hold other instances' rows as they shared them (each replaces the last copy)."""
+        if not rows:
+            return
+        with self._transaction():
+            for peer in rows:
+                row = peer.rollup
+                self._db.execute(
+                    "INSERT OR REPLACE INTO history_peer_rollups (instance, check_name, period,"
+                    " start, total, ok, unknown, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        peer.instance,
+                        row.check,
+                        row.period.value,
+                        row.start,
+                        row.total,
+                        row.ok,
+                        row.unknown,
+                        encode_histogram(row.histogram),
+                    ),
+                )
+        self._rows_from = _ALL_ROLLUPS
+        self.generation += 1
+
+
+def _merged_histograms(joined: str) -> dict[int, int]:
+    """The histograms of rows read as one (`group_concat(histogram, ';')`), added up."""
+    return merge_histograms(decode_histogram(part) for part in joined.split(";"))
 
 
 class HistoryRecorder:
