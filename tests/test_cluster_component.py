@@ -14,10 +14,11 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from monitor.cluster.component import ClusterComponent
@@ -471,6 +472,45 @@ async def test_a_dead_lease_keeper_shows_in_healthz_and_pages_still_go_out(
 
             assert [sender for sender, _ in await async_wait_until(paged, timeout=20)] == ["solo"]
     finally:
+        daemon.request_stop()
+        await asyncio.wait_for(running, 15)
+        receiver.stop()
+        target.stop()
+
+
+async def test_guard_state_recorded_by_rollback_is_shared_at_once(
+    tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """When rollback says it recorded guard state (a rollback ended, an image was promoted),
+    the member shares it at once, not at its next round (here minutes away): a leader that
+    dies right after a failed rollback has already shared the freeze."""
+    store = make_postgres()
+    receiver, target = Receiver().start(), FlipTarget().start()
+    config = Cluster(receiver, target, store, tmp_path)
+    config.extra = "rollback:\n  services:\n    backend: {project: shop}\n"
+    path = config.config("solo")
+    path.write_text(path.read_text().replace(f"lease: {LEASE}s", "lease: 10m"))
+    state = open_store(tmp_path / "solo")
+    first, second = datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC)
+    state.freeze("backend", "rollback r1 failed", first)
+    daemon = Daemon(load_config(path, dict(os.environ)), Settings(listen=None))
+    running = asyncio.create_task(daemon.run())
+
+    async def shared(since: datetime) -> bool:
+        try:
+            rows = store.sql("SELECT since FROM opsmon_cluster_rollback_freezes")
+        except psycopg.errors.UndefinedTable:  # not migrated yet
+            return False
+        return any(row[0] == since for row in rows)
+
+    try:
+        await async_wait_until(lambda: shared(first), timeout=20)  # the first round ran
+        state.freeze("backend", "rollback r2 failed", second)
+        (cluster,) = [c for c in daemon.components if isinstance(c, ClusterComponent)]
+        cluster.guards_changed()
+        await async_wait_until(lambda: shared(second), timeout=15)
+    finally:
+        state.close()
         daemon.request_stop()
         await asyncio.wait_for(running, 15)
         receiver.stop()
