@@ -56,11 +56,13 @@ def build_components(ports: ComponentPorts) -> list[Component]:
     alerting = AlertingComponent(ports, cluster, transitions=cluster)
     status = StatusComponent(ports)
     cluster.attach(alerting, status.history)
+    rollback = RollbackComponent(ports, alerting, cluster)
+    cluster.attach_rollback(rollback)
     return [
         runbook_pages.RunbookPages(ports.settings.runbooks_dir, ports.config),
         cluster,
         alerting,
         DockerWatcher(ports),
-        RollbackComponent(ports, alerting, cluster),
+        rollback,
         status,
     ]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
     from monitor.clock import Clock
     from monitor.cluster.claims import Claim, PagedAlert
+    from monitor.cluster.rollback_share import Adoption, GuardState
     from monitor.config import Config
     from monitor.core.spec import CheckSpec
     from monitor.metrics import Metrics
@@ -127,6 +128,19 @@ class IncidentPort(Protocol):
         ...
 
 
+class RollbackStatePort(Protocol):
+    """Rollback's guard state as the cluster shares it (monitor/cluster/guard_sync.py)."""
+
+    def guard_state(self, me: str, since: datetime) -> GuardState | None:
+        """This instance's freezes, lifts, bad images, last known goods and the rollbacks
+        it started at `since` or later; None while rollback is off."""
+        ...
+
+    async def adopt_guards(self, adoption: Adoption) -> None:
+        """Take over what other instances recorded (nothing while rollback is off)."""
+        ...
+
+
 class TransitionSource(Protocol):
     """Where a listener gets the checks' transitions: the registry (each instance's own
     view) or the cluster (the view combined over its instances, cluster/verdicts.py)."""
@@ -157,6 +171,11 @@ class ClusterPort(Protocol):
 
     async def fence(self, action: str) -> bool:
         """Record `action` under this leader's epoch; False if that epoch is stale."""
+        ...
+
+    def guards_changed(self) -> None:
+        """Rollback recorded guard state (a freeze, a bad image, a last known good, a
+        rollback): share it now rather than at the next round."""
         ...
 
 

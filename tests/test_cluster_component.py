@@ -14,15 +14,18 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from monitor.cluster.component import ClusterComponent
 from monitor.cluster.verdicts import VerdictGate
 from monitor.config import load_config
 from monitor.daemon import Daemon
+from monitor.rollback.store import open_store
 from monitor.settings import Settings
 from tests.support.alertmanager import running_alertmanager
 from tests.support.cli import run_opsmon
@@ -55,6 +58,8 @@ class Cluster:
     repeat_interval: str = "4h"
     # The test tokens (tests/support/status.py) for the API, read from the environment.
     api: bool = False
+    # More top-level sections for every instance (YAML).
+    extra: str = ""
 
     def config(self, name: str) -> Path:
         path = self.tmp / f"{name}.yml"
@@ -86,6 +91,7 @@ class Cluster:
                 if self.clustered
                 else ""
             )
+            + self.extra
         )
         return path
 
@@ -472,6 +478,45 @@ async def test_a_dead_lease_keeper_shows_in_healthz_and_pages_still_go_out(
         target.stop()
 
 
+async def test_guard_state_recorded_by_rollback_is_shared_at_once(
+    tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """When rollback says it recorded guard state (a rollback ended, an image was promoted),
+    the member shares it at once, not at its next round (here minutes away): a leader that
+    dies right after a failed rollback has already shared the freeze."""
+    store = make_postgres()
+    receiver, target = Receiver().start(), FlipTarget().start()
+    config = Cluster(receiver, target, store, tmp_path)
+    config.extra = "rollback:\n  services:\n    backend: {project: shop}\n"
+    path = config.config("solo")
+    path.write_text(path.read_text().replace(f"lease: {LEASE}s", "lease: 10m"))
+    state = open_store(tmp_path / "solo")
+    first, second = datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC)
+    state.freeze("backend", "rollback r1 failed", first)
+    daemon = Daemon(load_config(path, dict(os.environ)), Settings(listen=None))
+    running = asyncio.create_task(daemon.run())
+
+    async def shared(since: datetime) -> bool:
+        try:
+            rows = store.sql("SELECT since FROM opsmon_cluster_rollback_freezes")
+        except psycopg.errors.UndefinedTable:  # not migrated yet
+            return False
+        return any(row[0] == since for row in rows)
+
+    try:
+        await async_wait_until(lambda: shared(first), timeout=20)  # the first round ran
+        state.freeze("backend", "rollback r2 failed", second)
+        (cluster,) = [c for c in daemon.components if isinstance(c, ClusterComponent)]
+        cluster.guards_changed()
+        await async_wait_until(lambda: shared(second), timeout=15)
+    finally:
+        state.close()
+        daemon.request_stop()
+        await asyncio.wait_for(running, 15)
+        receiver.stop()
+        target.stop()
+
+
 @contextmanager
 def own_targets(cluster: Cluster, *names: str) -> Iterator[dict[str, FlipTarget]]:
     """A target of their own for the named instances (healthy at first)."""
@@ -564,6 +609,36 @@ async def test_a_crash_in_judging_still_pages_this_instances_view(
         await asyncio.wait_for(running, 15)
         receiver.stop()
         target.stop()
+
+
+def test_a_freeze_holds_on_every_instance_and_an_unfreeze_anywhere_lifts_it(
+    cluster: Cluster,
+) -> None:
+    """A freeze the leader recorded (its rollback failed) shows on a follower within a few
+    rounds, so a follower that takes over holds to it; `opsmon rollback unfreeze` on the
+    follower lifts it on the leader too."""
+    cluster.extra = "rollback:\n  mode: dry_run\n  services:\n    backend: {project: shop}\n"
+    leader = start_three(cluster)
+    follower = next(n for n in NAMES if n != leader)
+
+    def frozen(name: str) -> object:
+        rows = cluster.members[name].get("/api/rollback").json()["services"]
+        return next(r["frozen"] for r in rows if r["service"] == "backend")
+
+    state = open_store(cluster.tmp / leader)
+    try:
+        state.freeze("backend", "rollback r1 failed", datetime.now(UTC))
+    finally:
+        state.close()
+    shown = wait_until(lambda: frozen(follower), timeout=10)
+    assert shown["reason"] == "rollback r1 failed"  # type: ignore[index]
+
+    lifted = run_opsmon(
+        "rollback", "unfreeze", "backend", "--config", str(cluster.config(follower))
+    )
+    assert lifted.returncode == 0, lifted.stderr
+    wait_until(lambda: frozen(leader) is None, timeout=10)
+    holds_for(lambda: frozen(leader) is None and frozen(follower) is None, 3 * LEASE)
 
 
 async def _ready(daemon: Daemon) -> bool:

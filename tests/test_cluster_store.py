@@ -4,8 +4,9 @@ on every takeover, fenced writes refused under a stale epoch, migrations run onc
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from monitor.cluster.rollback_share import GuardState, SharedFreeze, SharedLkg, SharedRollback
 from monitor.cluster.store import MIGRATIONS, ClusterStore, NameTaken, StoreUnavailable
 from tests.support.postgres import APP_PASSWORD, PostgresCluster, PostgresFactory
 from tests.support.waiting import async_wait_until
@@ -218,3 +219,29 @@ async def test_a_claim_takes_only_the_checks_it_names(make_postgres: PostgresFac
     rows = {r.check: r.owner for r in await a.shards()}
     assert rows["only-elsewhere"] is None
     await a.close()
+
+
+async def test_guard_rows_keep_the_latest_lkg_and_read_back_whole(
+    make_postgres: PostgresFactory,
+) -> None:
+    """Rollback guard rows: an older last known good written after a newer one does not
+    replace it; a freeze written twice is one row; everything reads back as written (times
+    to the microsecond, a rollback still without an end), rollbacks only since the given
+    time."""
+    server = make_postgres()
+    a, b = store(server, "a"), store(server, "b")
+    t = datetime(2026, 11, 29, 8, 0, 0, 123456, tzinfo=UTC)
+    later = t + timedelta(minutes=5)
+    freeze = SharedFreeze("web", t, "rollback r1 failed", "a")
+    newer = SharedLkg("web", "shop", "app:v2", "sha256:2", "c2", later, "b")
+    run = SharedRollback("r1", "web", "a", "in_progress", later, None, "app:v3", "app:v2")
+    await b.share_guards(GuardState(lkgs=(newer,)))
+    older = SharedLkg("web", "shop", "app:v1", "sha256:1", "c1", t, "a")
+    await a.share_guards(GuardState(freezes=(freeze,), lkgs=(older,), rollbacks=(run,)))
+    await a.share_guards(GuardState(freezes=(freeze,)))
+    await a.share_guards(GuardState())  # nothing new: no statement at all
+
+    shared = await b.shared_guards(t)
+    assert shared == GuardState(freezes=(freeze,), lkgs=(newer,), rollbacks=(run,))
+    assert (await b.shared_guards(later + timedelta(seconds=1))).rollbacks == ()
+    await asyncio.gather(a.close(), b.close())

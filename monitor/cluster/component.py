@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from monitor.config import Config
     from monitor.core.health import Health, Transition
-    from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
     from monitor.runner import TransitionListener
     from monitor.status.store import HistoryStore
 
@@ -31,6 +31,7 @@ class ClusterComponent:
         self._ports = ports
         self._incidents: IncidentPort | None = None
         self._history: HistoryStore | None = None
+        self._rollback: RollbackStatePort | None = None
         self._listeners: list[TransitionListener] = []
         self.member: ClusterMember | None = None
 
@@ -39,6 +40,10 @@ class ClusterComponent:
         status are built after this component)."""
         self._incidents = incidents
         self._history = history
+
+    def attach_rollback(self, rollback: RollbackStatePort) -> None:
+        """Whose guard state is shared (rollback is built after this component)."""
+        self._rollback = rollback
 
     # --- Component ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -77,6 +82,7 @@ class ClusterComponent:
                 emitted,
                 config.checks,
                 lambda: self._history,
+                lambda: self._rollback,
             )
             self.member.start()
 
@@ -129,3 +135,8 @@ class ClusterComponent:
     async def fence(self, action: str) -> bool:
         """Record `action` under this leader's epoch; False if the store refuses (stale)."""
         return await self.member.fence(action) if self.member else True
+
+    def guards_changed(self) -> None:
+        """Rollback recorded guard state: share it now (alone: nothing to share)."""
+        if self.member is not None:
+            self.member.guards_due.set()

@@ -30,17 +30,19 @@ from monitor.cluster.claims import (
     settle,
 )
 from monitor.cluster.config import ClusterConfig
+from monitor.cluster.guard_sync import GuardSharer
 from monitor.cluster.history import HistoryShare
 from monitor.cluster.shards import ShardKeeper
 from monitor.cluster.share import sharded_checks
 from monitor.cluster.store import ClusterStore, LeaseRow, NameTaken, StoreUnavailable
 from monitor.cluster.verdicts import Emit, VerdictGate
+from monitor.core.aio import wait_for_event
 from monitor.core.health import Health
 from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.core.spec import CheckSpec
-    from monitor.ports import ComponentPorts, IncidentPort
+    from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
     from monitor.status.store import HistoryStore
 
 CLUSTER_SOURCE = "cluster:store"
@@ -61,6 +63,7 @@ class ClusterMember:
         emitted: Mapping[str, Health] | None = None,
         checks: Sequence[CheckSpec] = (),
         history: Callable[[], HistoryStore | None] = lambda: None,
+        rollback: Callable[[], RollbackStatePort | None] = lambda: None,
     ) -> None:
         self.config = config
         self._ports = ports
@@ -93,6 +96,9 @@ class ClusterMember:
         self._paged = False
         self._shared: dict[str, datetime] = {}  # silence id -> end, as last written
         self._acks_shared: set[Ack] = set()  # the acks written, as last seen firing
+        self.guards = GuardSharer(self._claims, rollback, ports.redactor.text, ports.clock)
+        # Set when rollback recorded guard state: the next round runs at once.
+        self.guards_due = asyncio.Event()
         self._log = get_logger("cluster")
         # With sharding, the configured checks this instance runs are the ones it owns.
         self.shards = (
@@ -105,6 +111,7 @@ class ClusterMember:
         loops = [
             (self._keep_lease(), "cluster-lease"),  # first: _keeper_dead looks at it
             (self._share_what_people_did(), "cluster-shared"),
+            (self._share_rollback_state(), "cluster-rollback-state"),
             (self.verdicts.run(self.config.renew_every), "cluster-verdicts"),
             (self._history.run(), "cluster-history"),
         ]
@@ -229,6 +236,18 @@ class ClusterMember:
         if incidents is not None:
             incidents.take_over(taken)
             incidents.hand_over(handed)
+
+    async def _share_rollback_state(self) -> None:
+        """Every renewal period: share rollback's guard state (freezes, bad images, last
+        known goods, rollbacks done), so that any future leader holds to it (guard_sync.py)."""
+        while True:
+            self.guards_due.clear()
+            if self._down_since is None:
+                try:
+                    await self.guards.round()
+                except StoreUnavailable as exc:
+                    self._log.warning("cluster_rollback_state_not_shared", reason=str(exc))
+            await wait_for_event(self.guards_due, self.config.renew_every)
 
     def _observe(self, row: LeaseRow, started: float, members: int) -> None:
         metrics = self._ports.metrics

@@ -21,6 +21,14 @@ from typing import TYPE_CHECKING, Any
 from monitor.alerting.model import Ack, Silence
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.cluster.claims import Logged, PagedAlert
+from monitor.cluster.rollback_share import (
+    GuardState,
+    SharedBadImage,
+    SharedFreeze,
+    SharedLift,
+    SharedLkg,
+    SharedRollback,
+)
 from monitor.cluster.share import ShardRow
 from monitor.core.health import Health
 from monitor.redaction import Redactor
@@ -147,6 +155,55 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE opsmon_cluster_notifications
         ADD COLUMN IF NOT EXISTS delivered_alerts jsonb NOT NULL DEFAULT '[]';
+    """,
+    # 7: rollback guards (monitor/cluster/guard_sync.py, rules in cluster/rollback_share.py):
+    # freezes and their lifts, bad images, the last known good per service (image and
+    # container only: its settings hold environment values), rollbacks carried out.
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_rollback_freezes (
+        service text NOT NULL,
+        since timestamptz NOT NULL,
+        reason text NOT NULL,
+        instance text NOT NULL,
+        PRIMARY KEY (service, since)
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_rollback_lifts (
+        service text NOT NULL,
+        upto timestamptz NOT NULL,
+        lifted_at timestamptz NOT NULL,
+        instance text NOT NULL,
+        PRIMARY KEY (service, upto)
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_rollback_bad_images (
+        service text NOT NULL,
+        image_id text NOT NULL,
+        image text NOT NULL,
+        marked_at timestamptz NOT NULL,
+        reason text NOT NULL,
+        instance text NOT NULL,
+        PRIMARY KEY (service, image_id)
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_rollback_lkg (
+        service text PRIMARY KEY,
+        project text NOT NULL,
+        image text NOT NULL,
+        image_id text NOT NULL,
+        container_id text NOT NULL,
+        promoted_at timestamptz NOT NULL,
+        instance text NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_rollbacks (
+        id text PRIMARY KEY,
+        service text NOT NULL,
+        instance text NOT NULL,
+        status text NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz,
+        bad_image text NOT NULL,
+        target_image text NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS opsmon_cluster_rollbacks_started
+        ON opsmon_cluster_rollbacks (started_at);
     """,
 )
 
@@ -294,6 +351,73 @@ SELECT instance, check_name, period, start, total, ok, unknown, histogram, updat
 FROM opsmon_cluster_history
 WHERE instance <> %(me)s AND updated_at > %(after)s - make_interval(secs => %(back)s)
 ORDER BY updated_at
+"""
+
+# --- rollback guards (monitor/cluster/guard_sync.py) -------------------------------------
+# Everything one instance has new in one statement (data-modifying CTEs). A freeze, a lift and
+# a bad image are written once; the last known good promoted last wins; a rollback's row
+# follows its status.
+_SHARE_GUARDS = """
+WITH freezes AS (
+    INSERT INTO opsmon_cluster_rollback_freezes (service, since, reason, instance)
+    SELECT s, t, r, %(me)s
+    FROM unnest(%(f_service)s::text[], %(f_since)s::timestamptz[], %(f_reason)s::text[])
+        AS u(s, t, r)
+    ON CONFLICT (service, since) DO NOTHING
+), lifts AS (
+    INSERT INTO opsmon_cluster_rollback_lifts (service, upto, lifted_at, instance)
+    SELECT s, t, a, %(me)s
+    FROM unnest(%(l_service)s::text[], %(l_upto)s::timestamptz[], %(l_at)s::timestamptz[])
+        AS u(s, t, a)
+    ON CONFLICT (service, upto) DO NOTHING
+), bad AS (
+    INSERT INTO opsmon_cluster_rollback_bad_images
+        (service, image_id, image, marked_at, reason, instance)
+    SELECT s, i, n, t, r, %(me)s
+    FROM unnest(%(b_service)s::text[], %(b_id)s::text[], %(b_image)s::text[],
+                %(b_at)s::timestamptz[], %(b_reason)s::text[]) AS u(s, i, n, t, r)
+    ON CONFLICT (service, image_id) DO NOTHING
+), lkg AS (
+    INSERT INTO opsmon_cluster_rollback_lkg AS k
+        (service, project, image, image_id, container_id, promoted_at, instance)
+    SELECT s, p, n, i, c, t, %(me)s
+    FROM unnest(%(k_service)s::text[], %(k_project)s::text[], %(k_image)s::text[],
+                %(k_id)s::text[], %(k_container)s::text[], %(k_at)s::timestamptz[])
+        AS u(s, p, n, i, c, t)
+    ON CONFLICT (service) DO UPDATE SET
+        project = excluded.project, image = excluded.image, image_id = excluded.image_id,
+        container_id = excluded.container_id, promoted_at = excluded.promoted_at,
+        instance = excluded.instance
+    WHERE excluded.promoted_at > k.promoted_at
+), runs AS (
+    INSERT INTO opsmon_cluster_rollbacks AS r
+        (id, service, instance, status, started_at, finished_at, bad_image, target_image)
+    SELECT i, s, %(me)s, st, t, f, b, g
+    FROM unnest(%(r_id)s::text[], %(r_service)s::text[], %(r_status)s::text[],
+                %(r_started)s::timestamptz[], %(r_finished)s::timestamptz[],
+                %(r_bad)s::text[], %(r_target)s::text[]) AS u(i, s, st, t, f, b, g)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at
+    WHERE r.instance = excluded.instance
+)
+SELECT 1
+"""
+
+# The cluster's guard state in one round trip: per service the newest freeze and the lift
+# that reaches furthest (enough for the rules), every bad image and last known good, and the
+# rollbacks started since the given time.
+_SHARED_GUARDS = """
+SELECT
+    (SELECT coalesce(json_agg(f), '[]') FROM (
+        SELECT DISTINCT ON (service) service, since, reason, instance
+        FROM opsmon_cluster_rollback_freezes ORDER BY service, since DESC) f),
+    (SELECT coalesce(json_agg(l), '[]') FROM (
+        SELECT DISTINCT ON (service) service, upto, lifted_at, instance
+        FROM opsmon_cluster_rollback_lifts ORDER BY service, upto DESC) l),
+    (SELECT coalesce(json_agg(b ORDER BY marked_at), '[]')
+        FROM opsmon_cluster_rollback_bad_images b),
+    (SELECT coalesce(json_agg(k ORDER BY service), '[]') FROM opsmon_cluster_rollback_lkg k),
+    (SELECT coalesce(json_agg(r ORDER BY started_at), '[]') FROM opsmon_cluster_rollbacks r
+        WHERE started_at >= %(since)s)
 """
 
 _PUBLISH_VIEWS = """
@@ -776,6 +900,65 @@ class ClusterStore:
         ]
         return found, (rows[-1][-1] if rows else None)
 
+    # --- rollback guards --------------------------------------------------------------------
+    async def share_guards(self, state: GuardState) -> None:
+        """Put this instance's new guard state in the store (one round trip; none if there is
+        nothing new). The rules are in cluster/rollback_share.py."""
+        if not state.empty():
+            await self._rows(_SHARE_GUARDS, {"me": self.instance, **_guard_params(state)})
+
+    async def shared_guards(self, since: datetime) -> GuardState:
+        """The cluster's guard state: freezes and lifts (the newest of each per service), bad
+        images, last known goods, and the rollbacks started at `since` or later."""
+        rows = await self._rows(_SHARED_GUARDS, {"since": since})
+        freezes, lifts, bad, lkgs, runs = rows[0]
+        return GuardState(
+            tuple(
+                SharedFreeze(r["service"], _time(r["since"]), r["reason"], r["instance"])
+                for r in freezes
+            ),
+            tuple(
+                SharedLift(r["service"], _time(r["upto"]), _time(r["lifted_at"]), r["instance"])
+                for r in lifts
+            ),
+            tuple(
+                SharedBadImage(
+                    r["service"],
+                    r["image_id"],
+                    r["image"],
+                    _time(r["marked_at"]),
+                    r["reason"],
+                    r["instance"],
+                )
+                for r in bad
+            ),
+            tuple(
+                SharedLkg(
+                    r["service"],
+                    r["project"],
+                    r["image"],
+                    r["image_id"],
+                    r["container_id"],
+                    _time(r["promoted_at"]),
+                    r["instance"],
+                )
+                for r in lkgs
+            ),
+            tuple(
+                SharedRollback(
+                    r["id"],
+                    r["service"],
+                    r["instance"],
+                    r["status"],
+                    _time(r["started_at"]),
+                    _time(r["finished_at"]) if r["finished_at"] else None,
+                    r["bad_image"],
+                    r["target_image"],
+                )
+                for r in runs
+            ),
+        )
+
     # --- verdicts -------------------------------------------------------------------------
     async def publish_views(self, views: Sequence[View]) -> None:
         """Record this instance's judgement of each check in `views` (one round trip)."""
@@ -814,6 +997,42 @@ class ClusterStore:
         return ClusterStatus(
             holder, epoch, acquired, renewed, expires, remaining, now, members, shards
         )
+
+
+def _time(value: str) -> datetime:
+    """A timestamp as json_agg writes it (ISO 8601 with an offset)."""
+    return datetime.fromisoformat(value)
+
+
+def _guard_params(state: GuardState) -> dict[str, object]:
+    """The arrays `_SHARE_GUARDS` unnests."""
+    f, lf, b, k, r = state.freezes, state.lifts, state.bad_images, state.lkgs, state.rollbacks
+    return {
+        "f_service": [x.service for x in f],
+        "f_since": [x.since for x in f],
+        "f_reason": [x.reason for x in f],
+        "l_service": [x.service for x in lf],
+        "l_upto": [x.upto for x in lf],
+        "l_at": [x.lifted_at for x in lf],
+        "b_service": [x.service for x in b],
+        "b_id": [x.image_id for x in b],
+        "b_image": [x.image for x in b],
+        "b_at": [x.marked_at for x in b],
+        "b_reason": [x.reason for x in b],
+        "k_service": [x.service for x in k],
+        "k_project": [x.project for x in k],
+        "k_image": [x.image for x in k],
+        "k_id": [x.image_id for x in k],
+        "k_container": [x.container_id for x in k],
+        "k_at": [x.promoted_at for x in k],
+        "r_id": [x.id for x in r],
+        "r_service": [x.service for x in r],
+        "r_status": [x.status for x in r],
+        "r_started": [x.started_at for x in r],
+        "r_finished": [x.finished_at for x in r],
+        "r_bad": [x.bad_image for x in r],
+        "r_target": [x.target_image for x in r],
+    }
 
 
 def _news(

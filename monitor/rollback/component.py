@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from monitor.rollback.config import RollbackConfig, database_services, service_p
 from monitor.rollback.coordinator import Coordinator, Request, Verification
 from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
 from monitor.rollback.facts import ServiceFacts, service_facts
+from monitor.rollback.guards import StoreGuards
 from monitor.rollback.journal import Rollback
 from monitor.rollback.policy import Action
 from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
@@ -44,6 +45,7 @@ from monitor.rollback.store import Deploy, RollbackStore, open_store
 from monitor.rollback.tracker import DeployTracker
 
 if TYPE_CHECKING:
+    from monitor.cluster.rollback_share import Adoption, GuardState, SharedLkg
     from monitor.config import Config
     from monitor.ports import ClusterPort, ComponentPorts, IncidentPort
     from monitor.runner import CheckRunner
@@ -115,6 +117,8 @@ class RollbackComponent:
         self._skipped: dict[str, tuple[int, float]] = {}  # service -> (deploy id, retry at)
         self._change = asyncio.Event()
         self._lkg_series: dict[str, str] = {}
+        # Shared last known goods without settings on this engine (service, image, promoted).
+        self._lkg_unseen: set[tuple[str, str, datetime]] = set()
         self._log = get_logger("rollback")
 
     @property
@@ -442,6 +446,7 @@ class RollbackComponent:
         due = coordinator.tracker.observe(service, healthy, now)
         if due is not None:
             await self._promote(active, service, due.container_id, now)
+            self._cluster.guards_changed()
         if healthy:
             if service in self._skipped:
                 self._skipped.pop(service)
@@ -508,6 +513,10 @@ class RollbackComponent:
             return
         action = outcome.decision.action
         self._alerting.rolled_back(request.service)
+        if outcome.rollback is not None and outcome.rollback.status.executed:
+            # A rollback done marks an image bad, and a failed one freezes the service: the
+            # next leader must know at once, not a round later (this one may die meanwhile).
+            self._cluster.guards_changed()
         if action in (Action.ROLLBACK, Action.DRY_RUN):
             self._decided[request.service] = deploy_id
             self._skipped.pop(request.service, None)
@@ -592,9 +601,62 @@ class RollbackComponent:
             with contextlib.suppress(KeyError):
                 self.ports.metrics.service_lkg_info.remove(service, image)
 
+    # --- the cluster's guard state (monitor/cluster/guard_sync.py) ---------------------------
+    def guard_state(self, me: str, since: datetime) -> GuardState | None:
+        """This instance's guard state; None while rollback is off."""
+        active = self._active
+        return StoreGuards(active.store, active.ops).guard_state(me, since) if active else None
+
+    async def adopt_guards(self, adoption: Adoption) -> None:
+        """Take over the freezes, lifts, bad images, last known goods and rollbacks other
+        instances recorded, so that this instance holds to them if it leads."""
+        active = self._active
+        if active is None:
+            return
+        # A last known good whose settings this engine did not have is not looked for again
+        # (two engine calls a round) until it is promoted anew.
+        lkgs = tuple(lkg for lkg in adoption.lkgs if _unseen_key(lkg) not in self._lkg_unseen)
+        adoption = replace(adoption, lkgs=lkgs)
+        if adoption.empty():
+            return
+        done = await StoreGuards(active.store, active.ops).adopt_guards(adoption)
+        now = self.ports.clock.now()
+        for service in done.unfrozen:
+            active.coordinator.alerts.resolve(
+                service, AlertName.ROLLBACK_FAILED, now, " (unfrozen on another instance)"
+            )
+        for service, image_id in done.lkgs.items():
+            if service in active.config.services:
+                self._set_lkg_series(service, image_id)
+        for lkg in done.lkg_missing:
+            self._lkg_unseen.add(_unseen_key(lkg))
+            self._log.warning(
+                "rollback_lkg_not_adopted",
+                service=lkg.service,
+                image=lkg.image,
+                image_id=short_id(lkg.image_id),
+                instance=lkg.instance,
+                reason="no container of that image on this engine to take its settings from",
+            )
+        if done.frozen or done.unfrozen or done.lkgs or done.bad_images or done.rollbacks:
+            self._log.info(
+                "rollback_guards_adopted",
+                frozen=done.frozen,
+                unfrozen=done.unfrozen,
+                lkgs={s: short_id(i) for s, i in done.lkgs.items()},
+                bad_images=done.bad_images,
+                rollbacks=done.rollbacks,
+            )
+            self.wake()
+
     # --- HTTP -------------------------------------------------------------------------------
     async def _api_status(self, request: HttpRequest) -> Response:
         if self.coordinator is None or self.config is None:
             return JSONResponse({"enabled": False})
         document = status_document(self.coordinator, self.services, self.ports.clock.now())
         return JSONResponse(self.ports.redactor.value(document))
+
+
+def _unseen_key(lkg: SharedLkg) -> tuple[str, str, datetime]:
+    """A shared last known good's promotion: service, image, when."""
+    return (lkg.service, lkg.image_id, lkg.promoted_at)

@@ -276,13 +276,27 @@ class Journal:
         return [self._rollback(r) for r in rows]
 
     def executed_since(self, service: str, since: datetime) -> int:
-        """How many rollbacks of `service` changed containers since `since`."""
+        """How many rollbacks of `service` changed containers since `since`: this
+        instance's, and those other cluster instances carried out (`rollback_peer_runs`)."""
         row = self._db.execute(
-            "SELECT count(*) FROM rollbacks WHERE service = ? AND started_at >= ?"
-            " AND status NOT IN ('dry_run', 'skipped')",
-            (service, ts(since)),
+            "SELECT (SELECT count(*) FROM rollbacks WHERE service = ? AND started_at >= ?"
+            " AND status NOT IN ('dry_run', 'skipped'))"
+            " + (SELECT count(*) FROM rollback_peer_runs WHERE service = ? AND started_at >= ?"
+            " AND status NOT IN ('dry_run', 'skipped')"
+            " AND id NOT IN (SELECT id FROM rollbacks))",
+            (service, ts(since), service, ts(since)),
         ).fetchone()
         return int(row[0])
+
+    def executed(self, since: datetime) -> list[Rollback]:
+        """This instance's rollbacks that changed containers (or are changing them), started
+        at `since` or later, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM rollbacks WHERE started_at >= ?"
+            " AND status NOT IN ('dry_run', 'skipped') ORDER BY started_at, id",
+            (ts(since),),
+        ).fetchall()
+        return [self._rollback(r) for r in rows]
 
     def recent(self, service: str | None = None, limit: int = 20) -> list[Rollback]:
         """The newest records, newest first."""

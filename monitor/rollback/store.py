@@ -102,6 +102,32 @@ ROLLBACK_TABLES: dict[str, tuple[str, ...]] = {
             PRIMARY KEY (rollback_id, seq)
         );""",
     ),
+    # An unfreeze, kept so that it reaches the other cluster instances (and a freeze they
+    # share is not adopted again): it lifts every freeze of the service since `upto` or older.
+    "rollback_freeze_lifts": (
+        """CREATE TABLE rollback_freeze_lifts (
+            service TEXT NOT NULL,
+            upto REAL NOT NULL,
+            lifted_at REAL NOT NULL,
+            PRIMARY KEY (service, upto)
+        );""",
+    ),
+    # Rollbacks other cluster instances carried out (monitor/cluster/guard_sync.py): history
+    # for max_per_hour only. Kept apart from `rollbacks` so that crash recovery, which resumes
+    # in-flight rows of `rollbacks`, can never take one of them for its own.
+    "rollback_peer_runs": (
+        """CREATE TABLE rollback_peer_runs (
+            id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            instance TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            bad_image TEXT NOT NULL,
+            target_image TEXT NOT NULL
+        );
+        CREATE INDEX rollback_peer_runs_by_service ON rollback_peer_runs (service, started_at);""",
+    ),
 }
 
 # Who owns a service's rollback (monitor/rollback/lease.py), and what each deploy gate
@@ -140,6 +166,11 @@ def ts(value: datetime) -> float:
 def dt(value: float | None) -> datetime | None:
     """A stored time as a UTC datetime."""
     return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _at(value: float) -> datetime:
+    """A stored time (never null) as a UTC datetime."""
+    return datetime.fromtimestamp(value, UTC)
 
 
 @dataclass(frozen=True)
@@ -190,6 +221,29 @@ class Freeze:
     service: str
     reason: str
     since: datetime
+
+
+@dataclass(frozen=True)
+class FreezeLift:
+    """An unfreeze: it lifted every freeze of `service` made at `upto` or earlier."""
+
+    service: str
+    upto: datetime
+    lifted_at: datetime
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """A rollback another cluster instance carried out (counts against max_per_hour)."""
+
+    id: str
+    service: str
+    instance: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    bad_image: str
+    target_image: str
 
 
 class RollbackStore:
@@ -374,6 +428,16 @@ class RollbackStore:
         ).fetchall()
         return [b for r in rows if (b := self.bad_image(service, r["image_id"])) is not None]
 
+    def all_bad_images(self) -> list[BadImage]:
+        """Every bad image of every service, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM rollback_bad_images ORDER BY marked_at, service, image_id"
+        ).fetchall()
+        return [
+            BadImage(r["service"], r["image_id"], r["image"], _at(r["marked_at"]), r["reason"])
+            for r in rows
+        ]
+
     # --- freezes ----------------------------------------------------------------------------
     def freeze(self, service: str, reason: str, at: datetime) -> None:
         """Turn automation off for `service`."""
@@ -382,10 +446,87 @@ class RollbackStore:
             (service, reason, ts(at)),
         )
 
-    def unfreeze(self, service: str) -> bool:
-        """Turn automation back on; False if it was not frozen."""
-        cursor = self._db.execute("DELETE FROM rollback_freezes WHERE service = ?", (service,))
+    def unfreeze(self, service: str, at: datetime | None = None) -> bool:
+        """Turn automation back on; False if it was not frozen. The lift is kept (with `at`,
+        default now) so that a cluster shares it."""
+        with self.transaction():
+            current = self.frozen(service)
+            if current is None:
+                return False
+            self._db.execute("DELETE FROM rollback_freezes WHERE service = ?", (service,))
+            self.record_lift(service, current.since, at or datetime.now(UTC))
+        return True
+
+    def lift(self, service: str, upto: datetime) -> bool:
+        """End the freeze of `service` if it was made at `upto` or earlier (an unfreeze done
+        elsewhere); False if none was. The lift itself is kept with `record_lift`."""
+        cursor = self._db.execute(
+            "DELETE FROM rollback_freezes WHERE service = ? AND since <= ?",
+            # Stored times are floats; a microsecond of slack absorbs their rounding.
+            (service, ts(upto) + 1e-6),
+        )
         return cursor.rowcount > 0
+
+    def freezes(self) -> list[Freeze]:
+        """Every freeze in force, by service."""
+        rows = self._db.execute("SELECT * FROM rollback_freezes ORDER BY service").fetchall()
+        return [Freeze(r["service"], r["reason"], _at(r["since"])) for r in rows]
+
+    def record_lift(self, service: str, upto: datetime, at: datetime) -> None:
+        """Remember that the freezes of `service` since `upto` or older were lifted at `at`."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO rollback_freeze_lifts (service, upto, lifted_at)"
+            " VALUES (?, ?, ?)",
+            (service, ts(upto), ts(at)),
+        )
+
+    def lifts(self) -> list[FreezeLift]:
+        """Every lift, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM rollback_freeze_lifts ORDER BY lifted_at, service"
+        ).fetchall()
+        return [FreezeLift(r["service"], _at(r["upto"]), _at(r["lifted_at"])) for r in rows]
+
+    # --- other instances' rollbacks -----------------------------------------------------------
+    def add_peer_runs(self, runs: list[PeerRun]) -> None:
+        """Keep (or update) rollbacks other cluster instances carried out."""
+        with self.transaction():
+            for run in runs:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO rollback_peer_runs (id, service, instance, status,"
+                    " started_at, finished_at, bad_image, target_image)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run.id,
+                        run.service,
+                        run.instance,
+                        run.status,
+                        ts(run.started_at),
+                        ts(run.finished_at) if run.finished_at else None,
+                        run.bad_image,
+                        run.target_image,
+                    ),
+                )
+
+    def peer_runs(self, since: datetime) -> list[PeerRun]:
+        """Other instances' rollbacks started at `since` or later, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM rollback_peer_runs WHERE started_at >= ? ORDER BY started_at, id",
+            (ts(since),),
+        ).fetchall()
+        return [
+            PeerRun(
+                r["id"],
+                r["service"],
+                r["instance"],
+                r["status"],
+                _at(r["started_at"]),
+                dt(r["finished_at"]),
+                r["bad_image"],
+                r["target_image"],
+            )
+            for r in rows
+        ]
 
     def frozen(self, service: str) -> Freeze | None:
         """The freeze of `service`, if any."""
