@@ -233,15 +233,26 @@ def test_sigkill_moves_the_dead_instances_checks_and_they_keep_running(shards: S
     assert APP_PASSWORD not in shards.logs()
 
 
-def test_every_instance_shows_the_history_of_every_check(shards: Shards) -> None:
-    """Each check runs on one instance, yet the history API of every instance counts the
-    runs of the checks the other owns (shared through the store), never more runs than the
-    target saw."""
+def test_every_instance_shows_the_health_and_history_of_every_check(shards: Shards) -> None:
+    """Each check runs on one instance, yet every instance's status API shows every check
+    with its owner's health (a failing one with its error, on both) and its history counts
+    the runs of the checks the other owns (shared through the store), never more runs than
+    the target saw."""
     shards.checks, shards.api = many(4), True
+    shards.target.failing.add("c000")
     names = ("a", "b")
     shards.start(*names)
     wait_until(lambda: shards.balanced(names), timeout=30)
     owners = shards.table()
+
+    def states(name: str) -> dict[str, tuple[str, bool]]:
+        url = f"{shards.members[name].base}/api/v1/status"
+        checks = httpx.get(url, headers=auth("reader"), timeout=5).json()["checks"]
+        return {c["name"]: (c["state"], bool(c["last_error"])) for c in checks}
+
+    expected = {"c000": ("unhealthy", True)} | {c: ("healthy", False) for c in many(4)[1:]}
+    for name in names:
+        wait_until(lambda n=name: states(n) == expected, timeout=20)
 
     def runs(name: str, check: str) -> int:
         url = f"{shards.members[name].base}/api/v1/checks/{check}/history"

@@ -37,8 +37,12 @@ PROBLEM_KEY = "cluster-shards"
 Moved = Callable[[Sequence[PagedAlert], Sequence[str]], None]
 
 
-def elsewhere_status(spec: CheckSpec, owner: str | None) -> dict[str, object]:
-    """A check another instance runs, as `/api/status` shows it: no health claimed here."""
+def elsewhere_status(spec: CheckSpec, row: ShardRow | None) -> dict[str, object]:
+    """A check another instance runs, as `/api/status` shows it: `state` says it is run
+    elsewhere, `health` (with `since` and `last_error`) is its live owner's judgement."""
+    owner = row.owner if row is not None and row.live else None
+    judged = row.judged if row is not None and owner is not None else None
+    failing = judged is not None and judged.health == "unhealthy"
     return {
         "name": spec.name,
         "type": spec.type,
@@ -47,10 +51,11 @@ def elsewhere_status(spec: CheckSpec, owner: str | None) -> dict[str, object]:
         "discovered": False,
         "state": "elsewhere",
         "owner": owner,
-        "since": None,
+        "health": judged.health if judged is not None else "unknown",
+        "since": judged.since.isoformat() if judged is not None else None,
         "last_run": None,
         "last_result": None,
-        "last_error": None,
+        "last_error": judged.reason if failing and judged is not None else None,
         "consecutive_failures": 0,
         "consecutive_successes": 0,
         "problems": [],
@@ -75,7 +80,7 @@ class ShardKeeper:
         self._specs: dict[str, CheckSpec] = {s.name: s for s in specs}
         self._dropped: list[str] = []
         self.owned: dict[str, int] = {}  # check -> generation
-        self._owners: dict[str, str | None] = {}
+        self._rows: dict[str, ShardRow] = {}
         self._last_ok = ports.clock.monotonic()
         self._open = False  # failing open: every check runs here
         self._log = get_logger("cluster")
@@ -173,7 +178,7 @@ class ShardKeeper:
                 lost=len(lost),
             )
         self.owned = owned
-        self._owners = {r.check: r.owner if r.live else None for r in rows}
+        self._rows = {r.check: r for r in rows}
         self._last_ok = self._ports.clock.monotonic()
         if self._open:
             self._open = False
@@ -203,6 +208,6 @@ class ShardKeeper:
             elif not runs_here:
                 if name in runners and not runners[name].discovered:
                     registry.remove_runner(name)
-                elsewhere[name] = elsewhere_status(spec, self._owners.get(name))
+                elsewhere[name] = elsewhere_status(spec, self._rows.get(name))
         self._ports.elsewhere.replace(elsewhere)
         metrics.cluster_shards.labels(self.config.instance).set(len(self.owned))

@@ -12,16 +12,28 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """An instance's health of a check after its thresholds, as it last published it (the
+    reason is redacted before it leaves the instance)."""
+
+    health: str  # healthy | unhealthy | unknown
+    reason: str
+    since: datetime
 
 
 @dataclass(frozen=True)
 class ShardRow:
-    """One check's row in the shard table."""
+    """One check's row in the shard table, with its owner's judgement of it (if any)."""
 
     check: str
     owner: str | None
     generation: int  # grows whenever the row changes owner
     live: bool  # unexpired by the database's clock
+    judged: Judgement | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from monitor.cluster.rollback_share import (
     SharedLkg,
     SharedRollback,
 )
-from monitor.cluster.share import ShardRow
+from monitor.cluster.share import Judgement, ShardRow
 from monitor.core.health import Health
 from monitor.redaction import Redactor
 from monitor.status.rollup import Period, Rollup, retention_cutoffs
@@ -489,9 +489,14 @@ FROM free WHERE s.check_name = free.check_name
 RETURNING s.check_name, s.generation
 """
 
+# With each row, its owner's judgement of the check (verdicts.py publishes it on change), so
+# every instance can show the health of the checks it leaves to others.
 _SHARDS_READ = """
-SELECT check_name, owner, generation, expires_at > now()
-FROM opsmon_cluster_shards ORDER BY check_name
+SELECT s.check_name, s.owner, s.generation, s.expires_at > now(), v.health, v.reason,
+       v.changed_at
+FROM opsmon_cluster_shards AS s
+LEFT JOIN opsmon_cluster_views AS v ON v.instance = s.owner AND v.check_name = s.check_name
+ORDER BY s.check_name
 """
 
 _SHARDS_LIVE = """
@@ -798,7 +803,10 @@ class ClusterStore:
     async def shards(self) -> list[ShardRow]:
         """Every row of the shard table, by check name."""
         rows = await self._rows(_SHARDS_READ, {})
-        return [ShardRow(str(n), o, int(g), bool(live)) for n, o, g, live in rows]
+        return [
+            ShardRow(str(n), o, int(g), bool(live), Judgement(h, r or "", at) if h else None)
+            for n, o, g, live, h, r, at in rows
+        ]
 
     async def live_member_names(self, window: float) -> list[str]:
         """The instances seen within `window` seconds."""

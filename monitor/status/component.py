@@ -55,7 +55,7 @@ class StatusComponent:
         self.history = HistoryStore(plumbing.connection, plumbing.transaction)
         self.recorder = HistoryRecorder(self.history)
         self.data = StatusData(
-            RunnerChecks(lambda: ports.checks.runners, ports.redactor),
+            RunnerChecks(lambda: ports.checks.runners, ports.redactor, ports.elsewhere.status),
             self.history,
             self.recorder,
             StoreIncidents(self.store, ports.clock.now),

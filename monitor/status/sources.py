@@ -36,11 +36,18 @@ class RunnerLike(Protocol):
 
 
 class RunnerChecks:
-    """Check states from the daemon's runners, with errors redacted."""
+    """Check states from the daemon's runners, with errors redacted, and (sharding) the
+    checks other instances run, as their owners judge them."""
 
-    def __init__(self, runners: Callable[[], Mapping[str, RunnerLike]], redactor: Redactor) -> None:
+    def __init__(
+        self,
+        runners: Callable[[], Mapping[str, RunnerLike]],
+        redactor: Redactor,
+        elsewhere: Callable[[], Sequence[Mapping[str, object]]] = list,
+    ) -> None:
         self._runners = runners
         self._redactor = redactor
+        self._elsewhere = elsewhere
 
     def checks(self) -> list[CheckInfo]:
         """Every check as it is now."""
@@ -58,7 +65,22 @@ class RunnerChecks:
                     last_error=self._redactor.text(error) if error else None,
                 )
             )
+        result.extend(owned_elsewhere(entry) for entry in self._elsewhere())
         return result
+
+
+def owned_elsewhere(entry: Mapping[str, object]) -> CheckInfo:
+    """A check another instance runs (its /api/status entry, cluster/shards.py), with the
+    health its owner judged (already redacted by the owner)."""
+    since, error = entry.get("since"), entry.get("last_error")
+    return CheckInfo(
+        name=str(entry["name"]),
+        type=str(entry["type"]),
+        service=str(entry["service"]) if entry.get("service") else None,
+        state=str(entry.get("health") or "unknown"),
+        since=datetime.fromisoformat(since) if isinstance(since, str) else None,
+        last_error=str(error) if error else None,
+    )
 
 
 def rolled_back(incident: Incident, rollbacks: Sequence[Incident], now: datetime) -> bool:
