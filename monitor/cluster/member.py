@@ -175,7 +175,6 @@ class ClusterMember:
             started = clock.monotonic()
             try:
                 row = await store.renew(config.lease, __version__)
-                members = await store.live_members(2 * config.lease)
             except StoreUnavailable as exc:
                 self._store_failed(str(exc))
             except NameTaken as exc:
@@ -183,7 +182,7 @@ class ClusterMember:
             else:
                 self._ports.problems.clear(NAME_PROBLEM_KEY)
                 self._store_answered()
-                self._observe(row, started, members)
+                self._observe(row, started)
             self._check_degraded()
             wait = started + config.renew_every - clock.monotonic()
             await asyncio.sleep(max(0.0, wait))
@@ -249,9 +248,9 @@ class ClusterMember:
                     self._log.warning("cluster_rollback_state_not_shared", reason=str(exc))
             await wait_for_event(self.guards_due, self.config.renew_every)
 
-    def _observe(self, row: LeaseRow, started: float, members: int) -> None:
+    def _observe(self, row: LeaseRow, started: float) -> None:
         metrics = self._ports.metrics
-        metrics.cluster_members.labels(self.config.instance).set(members)
+        metrics.cluster_members.labels(self.config.instance).set(row.members)
         if row.holder == self.config.instance:
             self._lead_until = started + self.config.act_within
             if row.epoch != self._epoch or self._leader != row.holder:

@@ -211,11 +211,27 @@ _MIGRATE = """
 CREATE TABLE IF NOT EXISTS opsmon_cluster_schema (version integer NOT NULL);
 """
 
+# One round trip per renewal: the membership heartbeat, then (only if it was written) the
+# lease taken or renewed, and the count of live members. A member row of another process
+# under the same name, seen lately, is not taken over: two processes with one name would
+# both believe they hold the lease. The CTEs see the tables as they were before the
+# statement, so the count takes this instance as live and counts the others.
 _RENEW = """
-WITH taken AS (
+WITH beat AS (
+    INSERT INTO opsmon_cluster_members AS m (instance, run_id, started_at, last_seen, version)
+    VALUES (%(me)s, %(run)s, now(), now(), %(version)s)
+    ON CONFLICT (instance) DO UPDATE SET
+        run_id = excluded.run_id, last_seen = now(), version = excluded.version,
+        started_at = CASE WHEN m.run_id = excluded.run_id THEN m.started_at ELSE now() END
+    WHERE m.run_id = excluded.run_id
+       OR m.last_seen < now() - make_interval(secs => %(window)s)
+    RETURNING instance
+),
+taken AS (
     INSERT INTO opsmon_cluster_lease AS l
         (name, holder, epoch, acquired_at, renewed_at, expires_at)
-    VALUES (%(name)s, %(me)s, 1, now(), now(), now() + make_interval(secs => %(lease)s))
+    SELECT %(name)s, %(me)s, 1, now(), now(), now() + make_interval(secs => %(lease)s)
+    WHERE EXISTS (SELECT 1 FROM beat)
     ON CONFLICT (name) DO UPDATE SET
         holder = excluded.holder,
         epoch = CASE WHEN l.holder = excluded.holder AND l.expires_at > now()
@@ -226,28 +242,19 @@ WITH taken AS (
         expires_at = excluded.expires_at
     WHERE l.holder = excluded.holder OR l.expires_at <= now()
     RETURNING holder, epoch, expires_at
+),
+lease AS (
+    SELECT holder, epoch, expires_at FROM taken
+    UNION ALL
+    SELECT holder, epoch, expires_at FROM opsmon_cluster_lease
+    WHERE name = %(name)s AND NOT EXISTS (SELECT 1 FROM taken)
 )
-SELECT holder, epoch, extract(epoch FROM expires_at - now())::float8 FROM taken
-UNION ALL
-SELECT holder, epoch, extract(epoch FROM expires_at - now())::float8
-FROM opsmon_cluster_lease WHERE name = %(name)s AND NOT EXISTS (SELECT 1 FROM taken)
-"""
-
-# A row of another process under the same name, seen lately, is not taken over: two
-# processes with one name would both believe they hold the lease.
-_HEARTBEAT = """
-INSERT INTO opsmon_cluster_members AS m (instance, run_id, started_at, last_seen, version)
-VALUES (%(me)s, %(run)s, now(), now(), %(version)s)
-ON CONFLICT (instance) DO UPDATE SET
-    run_id = excluded.run_id, last_seen = now(), version = excluded.version,
-    started_at = CASE WHEN m.run_id = excluded.run_id THEN m.started_at ELSE now() END
-WHERE m.run_id = excluded.run_id OR m.last_seen < now() - make_interval(secs => %(window)s)
-RETURNING instance
-"""
-
-_LIVE_MEMBERS = """
-SELECT count(*) FROM opsmon_cluster_members
-WHERE last_seen > now() - make_interval(secs => %(window)s)
+SELECT EXISTS (SELECT 1 FROM beat),
+       1 + (SELECT count(*) FROM opsmon_cluster_members
+            WHERE instance <> %(me)s
+              AND last_seen > now() - make_interval(secs => %(window)s)),
+       lease.holder, lease.epoch, extract(epoch FROM lease.expires_at - now())::float8
+FROM (SELECT 1) AS one LEFT JOIN lease ON true
 """
 
 # The lease row, only while it is ours: the source of every fenced write.
@@ -538,11 +545,13 @@ class NameTaken(Exception):
 
 @dataclass(frozen=True)
 class LeaseRow:
-    """The lease as the store has it: who holds it, the epoch, seconds until it expires."""
+    """The lease as the store has it: who holds it, the epoch, seconds until it expires;
+    and how many members are live (renewed within two leases, this one included)."""
 
     holder: str
     epoch: int
     remaining: float
+    members: int = 1
 
 
 @dataclass(frozen=True)
@@ -667,25 +676,26 @@ class ClusterStore:
 
     # --- the lease ------------------------------------------------------------------------
     async def renew(self, lease: float, version: str) -> LeaseRow:
-        """Record this member alive and take or renew the leader lease (if free or ours);
-        the lease as it stands afterwards. NameTaken if another live process has this
-        instance's name (then the lease is left alone)."""
-        member = {"me": self.instance, "run": self._run, "version": version, "window": 2 * lease}
-        if not await self._rows(_HEARTBEAT, member):
+        """Record this member alive and take or renew the leader lease (if free or ours), in
+        one round trip; the lease as it stands afterwards, with the live members. NameTaken
+        if another live process has this instance's name (then the lease is left alone)."""
+        params = {
+            "name": LEASE_NAME,
+            "me": self.instance,
+            "run": self._run,
+            "version": version,
+            "window": 2 * lease,
+            "lease": lease,
+        }
+        [(beat, members, holder, epoch, remaining)] = await self._rows(_RENEW, params)
+        if not beat:
             raise NameTaken(
                 f"another opsmon process renews its membership as {self.instance!r}: give "
                 "each instance its own `cluster.instance`"
             )
-        rows = await self._rows(_RENEW, {"name": LEASE_NAME, "me": self.instance, "lease": lease})
-        if not rows:  # nobody held it and the insert lost a race: look again next time
-            return LeaseRow("", 0, 0.0)
-        holder, epoch, remaining = rows[0]
-        return LeaseRow(str(holder), int(epoch), float(remaining))
-
-    async def live_members(self, window: float) -> int:
-        """Members seen within `window` seconds."""
-        rows = await self._rows(_LIVE_MEMBERS, {"window": window})
-        return int(rows[0][0]) if rows else 0
+        if holder is None:  # nobody held it and the insert lost a race: look again next time
+            return LeaseRow("", 0, 0.0, int(members))
+        return LeaseRow(str(holder), int(epoch), float(remaining), int(members))
 
     async def release(self, epoch: int) -> None:
         """Give the lease up now (a clean stop) and leave the members."""
