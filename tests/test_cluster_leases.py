@@ -22,6 +22,7 @@ from monitor.cluster.store import MIGRATIONS
 from monitor.rollback.lease import LeaseHeld, LeaseUnavailable
 from tests.support.cli import run_opsmon
 from tests.support.environment import free_port
+from tests.support.gate import ComposeProject, gate_config, run_gate, write_config
 from tests.support.postgres import APP_USER, PostgresCluster, PostgresFactory
 from tests.support.rollback import Deployment
 from tests.support.rollback_daemon import Opsmon
@@ -317,3 +318,41 @@ def test_the_leader_does_not_roll_back_a_service_a_gate_holds_in_the_store(
     opsmon.wait_alert("RollbackPerformed", timeout=40)
     assert deployment.inspect()["Image"] == deployment.images.ids["v1"]
     assert CANARY not in opsmon.text()
+
+
+# --- a real gate, a real deploy ----------------------------------------------------------------
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_gate_rolls_back_through_the_store_and_refuses_while_it_is_away(
+    compose_project: ComposeProject, tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """In a cluster, a gate promotes a good deploy; with the store stopped a failing deploy is
+    judged but not rolled back (exit 2, the reason names host:port, never the password); with
+    the store back, the next gate takes the lease and rolls back (exit 1), then frees it."""
+    server = canary_server(make_postgres)
+    config = gate_config(compose_project, tmp_path / "state")
+    config["cluster"] = {"store": "${OPSMON_CLUSTER_DSN}", "instance": "ci-runner-1"}
+    path = write_config(tmp_path / "opsmon.yml", config)
+    fast = ("--healthy-for", "2s", "--timeout", "60s", "--json")
+    compose_project.up("good1")
+    first = run_gate(path, "web", *fast, env=_env(server))
+    assert first.code == 0, first.stdout + first.stderr
+
+    compose_project.up("badhealth")
+    server.stop()
+    refused = run_gate(path, "web", *fast, env=_env(server))
+    assert refused.code == 2, refused.stdout + refused.stderr
+    [service] = json.loads(refused.stdout)["services"]
+    assert service["verdict"] == "rollback_refused"
+    assert f"cluster store 127.0.0.1:{server.port}" in service["rollback_reason"]
+    assert "this gate does not hold the rollback lease of web" in refused.stderr
+    assert CANARY not in refused.stdout + refused.stderr
+    assert compose_project.running()["Image"] == compose_project.images.ids["badhealth"]
+
+    server.start()
+    rolled = run_gate(path, "web", *fast, env=_env(server))
+    assert rolled.code == 1, rolled.stdout + rolled.stderr
+    assert compose_project.running()["Image"] == compose_project.images.ids["good1"]
+    assert server.sql("SELECT count(*) FROM opsmon_cluster_service_leases") == [(0,)]
+    verdicts = server.sql("SELECT verdict FROM opsmon_cluster_gate_runs ORDER BY started_at")
+    assert verdicts == [("promoted",), ("rolled_back",)]

@@ -189,8 +189,10 @@ class ServiceGate:
         deadline = self.started_at + timedelta(seconds=self.options.timeout)
         leases = self.s.leases
         while True:
+            held = False
             try:
                 async with leases.hold(self.service, "gate", run):
+                    held = True
                     await self._note_run(leases.gate_started(run, self.service))
                     report = await self._gate()
                     document = to_document([report])["services"][0]
@@ -202,6 +204,8 @@ class ServiceGate:
                     return followed
                 # The owner went away without an outcome: gate it ourselves.
             except LeaseUnavailable as exc:
+                if held:
+                    raise  # not from taking the lease: never judge the deploy twice
                 # Fail closed for the rollback, not for the verdict: judge the deploy without
                 # the lease; a rollback still needs it (the coordinator takes it or refuses).
                 self._say(
