@@ -19,7 +19,7 @@ import yaml
 
 from monitor.cluster.leases import ClusterLeases
 from monitor.cluster.store import MIGRATIONS
-from monitor.rollback.lease import LeaseHeld, LeaseUnavailable
+from monitor.rollback.lease import LeaseHeld, LeaseUnavailable, owners
 from tests.support.cli import run_opsmon
 from tests.support.environment import free_port
 from tests.support.gate import ComposeProject, gate_config, run_gate, write_config
@@ -153,7 +153,8 @@ async def test_a_store_away_fails_closed_without_the_password(
     make_postgres: PostgresFactory,
 ) -> None:
     """With the store stopped, taking or reading a lease raises LeaseUnavailable naming
-    host:port, never the password; once it is back, the lease works again."""
+    host:port, never the password, and the status says the owner is unknown; once the store
+    is back, the lease works again."""
     server = canary_server(make_postgres)
     mine = leases(server, OTHER_HOST)
     assert await mine.holder("web") is None
@@ -164,6 +165,10 @@ async def test_a_store_away_fails_closed_without_the_password(
         assert f"127.0.0.1:{server.port}" in str(away.value)
         assert CANARY not in str(away.value)
     assert mine.where == f"the cluster store 127.0.0.1:{server.port}"
+    [unknown] = (await owners(mine, ["web"])).values()
+    assert unknown is not None and unknown.startswith(
+        f"unknown (cluster store 127.0.0.1:{server.port}"
+    )
     server.start()
     assert await mine.acquire("web", "gate", "g1") is True
     await mine.aclose()

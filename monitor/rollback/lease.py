@@ -114,11 +114,15 @@ async def owners(leases: ServiceLeases, services: Iterable[str]) -> dict[str, st
     """Who owns each service's rollback, described for a person (None: nobody); when the
     leases cannot be read, says so instead of claiming nobody does."""
     found: dict[str, str | None] = {}
+    away: str | None = None
     for service in services:
+        if away is not None:  # one wait for a store that does not answer is enough
+            found[service] = away
+            continue
         try:
             holder = await leases.holder(service)
         except LeaseUnavailable as exc:
-            found[service] = f"unknown ({exc})"
+            found[service] = away = f"unknown ({exc})"
             continue
         found[service] = holder.describe() if holder is not None else None
     return found
