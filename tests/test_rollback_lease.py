@@ -13,7 +13,7 @@ import pytest
 
 from monitor.clock import SystemClock
 from monitor.rollback.journal import owner_id
-from monitor.rollback.lease import LeaseHeld, Leases
+from monitor.rollback.lease import LeaseHeld, Leases, LocalLeases, owners
 from monitor.rollback.store import RollbackStore, open_store
 
 HOLD = """
@@ -115,3 +115,21 @@ def test_gate_runs_keep_the_report_for_followers(store: RollbackStore) -> None:
     assert leases.gate_report("g1") is None
     leases.gate_finished("g1", "rolled_back", {"verdict": "rolled_back", "summary": "s"})
     assert leases.gate_report("g1") == {"verdict": "rolled_back", "summary": "s"}
+
+
+def test_local_leases_serve_the_coordinator_and_status_as_before(store: RollbackStore) -> None:
+    """Without a `cluster:` section the coordinator's leases are the SQLite rows: a holder on
+    another host is named by `owners` (for `rollback status`), a free service shows nobody."""
+    clock = Clock()
+    Leases(store, clock).acquire("web", "gate", "g1", owner="812@ci-runner-2")
+    local = LocalLeases(Leases(store, clock))
+
+    async def look() -> tuple[dict[str, str | None], bool]:
+        found = await owners(local, ["web", "api"])
+        async with local.hold("api", "daemon", "r1") as took:
+            pass
+        return found, took
+
+    found, took = asyncio.run(look())
+    assert found == {"web": "a deploy gate (pid 812 on ci-runner-2)", "api": None}
+    assert took is True and local.where == "this instance's state"

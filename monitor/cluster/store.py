@@ -205,6 +205,32 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS opsmon_cluster_rollbacks_started
         ON opsmon_cluster_rollbacks (started_at);
     """,
+    # 8: the per-service rollback leases and the deploy gates' runs (monitor/cluster/leases.py):
+    # the leader, `opsmon gate` and `opsmon rollback` on any host exclude each other per service.
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_service_leases (
+        service text PRIMARY KEY,
+        owner text NOT NULL,
+        kind text NOT NULL,
+        run text NOT NULL,
+        instance text NOT NULL,
+        boot text NOT NULL,
+        acquired_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_gate_runs (
+        id text PRIMARY KEY,
+        service text NOT NULL,
+        owner text NOT NULL,
+        instance text NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz,
+        verdict text,
+        report text
+    );
+    CREATE INDEX IF NOT EXISTS opsmon_cluster_gate_runs_started
+        ON opsmon_cluster_gate_runs (started_at);
+    """,
 )
 
 _MIGRATE = """

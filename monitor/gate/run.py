@@ -14,7 +14,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TextIO
@@ -55,7 +55,7 @@ from monitor.rollback.alerts import RollbackAlert
 from monitor.rollback.coordinator import Coordinator, Request
 from monitor.rollback.docker_ops import DockerCallFailed
 from monitor.rollback.journal import Status
-from monitor.rollback.lease import Holder, LeaseHeld, Leases
+from monitor.rollback.lease import Holder, LeaseHeld, LeaseUnavailable
 from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.session import RollbackSession
 from monitor.rollback.snapshot import Snapshot, SnapshotError
@@ -141,7 +141,6 @@ class Session(RollbackSession):
     def __init__(self, loaded: LoadedConfig, redactor: Redactor, printer: Printer) -> None:
         super().__init__(loaded, redactor, "gate", checks_use_docker=True)
         self.printer = printer
-        self.leases = Leases(self.store, self.clock)
         self._log = get_logger("gate")
 
     def runbook(self, alert: AlertName) -> str:
@@ -188,32 +187,60 @@ class ServiceGate:
     async def _owned_or_followed(self) -> ServiceReport:
         run = uuid.uuid4().hex[:16]
         deadline = self.started_at + timedelta(seconds=self.options.timeout)
+        leases = self.s.leases
         while True:
+            held = False
             try:
-                async with self.s.leases.hold(self.service, "gate", run):
-                    self.s.leases.gate_started(run, self.service)
+                async with leases.hold(self.service, "gate", run):
+                    held = True
+                    await self._note_run(leases.gate_started(run, self.service))
                     report = await self._gate()
-                    self.s.leases.gate_finished(
-                        run, report.verdict.value, to_document([report])["services"][0]
-                    )
+                    document = to_document([report])["services"][0]
+                    await self._note_run(leases.gate_finished(run, report.verdict.value, document))
                     return report
             except LeaseHeld as exc:
                 followed = await self._follow(exc.holder, deadline)
                 if followed is not None:
                     return followed
                 # The owner went away without an outcome: gate it ourselves.
+            except LeaseUnavailable as exc:
+                if held:
+                    raise  # not from taking the lease: never judge the deploy twice
+                # Fail closed for the rollback, not for the verdict: judge the deploy without
+                # the lease; a rollback still needs it (the coordinator takes it or refuses).
+                self._say(
+                    f"{exc}: this gate does not hold the rollback lease of {self.service}; "
+                    "judging the deploy without it (no rollback unless the lease can be "
+                    "taken then)"
+                )
+                return await self._gate()
+
+    async def _note_run(self, record: Awaitable[None]) -> None:
+        """Record the gate run for gates that wait for it; a store that does not answer
+        costs only that (they wait until this gate's lease expires, then gate themselves)."""
+        try:
+            await record
+        except LeaseUnavailable as exc:
+            self._say(f"{exc}: this gate's run is not recorded for other gates")
 
     async def _follow(self, holder: Holder, deadline: datetime) -> ServiceReport | None:
         self._say(
             f"{holder.describe()} owns the rollback of {self.service}; waiting for its outcome"
         )
         clock = self.s.clock
+        unreachable = False
         while True:
-            current = self.s.leases.holder(self.service)
+            try:
+                current = await self.s.leases.holder(self.service)
+                owned = current is not None and current.run == holder.run
+                unreachable = False
+            except LeaseUnavailable as exc:
+                # Nobody can tell whether the owner is done: keep waiting (up to the deadline).
+                if not unreachable:
+                    self._say(f"{exc}; waiting for it")
+                unreachable = owned = True
             flight = self.s.coordinator.in_flight(self.service) if self.s.coordinator else None
-            busy = (current is not None and current.run == holder.run) or (
-                flight is not None and flight.id == holder.run
-            )
+            busy = owned or (flight is not None and flight.id == holder.run)
             if not busy:
                 break
             if clock.now() >= deadline:
@@ -224,7 +251,11 @@ class ServiceGate:
                     followed=holder.describe(),
                 )
             await asyncio.sleep(POLL)
-        document = self.s.leases.gate_report(holder.run)
+        try:
+            document = await self.s.leases.gate_report(holder.run)
+        except LeaseUnavailable as exc:
+            self._say(f"{exc}: the outcome of {holder.describe()} cannot be read")
+            document = None
         if document is not None:
             return self._from_document(holder, document)
         record = self.s.coordinator.journal.get(holder.run) if self.s.coordinator else None

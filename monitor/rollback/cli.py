@@ -28,6 +28,7 @@ from monitor.rollback.coordinator import Coordinator, Request
 from monitor.rollback.docker_ops import DockerCallFailed
 from monitor.rollback.facts import service_facts
 from monitor.rollback.journal import Status
+from monitor.rollback.lease import owners
 from monitor.rollback.policy import Action, Blocker, HealthFacts
 from monitor.rollback.session import RollbackSession
 from monitor.rollback.status import render_status, status_document
@@ -135,7 +136,9 @@ async def _status(
 ) -> int:
     config = session.loaded.config
     assert config.rollback is not None
-    document = status_document(coordinator, sorted(config.rollback.services), session.clock.now())
+    services = sorted(config.rollback.services)
+    owned = await owners(coordinator.leases, services)
+    document = status_document(coordinator, services, session.clock.now(), owned)
     document = session.redactor.value(document)
     print(json.dumps(document, indent=2) if args.json else render_status(document))
     return EXIT_OK

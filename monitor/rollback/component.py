@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from monitor.alertnames import AlertName
 from monitor.cluster.claims import Solo
+from monitor.cluster.leases import service_leases
 from monitor.core.aio import wait_for_event
 from monitor.core.health import Health, Transition
 from monitor.core.result import FailureKind
@@ -38,6 +39,7 @@ from monitor.rollback.docker_ops import ContainerOps, DockerCallFailed
 from monitor.rollback.facts import ServiceFacts, service_facts
 from monitor.rollback.guards import StoreGuards
 from monitor.rollback.journal import Rollback
+from monitor.rollback.lease import owners
 from monitor.rollback.policy import Action
 from monitor.rollback.snapshot import Snapshot, SnapshotError, short_id
 from monitor.rollback.status import status_document
@@ -45,6 +47,7 @@ from monitor.rollback.store import Deploy, RollbackStore, open_store
 from monitor.rollback.tracker import DeployTracker
 
 if TYPE_CHECKING:
+    from monitor.cluster.config import ClusterConfig
     from monitor.cluster.rollback_share import Adoption, GuardState, SharedLkg
     from monitor.config import Config
     from monitor.ports import ClusterPort, ComponentPorts, IncidentPort
@@ -99,6 +102,8 @@ class ActiveRollback:
     ops: ContainerOps
     coordinator: Coordinator
     stream: EventStream
+    # The `cluster:` section the coordinator's service leases were built for (None: SQLite).
+    cluster: ClusterConfig | None = None
 
 
 class RollbackComponent:
@@ -173,6 +178,14 @@ class RollbackComponent:
             active.coordinator.tracker.forget(service)
         active.config = config.rollback
         active.coordinator.reconfigure(config)
+        if config.cluster != active.cluster:
+            # The service leases move with the section (into or out of the cluster store).
+            old = active.coordinator.leases
+            active.coordinator.leases = service_leases(
+                config.cluster, active.store, self.ports.clock
+            )
+            active.cluster = config.cluster
+            await old.aclose()
         self._zero_result_series(config.rollback.services)
         for service in list(self._lkg_series):
             if service not in config.rollback.services:
@@ -212,11 +225,12 @@ class RollbackComponent:
             ports.redactor,
             SinkRef(self._sink),
             DaemonVerifier(self),
+            leases=service_leases(config.cluster, store, ports.clock),
         )
         handler = EventHandler(self._on_event, self._on_connected, self._on_disconnected)
         stream = EventStream(access, handler, {"type": ["container"], "label": [SERVICE_LABEL]})
         self._active = ActiveRollback(
-            rollback, store, access, shared is None, ops, coordinator, stream
+            rollback, store, access, shared is None, ops, coordinator, stream, config.cluster
         )
         self._zero_result_series(rollback.services)
         for service, lkg in store.all_lkg().items():
@@ -247,6 +261,7 @@ class RollbackComponent:
         if active is not None:
             await active.stream.stop()
             active.ops.close()
+            await active.coordinator.leases.aclose()
             if active.own_access:
                 await active.access.aclose()
             active.store.close()
@@ -653,7 +668,9 @@ class RollbackComponent:
     async def _api_status(self, request: HttpRequest) -> Response:
         if self.coordinator is None or self.config is None:
             return JSONResponse({"enabled": False})
-        document = status_document(self.coordinator, self.services, self.ports.clock.now())
+        coordinator = self.coordinator
+        owned = await owners(coordinator.leases, self.services)
+        document = status_document(coordinator, self.services, self.ports.clock.now(), owned)
         return JSONResponse(self.ports.redactor.value(document))
 
 

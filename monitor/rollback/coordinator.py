@@ -39,7 +39,7 @@ from monitor.rollback.journal import (
     owner_alive,
     owner_id,
 )
-from monitor.rollback.lease import LeaseHeld, Leases
+from monitor.rollback.lease import LeaseHeld, Leases, LeaseUnavailable, LocalLeases, ServiceLeases
 from monitor.rollback.policy import (
     Action,
     Blocker,
@@ -171,10 +171,13 @@ class Coordinator:
         alerts: AlertSink,
         verifier: Verifier,
         environ: Mapping[str, str] | None = None,
+        leases: ServiceLeases | None = None,
     ) -> None:
         self.store = store
         self.journal = Journal(store)
-        self.leases = Leases(store, clock)
+        # Who owns each service's rollback: this instance's state, or with a `cluster:`
+        # section the cluster store (monitor/cluster/leases.py).
+        self.leases: ServiceLeases = leases or LocalLeases(Leases(store, clock))
         # Who carries rollbacks out through this coordinator (the lease's kind).
         self.lease_kind = "daemon"
         self.ops = ops
@@ -280,12 +283,16 @@ class Coordinator:
         """Decide about `request.service` and act on the decision."""
         service = request.service
         now = self.clock.now()
-        holder = self.leases.other_holder(service)
+        try:
+            holder = await self.leases.other_holder(service)
+        except LeaseUnavailable as exc:
+            return self._lease_unavailable(request, exc)
         if holder is not None:
-            # Whoever took the service's lease first owns its rollback; the others wait.
+            # Whoever took the service's lease first owns its rollback; the others wait (a
+            # skip: the daemon looks again a few ticks later, not every tick while a gate runs).
             return Outcome(
                 Decision(
-                    Action.SKIP if request.manual else Action.NONE,
+                    Action.SKIP,
                     f"no rollback: {holder.describe()} owns the rollback of {service} "
                     "until it finishes",
                 )
@@ -498,7 +505,24 @@ class Coordinator:
         except LeaseHeld as exc:
             record.status = Status.SKIPPED
             record.outcome = f"{exc.holder.describe()} took over the rollback of {service}"
+        except LeaseUnavailable as exc:
+            # Nothing was changed: the lease is taken before the journal or the engine is.
+            record.status = Status.SKIPPED
+            record.outcome = self._lease_unavailable(request, exc).decision.reason
         return record
+
+    def _lease_unavailable(self, request: Request, exc: LeaseUnavailable) -> Outcome:
+        """Fail closed: nobody can tell who owns the service's rollback, so none is done."""
+        reason = (
+            f"no rollback: nobody can tell who owns the rollback of {request.service} "
+            f"({exc}); a rollback needs its lease"
+        )
+        self._log.warning(
+            "rollback_lease_unavailable",
+            service=request.service,
+            reason=self.redactor.text(str(exc)),
+        )
+        return Outcome(Decision(Action.SKIP, reason))
 
     async def _begun(self, record: Rollback, current: Current) -> None:
         service = record.service

@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from monitor.clock import Clock
 from monitor.rollback.journal import owner_alive, owner_id
@@ -58,6 +60,72 @@ class LeaseHeld(Exception):
     def __init__(self, holder: Holder) -> None:
         super().__init__(holder.describe())
         self.holder = holder
+
+
+class LeaseUnavailable(Exception):
+    """Where the leases live cannot be asked (the cluster store does not answer): nobody can
+    tell who owns the service's rollback, so nothing may be rolled back. The message names the
+    store's host and port, never a password."""
+
+
+class ServiceLeases(Protocol):
+    """Who owns each service's rollback, wherever the lease rows live: this instance's SQLite
+    state (`LocalLeases`) or the cluster store (monitor/cluster/leases.py). Every method may
+    raise LeaseUnavailable when the rows cannot be read or written."""
+
+    @property
+    def where(self) -> str:
+        """Where the leases live, for messages (`this instance's state`, `the cluster store
+        db:5432`)."""
+        ...
+
+    async def holder(self, service: str) -> Holder | None:
+        """The live owner of `service`'s rollback, if any."""
+        ...
+
+    async def other_holder(self, service: str) -> Holder | None:
+        """The live owner of `service`'s rollback when it is not this process."""
+        ...
+
+    def hold(self, service: str, kind: str, run: str) -> AbstractAsyncContextManager[bool]:
+        """Own `service` while inside, renewed in the background; re-entering in the same
+        process keeps the outer hold. Raises LeaseHeld when someone else owns it. Yields
+        whether this hold took the lease."""
+        ...
+
+    async def gate_started(self, run: str, service: str) -> None:
+        """Record a gate run of `service`."""
+        ...
+
+    async def gate_finished(self, run: str, verdict: str, report: dict[str, object]) -> None:
+        """Record the verdict of a gate run, with its report."""
+        ...
+
+    async def gate_report(self, run: str) -> dict[str, object] | None:
+        """The report of a finished gate run (None while it runs or if it never finished)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the leases hold open (a connection)."""
+        ...
+
+
+async def owners(leases: ServiceLeases, services: Iterable[str]) -> dict[str, str | None]:
+    """Who owns each service's rollback, described for a person (None: nobody); when the
+    leases cannot be read, says so instead of claiming nobody does."""
+    found: dict[str, str | None] = {}
+    away: str | None = None
+    for service in services:
+        if away is not None:  # one wait for a store that does not answer is enough
+            found[service] = away
+            continue
+        try:
+            holder = await leases.holder(service)
+        except LeaseUnavailable as exc:
+            found[service] = away = f"unknown ({exc})"
+            continue
+        found[service] = holder.describe() if holder is not None else None
+    return found
 
 
 def _alive(owner: str) -> bool:
@@ -186,3 +254,40 @@ class Leases:
             return None
         report: dict[str, object] = json.loads(row["report"])
         return report
+
+
+class LocalLeases:
+    """The service leases in this instance's own state (SQLite), as `ServiceLeases`: without a
+    `cluster:` section, exactly the behaviour of `Leases`."""
+
+    where = "this instance's state"
+
+    def __init__(self, leases: Leases) -> None:
+        self.leases = leases
+
+    async def holder(self, service: str) -> Holder | None:
+        """The live owner of `service`'s rollback, if any."""
+        return self.leases.holder(service)
+
+    async def other_holder(self, service: str) -> Holder | None:
+        """The live owner of `service`'s rollback when it is not this process."""
+        return self.leases.other_holder(service)
+
+    def hold(self, service: str, kind: str, run: str) -> AbstractAsyncContextManager[bool]:
+        """`Leases.hold`."""
+        return self.leases.hold(service, kind, run)
+
+    async def gate_started(self, run: str, service: str) -> None:
+        """Record a gate run of `service`."""
+        self.leases.gate_started(run, service)
+
+    async def gate_finished(self, run: str, verdict: str, report: dict[str, object]) -> None:
+        """Record the verdict of a gate run, with its report."""
+        self.leases.gate_finished(run, verdict, report)
+
+    async def gate_report(self, run: str) -> dict[str, object] | None:
+        """The report of a finished gate run."""
+        return self.leases.gate_report(run)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the rollback store is its owner's."""

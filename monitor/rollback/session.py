@@ -13,6 +13,7 @@ from monitor.alerting.incidents import IncidentTracker
 from monitor.alerting.store import AlertingStore
 from monitor.checks.context import CheckContext
 from monitor.clock import Clock, SystemClock
+from monitor.cluster.leases import service_leases
 from monitor.config import LoadedConfig
 from monitor.core.health import Health
 from monitor.core.spec import CheckSpec
@@ -97,6 +98,9 @@ class RollbackSession:
                     config.runbook_url_template,
                 )
             )
+        # Who owns each service's rollback: with a `cluster:` section, the cluster store (the
+        # leader and every gate or manual rollback on any host see one lease per service).
+        self.leases = service_leases(config.cluster, self.store, self.clock)
         self.coordinator: Coordinator | None = None
         if config.rollback is not None:
             self.coordinator = Coordinator(
@@ -109,6 +113,7 @@ class RollbackSession:
                 redactor,
                 self.sink,
                 CheckVerifier([], self.context),
+                leases=self.leases,
             )
             self.coordinator.lease_kind = lease_kind
 
@@ -125,6 +130,7 @@ class RollbackSession:
         self.ops.close()
         await self.context.http.aclose()
         await self.access.aclose()
+        await self.leases.aclose()
         self.store.close()
         if self.alert_store is not None:
             self.alert_store.close()

@@ -3,7 +3,7 @@ good images, freeze and rollback in flight; then the recent rollbacks. No snapsh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +18,13 @@ def _time(value: datetime | None) -> str | None:
 
 
 def status_document(
-    coordinator: Coordinator, services: Sequence[str], now: datetime
+    coordinator: Coordinator,
+    services: Sequence[str],
+    now: datetime,
+    owners: Mapping[str, str | None],
 ) -> dict[str, Any]:
-    """Everything `rollback status` shows, as JSON-ready data."""
+    """Everything `rollback status` shows, as JSON-ready data; `owners`: who owns each
+    service's rollback (monitor/rollback/lease.py `owners`)."""
     store, journal = coordinator.store, coordinator.journal
     rows = []
     for service in services:
@@ -29,7 +33,6 @@ def status_document(
         lkg = store.lkg(service)
         frozen = store.frozen(service)
         flight = coordinator.in_flight(service)
-        owner = coordinator.leases.holder(service)
         rows.append(
             {
                 "service": service,
@@ -52,7 +55,7 @@ def status_document(
                     "since": _time(lkg.promoted_at),
                 },
                 # Who owns the service's rollback now (a deploy gate, the daemon, an operator).
-                "owned_by": owner.describe() if owner is not None else None,
+                "owned_by": owners.get(service),
                 "frozen": None
                 if frozen is None
                 else {"reason": frozen.reason, "since": _time(frozen.since)},
