@@ -53,6 +53,15 @@ def metric(member: DaemonProcess, family: str) -> float:
     )
 
 
+def judged(server: PostgresCluster) -> int:
+    """Checks with a published healthy judgement by their owner."""
+    rows = server.sql(
+        "SELECT count(*) FROM opsmon_cluster_shards AS s JOIN opsmon_cluster_views AS v"
+        " ON v.instance = s.owner AND v.check_name = s.check_name WHERE v.health = 'healthy'"
+    )
+    return int(rows[0][0])
+
+
 def committed(server: PostgresCluster) -> int:
     """Transactions committed in the app database so far."""
     rows = server.sql("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
@@ -267,6 +276,9 @@ def sharded_figures(args: argparse.Namespace, template: PostgresTemplate) -> Non
         for name in names:
             members[name].wait_ready(timeout=60)
         wait(lambda: balanced(names), 60)
+        # Steady state: every check judged by its owner (the first judgements are published
+        # as they come, a burst that is not the cost of running).
+        wait(lambda: judged(server) >= total, 60)
         print(
             f"\nsharded: {args.instances} instances, {total} HTTP checks at {interval:g}s, "
             f"lease {lease:g}s"

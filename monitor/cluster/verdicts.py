@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from monitor.runner import CheckRunner
 
 Emit = Callable[[Transition], Awaitable[None]]
+_GATHER_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,9 @@ class VerdictGate:
             try:
                 async with asyncio.timeout(every):
                     await self._publish.wait()
+                # Changes come in bursts (checks starting, taken over, one outage seen by
+                # many checks): one statement carries all that arrive within a moment.
+                await asyncio.sleep(_GATHER_S)
             except TimeoutError:
                 pass
             self._publish.clear()
