@@ -55,7 +55,7 @@ def build_components(ports: ComponentPorts) -> list[Component]:
     cluster = ClusterComponent(ports)
     alerting = AlertingComponent(ports, cluster, transitions=cluster)
     status = StatusComponent(ports)
-    cluster.attach(alerting, status.history)
+    cluster.attach(alerting, status.history, status.store)
     rollback = RollbackComponent(ports, alerting, cluster)
     cluster.attach_rollback(rollback)
     return [

@@ -235,9 +235,9 @@ def test_sigkill_moves_the_dead_instances_checks_and_they_keep_running(shards: S
 
 def test_every_instance_shows_the_health_and_history_of_every_check(shards: Shards) -> None:
     """Each check runs on one instance, yet every instance's status API shows every check
-    with its owner's health (a failing one with its error, on both) and its history counts
-    the runs of the checks the other owns (shared through the store), never more runs than
-    the target saw."""
+    with its owner's health (a failing one with its error, and its incident, on both) and
+    its history counts the runs of the checks the other owns (shared through the store),
+    never more runs than the target saw."""
     shards.checks, shards.api = many(4), True
     shards.target.failing.add("c000")
     names = ("a", "b")
@@ -253,6 +253,14 @@ def test_every_instance_shows_the_health_and_history_of_every_check(shards: Shar
     expected = {"c000": ("unhealthy", True)} | {c: ("healthy", False) for c in many(4)[1:]}
     for name in names:
         wait_until(lambda n=name: states(n) == expected, timeout=20)
+
+    def incidents(name: str) -> list[tuple[str, str]]:
+        url = f"{shards.members[name].base}/api/v1/incidents"
+        listed = httpx.get(url, headers=auth("reader"), timeout=5).json()["incidents"]
+        return [(i["check"], i["status"]) for i in listed]
+
+    for name in names:  # the owner's incident, listed once on both
+        wait_until(lambda n=name: incidents(n) == [("c000", "firing")], timeout=20)
 
     def runs(name: str, check: str) -> int:
         url = f"{shards.members[name].base}/api/v1/checks/{check}/history"

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,7 +73,59 @@ TABLES: dict[str, tuple[str, ...]] = {
             created_at REAL NOT NULL
         );""",
     ),
+    # The other instances' incidents of checks (a cluster's, cluster/history.py), as they
+    # last shared them: the status page and the API list those this instance has no record of.
+    "peer_incidents": (
+        """CREATE TABLE peer_incidents (
+            id TEXT PRIMARY KEY,
+            instance TEXT NOT NULL,
+            source TEXT NOT NULL,
+            status TEXT NOT NULL,
+            alertname TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            description TEXT NOT NULL,
+            runbook_url TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            acked_by TEXT,
+            acked_at REAL
+        );
+        CREATE INDEX peer_incidents_by_source ON peer_incidents (source, started_at);""",
+    ),
 }
+
+_INCIDENT_COLUMNS = (
+    "id, source, status, alertname, severity, summary, description, runbook_url, labels,"
+    " started_at, ended_at, acked_by, acked_at"
+)
+# This instance's incidents, and the other instances' that it has no overlapping record of
+# (of one outage seen by several, the one that lasted longest; a firing one lasts longest).
+_SHOWN_INCIDENTS = f"""(
+    SELECT {_INCIDENT_COLUMNS}, notified, suppressed FROM incidents
+    UNION ALL
+    SELECT {_INCIDENT_COLUMNS}, NULL, NULL FROM peer_incidents AS p
+    WHERE NOT EXISTS (
+        SELECT 1 FROM incidents AS i WHERE i.source = p.source
+        AND i.started_at <= coalesce(p.ended_at, 1e300)
+        AND coalesce(i.ended_at, 1e300) >= p.started_at
+    ) AND NOT EXISTS (
+        SELECT 1 FROM peer_incidents AS q WHERE q.source = p.source AND q.id != p.id
+        AND q.started_at <= coalesce(p.ended_at, 1e300)
+        AND coalesce(q.ended_at, 1e300) >= p.started_at
+        AND (coalesce(q.ended_at, 1e300) > coalesce(p.ended_at, 1e300)
+             OR (coalesce(q.ended_at, 1e300) = coalesce(p.ended_at, 1e300) AND q.id < p.id))
+    )
+)"""
+
+
+@dataclass(frozen=True)
+class PeerIncident:
+    """Another instance's incident of a check, as it shared it."""
+
+    instance: str
+    incident: Incident
 
 
 def _ts(value: datetime) -> float:
@@ -93,6 +146,10 @@ class AlertingStore:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._db = store.connection
+        # Alone, the lists read the incidents table only (no other instance's to add).
+        self._shown = "incidents"
+        if self._db.execute("SELECT 1 FROM peer_incidents LIMIT 1").fetchone():
+            self._shown = _SHOWN_INCIDENTS
 
     @classmethod
     def open(cls, state_dir: Path, health: StoreHealth | None = None) -> AlertingStore:
@@ -172,7 +229,9 @@ class AlertingStore:
 
     def incident(self, incident_id: str) -> Incident | None:
         """One incident by id."""
-        row = self._db.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT * FROM {self._shown} WHERE id = ?", (incident_id,)
+        ).fetchone()
         return self._incident(row) if row else None
 
     def live_incidents(self) -> list[Incident]:
@@ -186,7 +245,7 @@ class AlertingStore:
     def recent_incidents(self, limit: int = 50) -> list[Incident]:
         """The newest incidents, newest first."""
         rows = self._db.execute(
-            "SELECT * FROM incidents ORDER BY started_at DESC LIMIT ?", (limit,)
+            f"SELECT * FROM {self._shown} ORDER BY started_at DESC LIMIT ?", (limit,)
         ).fetchall()
         return [self._incident(row) for row in rows]
 
@@ -194,7 +253,7 @@ class AlertingStore:
         self, limit: int, before: tuple[float, str] | None = None, status: Status | None = None
     ) -> list[Incident]:
         """Up to `limit` incidents, newest first, older than `before` (start time, id)."""
-        query, args = "SELECT * FROM incidents WHERE 1 = 1", []
+        query, args = f"SELECT * FROM {self._shown} WHERE 1 = 1", []
         if before is not None:
             query += " AND (started_at < ? OR (started_at = ? AND id < ?))"
             args.extend([before[0], before[0], before[1]])
@@ -216,17 +275,23 @@ class AlertingStore:
 
     def acknowledge(self, incident_id: str, by: str, at: datetime) -> bool:
         """Record who acknowledged a firing incident (the first one wins)."""
-        cursor = self._db.execute(
-            "UPDATE incidents SET acked_by = ?, acked_at = ?"
-            " WHERE id = ? AND status = 'firing' AND acked_by IS NULL",
-            (by, _ts(at), incident_id),
-        )
-        return cursor.rowcount > 0
+        for table in ("incidents", "peer_incidents"):
+            # Another instance's incident acknowledged here reaches it as a shared ack.
+            cursor = self._db.execute(
+                f"UPDATE {table} SET acked_by = ?, acked_at = ?"
+                " WHERE id = ? AND status = 'firing' AND acked_by IS NULL",
+                (by, _ts(at), incident_id),
+            )
+            if cursor.rowcount > 0:
+                return True
+        return False
 
     def firing_acks(self) -> list[Ack]:
         """The acks of the incidents that are still firing."""
         rows = self._db.execute(
             "SELECT source, acked_by, acked_at FROM incidents"
+            " WHERE status = 'firing' AND acked_by IS NOT NULL"
+            " UNION SELECT source, acked_by, acked_at FROM peer_incidents"
             " WHERE status = 'firing' AND acked_by IS NOT NULL ORDER BY acked_at"
         ).fetchall()
         return [Ack(row[0], row[1], _dt_required(row[2])) for row in rows]
@@ -250,6 +315,56 @@ class AlertingStore:
             (ack.acked_by, _ts(ack.acked_at), ack.source, _ts(ack.acked_at) + slack),
         )
         return cursor.rowcount > 0
+
+    def incidents_to_share(self, since: datetime) -> list[Incident]:
+        """This instance's incidents of checks (cluster/history.py) that fire, or ended at
+        or after `since`."""
+        rows = self._db.execute(
+            # A check's name holds no colon; opsmon's own sources (channel:, store:, ...)
+            # are about this instance.
+            "SELECT * FROM incidents WHERE instr(source, ':') = 0"
+            " AND (status = 'firing' OR ended_at >= ?) ORDER BY started_at, id",
+            (_ts(since),),
+        ).fetchall()
+        return [self._incident(row) for row in rows]
+
+    def adopt_peer_incidents(self, peers: Iterable[PeerIncident]) -> None:
+        """Hold other instances' incidents as they shared them (each replaces its last copy)."""
+        peers = list(peers)
+        if not peers:
+            return
+        with self.transaction():
+            for peer in peers:
+                i = peer.incident
+                # An ack made here stands until the owner's copy carries one (it adopts
+                # ours through the shared acks).
+                self._db.execute(
+                    "INSERT INTO peer_incidents (id, instance, source, status, alertname,"
+                    " severity, summary, description, runbook_url, labels, started_at,"
+                    " ended_at, acked_by, acked_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                    " description = excluded.description, ended_at = excluded.ended_at,"
+                    " acked_by = coalesce(excluded.acked_by, acked_by),"
+                    " acked_at = coalesce(excluded.acked_at, acked_at)",
+                    (
+                        i.id,
+                        peer.instance,
+                        i.source,
+                        i.status.value,
+                        i.alertname,
+                        i.severity,
+                        i.summary,
+                        i.description,
+                        i.runbook_url,
+                        json.dumps(i.labels),
+                        _ts(i.started_at),
+                        _ts(i.ended_at) if i.ended_at else None,
+                        i.acked_by,
+                        _ts(i.acked_at) if i.acked_at else None,
+                    ),
+                )
+        self._shown = _SHOWN_INCIDENTS
 
     def count_firing(self) -> int:
         """How many incidents are firing."""
@@ -382,6 +497,10 @@ class AlertingStore:
                 (_ts(incidents_before or before),),
             )
             self._db.execute("DELETE FROM silences WHERE ends_at < ?", (_ts(before),))
+            self._db.execute(
+                "DELETE FROM peer_incidents WHERE status = 'resolved' AND ended_at < ?",
+                (_ts(incidents_before or before),),
+            )
 
     @staticmethod
     def _entry(row: sqlite3.Row) -> OutboxEntry:

@@ -17,6 +17,7 @@ from monitor.logs import get_logger
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
+    from monitor.alerting.store import AlertingStore
     from monitor.config import Config
     from monitor.core.health import Health, Transition
     from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
@@ -31,15 +32,17 @@ class ClusterComponent:
         self._ports = ports
         self._incidents: IncidentPort | None = None
         self._history: HistoryStore | None = None
+        self._shown: AlertingStore | None = None
         self._rollback: RollbackStatePort | None = None
         self._listeners: list[TransitionListener] = []
         self.member: ClusterMember | None = None
 
-    def attach(self, incidents: IncidentPort, history: HistoryStore) -> None:
-        """Where ClusterDegraded is opened and where check history is kept (alerting and
-        status are built after this component)."""
+    def attach(self, incidents: IncidentPort, history: HistoryStore, shown: AlertingStore) -> None:
+        """Where ClusterDegraded is opened, and the check history and incidents the status
+        page shows (alerting and status are built after this component)."""
         self._incidents = incidents
         self._history = history
+        self._shown = shown
 
     def attach_rollback(self, rollback: RollbackStatePort) -> None:
         """Whose guard state is shared (rollback is built after this component)."""
@@ -81,8 +84,9 @@ class ClusterComponent:
                 self._emit,
                 emitted,
                 config.checks,
-                lambda: self._history,
-                lambda: self._rollback,
+                history=lambda: self._history,
+                shown_incidents=lambda: self._shown,
+                rollback=lambda: self._rollback,
             )
             self.member.start()
 

@@ -1,21 +1,26 @@
-"""Check history shared by a cluster's instances, so every status page shows the same.
+"""What every status page of a cluster shows the same: check history and incidents.
 
-Each instance writes its own hour and day rows (monitor/status/store.py) and, every few
-seconds, puts the ones that changed in `opsmon_cluster_history` as they stand (whole
-counts, not increments: sharing a row twice changes nothing). It reads the rows the other
-instances changed since it last looked and keeps them beside its own; the page adds them
-up. So with sharding, the page of any instance shows every check's history from its owner;
-without, it counts every instance's runs (a check's uptime is that of all its probes).
+Each instance writes its own hour and day rows (monitor/status/store.py) and its own
+incidents (alerting). Every few seconds it puts the rows and the incidents of checks that
+changed in the store as they stand (whole counts and whole records, not increments: sharing
+one twice changes nothing) and reads what the other instances changed since it last looked,
+keeping it beside its own. The page adds the others' rows to its own, and lists the others'
+incidents it has no record of. So with sharding the page of any instance shows every
+check's history and incidents, from its owner; without, it counts every instance's runs (a
+check's uptime is that of all its probes), and each instance lists its own incidents (they
+follow the same combined judgement).
 
-The store away: rows wait in this instance's SQLite and are shared when it answers.
+The store away: everything waits in this instance's SQLite and is shared when it answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from monitor.alerting.store import AlertingStore
+from monitor.clock import Clock
 from monitor.cluster.store import ClusterStore, StoreUnavailable
 from monitor.logs import get_logger
 from monitor.status.store import HistoryStore
@@ -24,35 +29,70 @@ SHARE_EVERY = 5.0  # as often as the status component writes its history
 # A row written just before a read may commit just after it: each read looks this far back
 # again (reading a row twice changes nothing).
 _LOOK_BACK_S = 10.0
+# A new member shares the incidents that ended this long ago (older ones stay its own).
+_FIRST_SHARE = timedelta(days=7)
 
 
 class HistoryShare:
-    """Puts this instance's history rows in the cluster store and keeps the others'."""
+    """Puts this instance's history rows and incidents in the cluster store and keeps the
+    others'."""
 
-    def __init__(self, store: ClusterStore, history: Callable[[], HistoryStore | None]) -> None:
+    def __init__(
+        self,
+        store: ClusterStore,
+        history: Callable[[], HistoryStore | None],
+        incidents: Callable[[], AlertingStore | None],
+        clock: Clock,
+    ) -> None:
         self._store = store
         self._history = history
-        self._seen: datetime | None = None  # the newest peer row read, by the store's clock
+        self._incidents = incidents
+        self._clock = clock
+        # The newest peer row and incident read, by the store's clock.
+        self._seen_rows: datetime | None = None
+        self._seen_incidents: datetime | None = None
+        self._shared_until: datetime | None = None  # incidents ended since then are shared
         self._log = get_logger("cluster")
 
     async def run(self) -> None:
         """Share every SHARE_EVERY seconds until cancelled."""
         while True:
-            history = self._history()
-            if history is not None:
-                await self.share_once(history)
+            try:
+                await self.share_once()
+            except StoreUnavailable as exc:
+                self._log.warning("cluster_history_not_shared", reason=str(exc))
             await asyncio.sleep(SHARE_EVERY)
 
-    async def share_once(self, history: HistoryStore) -> None:
-        """One round: write what changed here, read what changed elsewhere."""
+    async def share_once(self) -> None:
+        """One round: write what changed here, read what changed elsewhere; StoreUnavailable
+        when the store does not answer (nothing is lost: it is offered again)."""
+        history = self._history()
+        if history is not None:
+            await self._share_rows(history)
+        incidents = self._incidents()
+        if incidents is not None:
+            await self._share_incidents(incidents)
+
+    async def _share_rows(self, history: HistoryStore) -> None:
         rows = history.take_unshared()
         try:
             if rows:
                 await self._store.share_history(rows)
-            peers, newest = await self._store.peer_history(self._seen, _LOOK_BACK_S)
-        except StoreUnavailable as exc:
-            history.unshared(rows)  # offered again next round: nothing is lost
-            self._log.warning("cluster_history_not_shared", reason=str(exc))
-            return
+            peers, newest = await self._store.peer_history(self._seen_rows, _LOOK_BACK_S)
+        except StoreUnavailable:
+            history.unshared(rows)  # offered again next round
+            raise
         history.adopt_peer_rows(peers)
-        self._seen = newest or self._seen
+        self._seen_rows = newest or self._seen_rows
+
+    async def _share_incidents(self, incidents: AlertingStore) -> None:
+        started = self._clock.now()
+        since = self._shared_until or started - _FIRST_SHARE
+        # Firing ones every round (few), resolved ones once (the store skips unchanged rows).
+        mine = incidents.incidents_to_share(since - timedelta(seconds=_LOOK_BACK_S))
+        if mine:
+            await self._store.share_incidents(mine)
+        self._shared_until = started
+        peers, newest = await self._store.peer_incidents(self._seen_incidents, _LOOK_BACK_S)
+        incidents.adopt_peer_incidents(peers)
+        self._seen_incidents = newest or self._seen_incidents

@@ -41,6 +41,7 @@ from monitor.core.health import Health
 from monitor.logs import get_logger
 
 if TYPE_CHECKING:
+    from monitor.alerting.store import AlertingStore
     from monitor.core.spec import CheckSpec
     from monitor.ports import ComponentPorts, IncidentPort, RollbackStatePort
     from monitor.status.store import HistoryStore
@@ -63,6 +64,7 @@ class ClusterMember:
         emitted: Mapping[str, Health] | None = None,
         checks: Sequence[CheckSpec] = (),
         history: Callable[[], HistoryStore | None] = lambda: None,
+        shown_incidents: Callable[[], AlertingStore | None] = lambda: None,
         rollback: Callable[[], RollbackStatePort | None] = lambda: None,
     ) -> None:
         self.config = config
@@ -72,7 +74,7 @@ class ClusterMember:
         self._claims = ClusterStore(config.store, config.instance, config.renew_every)
         self._views = ClusterStore(config.store, config.instance, config.renew_every)
         self._history_store = ClusterStore(config.store, config.instance, config.renew_every)
-        self._history = HistoryShare(self._history_store, history)
+        self._history = HistoryShare(self._history_store, history, shown_incidents, ports.clock)
         self.verdicts = VerdictGate(
             config.aggregate,
             config.instance,

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.alerting.model import Ack, Silence
+from monitor.alerting.model import Ack, Incident, Silence, Status
+from monitor.alerting.store import PeerIncident
 from monitor.checks.postgres import parse_dsn, password_candidates
 from monitor.cluster.claims import Logged, PagedAlert
 from monitor.cluster.rollback_share import (
@@ -231,6 +232,29 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS opsmon_cluster_gate_runs_started
         ON opsmon_cluster_gate_runs (started_at);
     """,
+    # 9: incidents of checks (monitor/cluster/history.py), for every instance's status page
+    # and API; read by the others by the time they changed.
+    """
+    CREATE TABLE IF NOT EXISTS opsmon_cluster_incidents (
+        id text PRIMARY KEY,
+        instance text NOT NULL,
+        source text NOT NULL,
+        status text NOT NULL,
+        alertname text NOT NULL,
+        severity text NOT NULL,
+        summary text NOT NULL,
+        description text NOT NULL,
+        runbook_url text NOT NULL,
+        labels text NOT NULL,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        acked_by text,
+        acked_at timestamptz,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS opsmon_cluster_incidents_updated
+        ON opsmon_cluster_incidents (updated_at);
+    """,
 )
 
 _MIGRATE = """
@@ -377,6 +401,40 @@ FROM unnest(%(checks)s::text[], %(periods)s::text[], %(starts)s::float8[],
 ON CONFLICT (instance, period, check_name, start) DO UPDATE SET
     total = excluded.total, ok = excluded.ok, unknown = excluded.unknown,
     histogram = excluded.histogram, updated_at = excluded.updated_at
+"""
+
+# A row that did not change keeps its time, so the others do not read it again; resolved
+# incidents are kept as long as the status page keeps them.
+_SHARE_INCIDENTS = """
+WITH pruned AS (
+    DELETE FROM opsmon_cluster_incidents
+    WHERE status = 'resolved' AND ended_at < now() - interval '90 days'
+)
+INSERT INTO opsmon_cluster_incidents AS o
+    (id, instance, source, status, alertname, severity, summary, description, runbook_url,
+     labels, started_at, ended_at, acked_by, acked_at, updated_at)
+SELECT id, %(me)s, source, status, alertname, severity, summary, description, runbook_url,
+       labels, started_at, ended_at, acked_by, acked_at, clock_timestamp()
+FROM unnest(%(ids)s::text[], %(sources)s::text[], %(statuses)s::text[], %(alertnames)s::text[],
+            %(severities)s::text[], %(summaries)s::text[], %(descriptions)s::text[],
+            %(runbooks)s::text[], %(labels)s::text[], %(starts)s::timestamptz[],
+            %(ends)s::timestamptz[], %(ackers)s::text[], %(acked)s::timestamptz[])
+    AS x(id, source, status, alertname, severity, summary, description, runbook_url, labels,
+         started_at, ended_at, acked_by, acked_at)
+ON CONFLICT (id) DO UPDATE SET
+    status = excluded.status, description = excluded.description,
+    ended_at = excluded.ended_at, acked_by = excluded.acked_by, acked_at = excluded.acked_at,
+    updated_at = excluded.updated_at
+WHERE (o.status, o.description, o.ended_at, o.acked_by)
+    IS DISTINCT FROM (excluded.status, excluded.description, excluded.ended_at, excluded.acked_by)
+"""
+
+_PEER_INCIDENTS = """
+SELECT instance, id, source, status, alertname, severity, summary, description, runbook_url,
+       labels, started_at, ended_at, acked_by, acked_at, updated_at
+FROM opsmon_cluster_incidents
+WHERE instance <> %(me)s AND updated_at > %(after)s - make_interval(secs => %(back)s)
+ORDER BY updated_at
 """
 
 _PEER_HISTORY = """
@@ -1002,6 +1060,60 @@ class ClusterStore:
                 for r in runs
             ),
         )
+
+    # --- shared incidents ----------------------------------------------------------------
+    async def share_incidents(self, incidents: Sequence[Incident]) -> None:
+        """Put this instance's incidents of checks in the store as they stand (one round
+        trip; unchanged ones are left as they are)."""
+        await self._rows(
+            _SHARE_INCIDENTS,
+            {
+                "me": self.instance,
+                "ids": [i.id for i in incidents],
+                "sources": [i.source for i in incidents],
+                "statuses": [i.status.value for i in incidents],
+                "alertnames": [i.alertname for i in incidents],
+                "severities": [i.severity for i in incidents],
+                "summaries": [i.summary for i in incidents],
+                "descriptions": [i.description for i in incidents],
+                "runbooks": [i.runbook_url for i in incidents],
+                "labels": [json.dumps(i.labels, sort_keys=True) for i in incidents],
+                "starts": [i.started_at for i in incidents],
+                "ends": [i.ended_at for i in incidents],
+                "ackers": [i.acked_by for i in incidents],
+                "acked": [i.acked_at for i in incidents],
+            },
+        )
+
+    async def peer_incidents(
+        self, after: datetime | None, look_back: float
+    ) -> tuple[list[PeerIncident], datetime | None]:
+        """The other instances' incidents changed since `after` less `look_back` seconds
+        (every one when `after` is None), and the newest change among them."""
+        params = {"me": self.instance, "after": after or _EPOCH, "back": look_back}
+        rows = await self._rows(_PEER_INCIDENTS, params)
+        found = [
+            PeerIncident(
+                str(row[0]),
+                Incident(
+                    id=str(row[1]),
+                    source=str(row[2]),
+                    status=Status(row[3]),
+                    alertname=str(row[4]),
+                    severity=str(row[5]),
+                    summary=str(row[6]),
+                    description=str(row[7]),
+                    runbook_url=str(row[8]),
+                    labels=json.loads(row[9]),
+                    started_at=row[10],
+                    ended_at=row[11],
+                    acked_by=row[12],
+                    acked_at=row[13],
+                ),
+            )
+            for row in rows
+        ]
+        return found, (rows[-1][-1] if rows else None)
 
     # --- verdicts -------------------------------------------------------------------------
     async def publish_views(self, views: Sequence[View]) -> None:
