@@ -102,6 +102,15 @@ class OwnedElsewhere:
         """Their /api/status entries."""
         return list(self._checks.values())
 
+    def failing(self) -> frozenset[str]:
+        """Those their owner judges failing (inhibition takes them as firing roots)."""
+        return frozenset(n for n, e in self._checks.items() if e.get("health") == "unhealthy")
+
+    def depends_on(self, name: str) -> list[str]:
+        """The `depends_on` of one of them (empty if it is not run elsewhere)."""
+        found = self._checks.get(name, {}).get("depends_on")
+        return [str(d) for d in found] if isinstance(found, list) else []
+
 
 class TaskWatch:
     """Remembers every watched task that ended with an exception (or ended while it should

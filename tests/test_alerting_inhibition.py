@@ -114,3 +114,18 @@ def test_root_is_the_deepest_failing_dependency(harness: Harness) -> None:
     ready = next(i for i in harness.store.live_incidents() if i.source == "backend-ready")
     assert result.roots == {ready.id: "database"}
     assert result.affected == {"database": ("backend-ready (backend)",)}
+
+
+def test_a_root_failing_on_another_instance_inhibits_its_dependents(harness: Harness) -> None:
+    """Sharding: the database is run and judged failing elsewhere (no incident here); the
+    backend that stands on it is held back here, not paged as a root of its own."""
+    harness.fail("backend-health")
+    result = inhibit(
+        harness.store.live_incidents(),
+        lambda n: harness.checks[n].depends_on,
+        firing_elsewhere={"database"},
+    )
+    backend = next(i for i in harness.store.live_incidents() if i.source == "backend-health")
+    assert result.roots == {backend.id: "database"}
+    alone = inhibit(harness.store.live_incidents(), lambda n: harness.checks[n].depends_on)
+    assert alone.roots == {}

@@ -48,11 +48,15 @@ class Shards:
     failure_threshold: int = 2
     # The test tokens (tests/support/status.py) for the API, read from the environment.
     api: bool = False
+    # check -> the check it depends on
+    depends_on: dict[str, str] = field(default_factory=dict)
 
     def config(self, name: str) -> Path:
         checks = "".join(
             f'  - {{name: {check}, type: http, service: {check}, url: "'
-            f'{self.target.url(check, name)}"}}\n'
+            f'{self.target.url(check, name)}"'
+            + (f", depends_on: [{self.depends_on[check]}]" if check in self.depends_on else "")
+            + "}\n"
             for check in self.checks
         )
         path = self.tmp / f"{name}.yml"
@@ -352,6 +356,39 @@ def test_a_check_handed_to_a_joining_instance_closes_the_old_owners_incident(
     wait_until(lambda: len(shards.resolved()) == 2, timeout=20)
     assert sorted(shards.resolved()) == ["a", "b"]
     holds_for(lambda: len(shards.firing()) == 2 and len(shards.resolved()) == 2, 2)
+
+
+def test_a_dependent_is_held_back_while_its_root_fails_on_another_instance(
+    shards: Shards,
+) -> None:
+    """`api` depends on `db`, and each is owned by another instance. `db` fails, then `api`:
+    only `db` is paged (by its owner); `api`'s owner holds its incident back as inhibited,
+    and after both recover only `db`'s recovery is paged."""
+    shards.checks, shards.depends_on = ["api", "db"], {"api": "db"}
+    shards.start("a", "b")
+    wait_until(lambda: shards.balanced(("a", "b")), timeout=20)
+    owners = shards.table()
+    shards.target.failing.add("db")
+    assert wait_until(shards.firing, timeout=20) == [owners["db"]]
+    api_owner = shards.members[str(owners["api"])]
+    wait_until(
+        lambda: any(
+            c["name"] == "db" and c.get("health") == "unhealthy"
+            for c in api_owner.get("/api/status").json()["checks"]
+        ),
+        timeout=10,
+    )
+    shards.target.failing.add("api")
+
+    def api_incident() -> dict[str, object] | None:
+        incidents = api_owner.get("/api/alerts").json()["incidents"]
+        return next((i for i in incidents if i["labels"].get("check") == "api"), None)
+
+    wait_until(lambda: (api_incident() or {}).get("suppressed") == "inhibited", timeout=20)
+    holds_for(lambda: shards.firing() == [owners["db"]], 2)
+    shards.target.failing.clear()
+    assert wait_until(shards.resolved, timeout=20) == [owners["db"]]
+    holds_for(lambda: shards.firing() == [owners["db"]] and len(shards.resolved()) == 1, 2)
 
 
 def test_a_paused_owner_whose_checks_moved_sends_nothing(shards: Shards) -> None:

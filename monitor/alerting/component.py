@@ -211,6 +211,7 @@ class AlertingComponent:
             config.public_url,
             on_enqueued=outbox.wake,
             recovery=self._recovery,
+            firing_elsewhere=ports.elsewhere.failing,
         )
         self._active = active = ActiveAlerting(store, tracker, engine, outbox)
         self._configure(active, config, alerting)
@@ -337,7 +338,9 @@ class AlertingComponent:
 
         def of(check: str) -> Sequence[str]:
             runner = runners.get(check)
-            return dependency_names(runner.spec, containers) if runner is not None else ()
+            if runner is None:  # sharding: its owner runs it, its edges still count here
+                return self._ports.elsewhere.depends_on(check)
+            return dependency_names(runner.spec, containers)
 
         return of
 

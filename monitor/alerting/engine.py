@@ -5,7 +5,7 @@ the same transaction that records what was sent (so a crash neither loses nor re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -42,8 +42,11 @@ class AlertEngine:
         public_url: str,
         on_enqueued: Callable[[], None] = lambda: None,
         recovery: Callable[[str], float] = lambda check: 0.0,
+        firing_elsewhere: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._store = store
+        # Sharding: checks other instances run and judge failing count as firing roots.
+        self._firing_elsewhere = firing_elsewhere
         self._clock = clock
         self._metrics = metrics
         # Asked once per evaluation: the graph may change with a reload or discovery.
@@ -104,7 +107,7 @@ class AlertEngine:
         """Send whatever is due now; return when something is next due (None: nothing waits)."""
         now = self._clock.now()
         incidents = self._store.live_incidents()
-        inhibitions = inhibit(incidents, self._dependencies())
+        inhibitions = inhibit(incidents, self._dependencies(), self._firing_elsewhere())
         muted = self._mute(incidents, inhibitions, now)
         next_at: datetime | None = None
         for key, group in self._groups(incidents).items():

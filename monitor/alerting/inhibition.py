@@ -4,7 +4,7 @@ database outage pages once, not once per service."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.alerting.model import Incident
@@ -41,10 +41,16 @@ def _root(check: str, firing: set[str], dependencies: Dependencies) -> str | Non
     return root
 
 
-def inhibit(incidents: Iterable[Incident], dependencies: Dependencies) -> Inhibitions:
-    """Work out the inhibitions among the firing incidents."""
+def inhibit(
+    incidents: Iterable[Incident],
+    dependencies: Dependencies,
+    firing_elsewhere: Collection[str] = (),
+) -> Inhibitions:
+    """Work out the inhibitions among the firing incidents; with sharding, the checks other
+    instances run and judge failing (`firing_elsewhere`) are roots too (their owner pages
+    them)."""
     firing = [i for i in incidents if i.status.value == "firing" and i.check]
-    firing_checks = {str(i.check) for i in firing}
+    firing_checks = {str(i.check) for i in firing} | set(firing_elsewhere)
     result = Inhibitions()
     for incident in sorted(firing, key=lambda i: str(i.check)):
         root = _root(str(incident.check), firing_checks, dependencies)
