@@ -147,3 +147,31 @@ async def test_another_instances_incidents_show_where_this_one_has_none(
         await store.close()
     alerts_a.close()
     alerts_b.close()
+
+
+async def test_a_new_member_catches_up_page_by_page_without_losing_a_row(
+    tmp_path: Path, make_postgres: PostgresFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve of a's checks, all stored as changed at the same moment, read by b three rows
+    a page: b ends with every check once, none skipped at a page boundary or counted twice."""
+    monkeypatch.setattr("monitor.cluster.history.PAGE", 3)
+    server = make_postgres()
+    history_a, close_a = open_history(tmp_path / "a")
+    history_b, close_b = open_history(tmp_path / "b")
+    store_a = ClusterStore(server.dsn(), "a", timeout=3.0)
+    store_b = ClusterStore(server.dsn(), "b", timeout=3.0)
+    share_a = HistoryShare(store_a, lambda: history_a, lambda: None, SystemClock())
+    share_b = HistoryShare(store_b, lambda: history_b, lambda: None, SystemClock())
+    recorder = HistoryRecorder(history_a)
+    for n in range(12):
+        recorder.record(Sample(f"c{n:02d}", NOW, True, 5.0))
+    recorder.flush()
+    await share_a.share_once()
+    server.sql("UPDATE opsmon_cluster_history SET updated_at = now()")  # one time for all
+    await share_b.share_once()
+    await share_b.share_once()  # the look-back reads them again: nothing doubles
+    assert day_totals(history_b) == {f"c{n:02d}": 1 for n in range(12)}
+    for store in (store_a, store_b):
+        await store.close()
+    close_a()
+    close_b()

@@ -16,19 +16,24 @@ The store away: everything waits in this instance's SQLite and is shared when it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from monitor.alerting.store import AlertingStore
 from monitor.clock import Clock
-from monitor.cluster.store import ClusterStore, StoreUnavailable
+from monitor.cluster.store import ClusterStore, ReadMark, StoreUnavailable
 from monitor.logs import get_logger
 from monitor.status.store import HistoryStore
 
 SHARE_EVERY = 5.0  # as often as the status component writes its history
-# A row written just before a read may commit just after it: each read looks this far back
+# A row written just before a read may commit just after it: each pass looks this far back
 # again (reading a row twice changes nothing).
 _LOOK_BACK_S = 10.0
+# Rows read per statement: a new member catching up on 90 days of a large cluster's history
+# reads it page by page, letting the checks run in between.
+PAGE = 2000
+T = TypeVar("T")
 # A new member shares the incidents that ended this long ago (older ones stay its own).
 _FIRST_SHARE = timedelta(days=7)
 
@@ -48,9 +53,9 @@ class HistoryShare:
         self._history = history
         self._incidents = incidents
         self._clock = clock
-        # The newest peer row and incident read, by the store's clock.
-        self._seen_rows: datetime | None = None
-        self._seen_incidents: datetime | None = None
+        # Where the next reads of the others' rows and incidents go on from.
+        self._rows_mark = ReadMark.start(4)
+        self._incidents_mark = ReadMark.start(1)
         self._shared_until: datetime | None = None  # incidents ended since then are shared
         self._log = get_logger("cluster")
 
@@ -78,12 +83,12 @@ class HistoryShare:
         try:
             if rows:
                 await self._store.share_history(rows)
-            peers, newest = await self._store.peer_history(self._seen_rows, _LOOK_BACK_S)
         except StoreUnavailable:
             history.unshared(rows)  # offered again next round
             raise
-        history.adopt_peer_rows(peers)
-        self._seen_rows = newest or self._seen_rows
+        self._rows_mark = await _read_pages(
+            self._rows_mark, self._store.peer_history, history.adopt_peer_rows
+        )
 
     async def _share_incidents(self, incidents: AlertingStore) -> None:
         started = self._clock.now()
@@ -93,6 +98,24 @@ class HistoryShare:
         if mine:
             await self._store.share_incidents(mine)
         self._shared_until = started
-        peers, newest = await self._store.peer_incidents(self._seen_incidents, _LOOK_BACK_S)
-        incidents.adopt_peer_incidents(peers)
-        self._seen_incidents = newest or self._seen_incidents
+        self._incidents_mark = await _read_pages(
+            self._incidents_mark, self._store.peer_incidents, incidents.adopt_peer_incidents
+        )
+
+
+async def _read_pages(
+    mark: ReadMark,
+    read: Callable[[ReadMark, int], Awaitable[tuple[Sequence[T], ReadMark | None]]],
+    adopt: Callable[[Sequence[T]], None],
+) -> ReadMark:
+    """Read and adopt what changed after `mark`, page by page until a page is not full;
+    return where the next pass goes on from (looking back a while: see `ReadMark.back`)."""
+    while True:
+        found, last = await read(mark, PAGE)
+        adopt(found)
+        if last is None:
+            return mark
+        if len(found) < PAGE:
+            return last.back(_LOOK_BACK_S)
+        mark = last
+        await asyncio.sleep(0)  # the checks run between pages

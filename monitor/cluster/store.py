@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.alerting.model import Ack, Incident, Silence, Status
@@ -429,19 +429,23 @@ WHERE (o.status, o.description, o.ended_at, o.acked_by)
     IS DISTINCT FROM (excluded.status, excluded.description, excluded.ended_at, excluded.acked_by)
 """
 
+# Both read in pages by the time each row changed and its key (a whole key: no row is
+# skipped or read twice within one pass, however many share a time).
 _PEER_INCIDENTS = """
 SELECT instance, id, source, status, alertname, severity, summary, description, runbook_url,
        labels, started_at, ended_at, acked_by, acked_at, updated_at
 FROM opsmon_cluster_incidents
-WHERE instance <> %(me)s AND updated_at > %(after)s - make_interval(secs => %(back)s)
-ORDER BY updated_at
+WHERE instance <> %(me)s AND (updated_at, id) > (%(at)s, %(k0)s)
+ORDER BY updated_at, id LIMIT %(limit)s
 """
 
 _PEER_HISTORY = """
 SELECT instance, check_name, period, start, total, ok, unknown, histogram, updated_at
 FROM opsmon_cluster_history
-WHERE instance <> %(me)s AND updated_at > %(after)s - make_interval(secs => %(back)s)
-ORDER BY updated_at
+WHERE instance <> %(me)s
+  AND (updated_at, instance, period, check_name, start)
+      > (%(at)s, %(k0)s, %(k1)s, %(k2)s, %(k3)s)
+ORDER BY updated_at, instance, period, check_name, start LIMIT %(limit)s
 """
 
 # --- rollback guards (monitor/cluster/guard_sync.py) -------------------------------------
@@ -636,6 +640,35 @@ class LeaseRow:
     epoch: int
     remaining: float
     members: int = 1
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    """Where a reader of the rows other instances change goes on from: the time the last
+    row it read changed (by the store's clock) and that row's key."""
+
+    at: datetime
+    key: tuple[str | float, ...]
+
+    @classmethod
+    def start(cls, size: int) -> ReadMark:
+        """Before every row (a key of `size` parts)."""
+        return cls(_EPOCH, _lowest(size))
+
+    def back(self, seconds: float) -> ReadMark:
+        """Before every row that changed less than `seconds` before this mark: a row written
+        just before a read may commit just after it, so each pass looks back this far."""
+        return ReadMark(self.at - timedelta(seconds=seconds), _lowest(len(self.key)))
+
+    def params(self, limit: int) -> dict[str, object]:
+        """The statement's parameters: `at`, `k0`, `k1`... and `limit`."""
+        keys = {f"k{n}": part for n, part in enumerate(self.key)}
+        return {"at": self.at, **keys, "limit": limit}
+
+
+def _lowest(size: int) -> tuple[str | float, ...]:
+    # Below every key: text sorts after '' and the history key ends with a float8 start.
+    return ("",) if size == 1 else ("",) * (size - 1) + (float("-inf"),)
 
 
 @dataclass(frozen=True)
@@ -979,12 +1012,11 @@ class ClusterStore:
         )
 
     async def peer_history(
-        self, after: datetime | None, look_back: float
-    ) -> tuple[list[PeerRollup], datetime | None]:
-        """The other instances' rows changed since `after` less `look_back` seconds (every
-        row when `after` is None), and the newest change among them."""
-        params = {"me": self.instance, "after": after or _EPOCH, "back": look_back}
-        rows = await self._rows(_PEER_HISTORY, params)
+        self, after: ReadMark, limit: int
+    ) -> tuple[list[PeerRollup], ReadMark | None]:
+        """Up to `limit` rows of the other instances changed after `after`, in the order they
+        changed, and the mark of the last one (None: none)."""
+        rows = await self._rows(_PEER_HISTORY, {"me": self.instance, **after.params(limit)})
         found = [
             PeerRollup(
                 str(instance),
@@ -1000,7 +1032,10 @@ class ClusterStore:
             )
             for instance, check, period, start, total, ok, unknown, histogram, _ in rows
         ]
-        return found, (rows[-1][-1] if rows else None)
+        if not rows:
+            return found, None
+        instance, check, period, start = rows[-1][:4]
+        return found, ReadMark(rows[-1][-1], (str(instance), str(period), str(check), start))
 
     # --- rollback guards --------------------------------------------------------------------
     async def share_guards(self, state: GuardState) -> None:
@@ -1086,12 +1121,11 @@ class ClusterStore:
         )
 
     async def peer_incidents(
-        self, after: datetime | None, look_back: float
-    ) -> tuple[list[PeerIncident], datetime | None]:
-        """The other instances' incidents changed since `after` less `look_back` seconds
-        (every one when `after` is None), and the newest change among them."""
-        params = {"me": self.instance, "after": after or _EPOCH, "back": look_back}
-        rows = await self._rows(_PEER_INCIDENTS, params)
+        self, after: ReadMark, limit: int
+    ) -> tuple[list[PeerIncident], ReadMark | None]:
+        """Up to `limit` incidents of the other instances changed after `after`, in the order
+        they changed, and the mark of the last one (None: none)."""
+        rows = await self._rows(_PEER_INCIDENTS, {"me": self.instance, **after.params(limit)})
         found = [
             PeerIncident(
                 str(row[0]),
@@ -1113,7 +1147,7 @@ class ClusterStore:
             )
             for row in rows
         ]
-        return found, (rows[-1][-1] if rows else None)
+        return found, (ReadMark(rows[-1][-1], (str(rows[-1][1]),)) if rows else None)
 
     # --- verdicts -------------------------------------------------------------------------
     async def publish_views(self, views: Sequence[View]) -> None:
