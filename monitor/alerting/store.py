@@ -228,7 +228,7 @@ class AlertingStore:
         return self._incident(row) if row else None
 
     def incident(self, incident_id: str) -> Incident | None:
-        """One incident by id."""
+        """One incident by id (this instance's, or one another instance shared)."""
         row = self._db.execute(
             f"SELECT * FROM {self._shown} WHERE id = ?", (incident_id,)
         ).fetchone()
@@ -243,16 +243,17 @@ class AlertingStore:
         return [self._incident(row) for row in rows]
 
     def recent_incidents(self, limit: int = 50) -> list[Incident]:
-        """The newest incidents, newest first."""
+        """This instance's newest incidents, newest first."""
         rows = self._db.execute(
-            f"SELECT * FROM {self._shown} ORDER BY started_at DESC LIMIT ?", (limit,)
+            "SELECT * FROM incidents ORDER BY started_at DESC LIMIT ?", (limit,)
         ).fetchall()
         return [self._incident(row) for row in rows]
 
     def incidents_page(
         self, limit: int, before: tuple[float, str] | None = None, status: Status | None = None
     ) -> list[Incident]:
-        """Up to `limit` incidents, newest first, older than `before` (start time, id)."""
+        """Up to `limit` incidents, newest first, older than `before` (start time, id): this
+        instance's, and those other instances shared of outages it has no record of."""
         query, args = f"SELECT * FROM {self._shown} WHERE 1 = 1", []
         if before is not None:
             query += " AND (started_at < ? OR (started_at = ? AND id < ?))"
