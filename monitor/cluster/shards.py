@@ -169,7 +169,13 @@ class ShardKeeper:
         gained = sorted(set(owned) - set(self.owned))
         lost = sorted(set(self.owned) - set(owned))
         if paged or lost:
-            self._moved(paged, lost)
+            try:
+                self._moved(paged, lost)
+            except Exception:
+                # Alerting failing to take over or close an incident (a state store fault)
+                # must not stop the keeper: the shares would expire and nobody would say why.
+                self._ports.metrics.internal_task_failures.inc()
+                self._log.exception("cluster_shards_incidents_not_moved", lost=len(lost))
         if gained or lost:
             self._log.info(
                 "cluster_shards_changed",
