@@ -14,7 +14,7 @@ from monitor.checks.base import Check
 from monitor.checks.context import CheckContext
 from monitor.clock import Clock
 from monitor.core.durations import format_duration
-from monitor.core.health import Health, Transition
+from monitor.core.health import Health, HealthChange, Transition
 from monitor.core.result import CheckResult, FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.logs import get_logger
@@ -102,13 +102,30 @@ class CheckRunner:
             except Exception:
                 self._metrics.internal_task_failures.inc()
                 self._log.exception("result_listener_failed")
-        healthy = self.state.health is Health.HEALTHY
-        self._series(metrics.check_healthy, *self._labels).set(1 if healthy else 0)
         if change is None:
+            self._series(metrics.check_healthy, *self._labels).set(
+                1 if self.state.health is Health.HEALTHY else 0
+            )
             # Checked first: structlog would timestamp and process the event before dropping it.
             if self._log.isEnabledFor(logging.DEBUG):
                 self._log.debug("check_ran", ok=result.ok, reason=result.reason or None)
             return
+        await self._announce(change)
+
+    async def confirm_failure(self) -> bool:
+        """A rollback decided on this check's failure: turn unhealthy now, inside the failure
+        threshold (see `CheckState.confirm_failure`); whether it changed."""
+        change = self.state.confirm_failure(self._clock.now())
+        if change is None:
+            return False
+        await self._announce(change)
+        return True
+
+    async def _announce(self, change: HealthChange) -> None:
+        """Report a change of health: its gauge, the log line and every transition listener."""
+        result = change.result
+        healthy = self.state.health is Health.HEALTHY
+        self._series(self._metrics.check_healthy, *self._labels).set(1 if healthy else 0)
         transition = Transition.of(change, self.spec)
         self._log.info(
             "check_state_changed",

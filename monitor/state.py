@@ -67,6 +67,16 @@ class CheckState:
             return self._move(Health.UNHEALTHY, result, now)
         return None
 
+    def confirm_failure(self, now: datetime) -> HealthChange | None:
+        """A decision taken on this check's failure (a rollback) confirms it: unhealthy now,
+        without waiting for the rest of its failure threshold. Nothing when its last result is
+        not a failure, or is one inside its startup grace."""
+        result = self.last_result
+        if result is None or result.outcome is not Outcome.FAILED or self.in_grace:
+            return None
+        self.consecutive_failures = max(self.consecutive_failures, self.failure_threshold)
+        return self._move(Health.UNHEALTHY, result, now)
+
     def _within_grace(self, now: datetime) -> bool:
         if not self.startup_grace or self.first_answer_at is None:
             return False

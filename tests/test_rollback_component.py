@@ -131,6 +131,32 @@ def test_enforce_rolls_a_bad_deploy_back(deployment: Deployment, opsmon: Opsmon)
     assert CANARY not in opsmon.text() and CANARY not in str(opsmon.hooks.requests)
 
 
+def test_a_check_failing_inside_its_threshold_is_paged_with_the_rollback(
+    deployment: Deployment, opsmon: Opsmon
+) -> None:
+    """A check of the service that fails about the bad deploy, but is still inside its failure
+    threshold when the rollback is decided, is paged then: the swap would end the outage
+    before its threshold ran out, and nobody would hear what that check saw."""
+    checks = service_checks(deployment)
+    patient = {**checks[0], "name": "web-patient", "failure_threshold": 1000}
+    opsmon.configure(checks=[*checks, patient])
+    deploy_stable_v1(deployment, opsmon)
+    deployment.deploy("v2")
+
+    opsmon.wait_alert("RollbackPerformed", timeout=40)
+
+    def patient_paged() -> list[dict[str, Any]]:
+        return [
+            alert
+            for request in opsmon.hooks.accepted()
+            for alert in request.json.get("alerts", [])
+            if alert["labels"].get("check") == "web-patient" and alert["status"] == "firing"
+        ]
+
+    paged = wait_until(patient_paged, timeout=10)
+    assert "404" in paged[0]["annotations"]["description"]
+
+
 def test_a_proxy_that_refuses_removal_leaves_the_failed_container_labelled(
     deployment: Deployment, opsmon: Opsmon
 ) -> None:

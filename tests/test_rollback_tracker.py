@@ -52,6 +52,24 @@ def test_each_new_container_is_one_deploy(store: RollbackStore) -> None:
     assert [d.status for d in store.deploys("web")] == ["new", "replaced"]
 
 
+def test_every_new_container_is_announced_once(store: RollbackStore) -> None:
+    """Each container recorded for the first time is announced once, as it is recorded: a
+    redeploy first read by a rollback decision (not by its start event) still gets its
+    BadImageRedeployed check."""
+    announced: list[str] = []
+    tracker = DeployTracker(
+        store,
+        SystemClock(),
+        stable_after=120,
+        on_new_deploy=lambda d: announced.append(d.container_id),
+    )
+    see(tracker, "c1", V1)
+    see(tracker, "c1", V1)
+    see(tracker, "c2", V2, seconds(300))
+    see(tracker, "c1", V1, seconds(400))  # a kept older container current again: known
+    assert announced == ["c1", "c2"]
+
+
 def test_healthy_for_stable_after_becomes_lkg(store: RollbackStore) -> None:
     """Healthy without interruption for stable_after: due for promotion, then LKG with its
     snapshot; a die in between starts the stable time again."""

@@ -74,3 +74,23 @@ def test_grace_starts_when_target_first_answers() -> None:
     """Refused connections before the first answer count normally: the grace is for start-up."""
     state = CheckState("ready", failure_threshold=2, success_threshold=1, startup_grace=60)
     assert feed(state, [DOWN, DOWN]) == [("unknown", "unhealthy")]
+
+
+def test_a_rollback_confirms_a_failure_inside_its_threshold() -> None:
+    """A failure still inside its threshold turns UNHEALTHY when a rollback confirms it; a
+    passing check, or a failure inside the startup grace, stays as it is."""
+    failing = CheckState("c", failure_threshold=3, success_threshold=2)
+    feed(failing, [OK, FAIL])
+    transition = failing.confirm_failure(T0 + timedelta(minutes=1))
+    assert transition is not None and transition.current is Health.UNHEALTHY
+    assert transition.result.reason == "[STATUS] (503) == 200"
+    assert failing.confirm_failure(T0 + timedelta(minutes=2)) is None  # once
+
+    passing = CheckState("c", failure_threshold=3, success_threshold=2)
+    feed(passing, [FAIL, OK])
+    assert passing.confirm_failure(T0 + timedelta(minutes=1)) is None
+    assert passing.health is Health.HEALTHY
+
+    starting = CheckState("ready", failure_threshold=2, success_threshold=1, startup_grace=60)
+    feed(starting, [FAIL, FAIL])
+    assert starting.in_grace and starting.confirm_failure(T0 + timedelta(seconds=30)) is None

@@ -214,7 +214,7 @@ class RollbackComponent:
             else DockerAccess.from_environment(os.environ, config.docker.host)
         )
         ops = ContainerOps(access)
-        tracker = DeployTracker(store, ports.clock, rollback.stable_after)
+        tracker = DeployTracker(store, ports.clock, rollback.stable_after, self._new_deploy)
         coordinator = Coordinator(
             config,
             store,
@@ -339,18 +339,14 @@ class RollbackComponent:
             return
         if data is None or not (data.get("State") or {}).get("Running"):
             return
-        before = coordinator.tracker.current(service)
-        deploy = coordinator.see(service, data)
-        if deploy is None or (before is not None and before.id == deploy.id):
-            return
-        self._new_deploy(service, deploy.id, deploy.image, deploy.image_id, deploy.origin)
+        coordinator.see(service, data)  # a new container is announced by `_new_deploy`
 
-    def _new_deploy(
-        self, service: str, deploy_id: int, image: str, image_id: str, origin: str
-    ) -> None:
+    def _new_deploy(self, deploy: Deploy) -> None:
+        """The deploy tracker recorded a container for the first time."""
         coordinator = self.coordinator
-        if coordinator is None or origin != "deploy":
+        if coordinator is None or deploy.origin != "deploy":
             return
+        service, image, image_id = deploy.service, deploy.image, deploy.image_id
         now = self.ports.clock.now()
         note = f" (superseded by a deploy of {image})"
         for name in (
@@ -390,15 +386,10 @@ class RollbackComponent:
         coordinator = self.coordinator
         if coordinator is None or service in self._busy or coordinator.in_flight(service):
             return
-        before = coordinator.tracker.current(service)
         try:
-            current = await coordinator.current(service)
+            await coordinator.current(service)  # a new container is announced by `_new_deploy`
         except DockerCallFailed as exc:
             self._log.warning("rollback_resync_failed", service=service, reason=exc.reason)
-            return
-        if current is not None and (before is None or before.id != current.deploy.id):
-            deploy = current.deploy
-            self._new_deploy(service, deploy.id, deploy.image, deploy.image_id, deploy.origin)
 
     async def _resume_orphans(self) -> None:
         coordinator = self.coordinator
@@ -494,12 +485,23 @@ class RollbackComponent:
             facts.blockers,
             self._silenced(service, health.unhealthy, now),
             deploy_id=deploy.id,
-            on_rollback=lambda: self._alerting.rolling_back(
-                service, health.unhealthy, self.ports.clock.now()
-            ),
+            on_rollback=lambda: self._rolling_back(service, deploy, health.unhealthy),
         )
         self._busy.add(service)
         self._spawn(self._handle(active, request, deploy.id), f"rollback-{service}")
+
+    async def _rolling_back(self, service: str, deploy: Deploy, unhealthy: Sequence[str]) -> None:
+        """A rollback of `service` is decided. Its checks failing about the deploy right now
+        are the rollback's evidence: they turn unhealthy at once (a crash loop is seen from
+        engine events, often before the checks' thresholds, and the swap would otherwise end
+        the outage before anyone is told that, say, the release needs a new variable), and
+        alerting pages them now and holds back what the swap sets off."""
+        confirmed = [
+            runner.spec.name
+            for runner in self.runners_of(service)
+            if self._fresh(runner, deploy) and await runner.confirm_failure()
+        ]
+        self._alerting.rolling_back(service, (*unhealthy, *confirmed), self.ports.clock.now())
 
     async def _handle(self, active: ActiveRollback, request: Request, deploy_id: int) -> None:
         try:

@@ -5,7 +5,7 @@ service's strategy, verify, and report (journal, alerts, metrics, freeze on fail
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -110,9 +110,9 @@ class Request:
     # The deploy the facts are about: if another container is current by the time the engine
     # is asked, the facts are stale and nothing is decided.
     deploy_id: int | None = None
-    # Called once a rollback is decided, before anything is changed (alerting pages the
+    # Awaited once a rollback is decided, before anything is changed (alerting pages the
     # outage it is for, and holds back what the swap sets off).
-    on_rollback: Callable[[], None] | None = None
+    on_rollback: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -359,7 +359,7 @@ class Coordinator:
         if decision.action is Action.ROLLBACK:
             assert current is not None
             if request.on_rollback is not None:
-                request.on_rollback()
+                await request.on_rollback()
             outcome.rollback = await self._execute(request, decision, current)
             return outcome
         outcome.rollback = self._note(request, decision, current, outcome)

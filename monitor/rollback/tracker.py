@@ -9,6 +9,7 @@ went away from) is never promoted.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,10 +43,19 @@ class Seen:
 class DeployTracker:
     """Follows each service's current container and promotes stable images to LKG."""
 
-    def __init__(self, store: RollbackStore, clock: Clock, stable_after: float) -> None:
+    def __init__(
+        self,
+        store: RollbackStore,
+        clock: Clock,
+        stable_after: float,
+        on_new_deploy: Callable[[Deploy], None] | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self.stable_after = stable_after
+        # Told of every container recorded for the first time, whichever path saw it first (an
+        # event, a resync, or a rollback decision reading the current container).
+        self._on_new_deploy = on_new_deploy
         self._live: dict[str, _Live] = {}
         self._log = get_logger("rollback")
 
@@ -92,6 +102,8 @@ class DeployTracker:
             self._store.set_deploy_status(deploy.id, "bad")
             deploy = self._store.deploy_of(service, container_id) or deploy
             self._live[service] = _Live(deploy, self._newest(service))
+        if existing is None and self._on_new_deploy is not None:
+            self._on_new_deploy(deploy)
         return Seen(deploy, existing is None)
 
     def _newest(self, service: str) -> int:
