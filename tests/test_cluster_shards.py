@@ -9,20 +9,35 @@ says which instance ran which check, and when."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import re
 import signal
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import psycopg
 import pytest
 
+from monitor.clock import SystemClock
+from monitor.cluster.claims import PagedAlert
+from monitor.cluster.config import ClusterConfig
+from monitor.cluster.shards import Moved, ShardKeeper
+from monitor.cluster.store import ClusterStore
+from monitor.config import Config
+from monitor.core.spec import CheckSpec
+from monitor.logs import configure_logging
+from monitor.metrics import Metrics
+from monitor.ports import ComponentPorts
+from monitor.redaction import Redactor
+from monitor.settings import Settings
 from tests.support.cli import run_opsmon
 from tests.support.daemon_process import DaemonProcess
 from tests.support.path_target import PathTarget, path_target
@@ -481,3 +496,70 @@ def test_a_clean_stop_hands_its_checks_over_at_once(shards: Shards) -> None:
     )
     assert released == [(0,)]
     wait_until(lambda: shards.balanced(("a",)), timeout=LEASE)
+
+
+class _Schedule:
+    """A check registry that only records what the keeper schedules (no check runs)."""
+
+    def __init__(self) -> None:
+        self.runners: dict[str, SimpleNamespace] = {}
+
+    def build_runner(self, spec: CheckSpec) -> SimpleNamespace:
+        return SimpleNamespace(spec=spec, discovered=False)
+
+    def add_runner(self, runner: SimpleNamespace) -> None:
+        self.runners[runner.spec.name] = runner
+
+    def remove_runner(self, name: str) -> None:
+        self.runners.pop(name)
+
+
+def _keeper(server: PostgresCluster, name: str, moved: Moved, metrics: Metrics) -> ShardKeeper:
+    specs = [CheckSpec(name=check, type="http", service=check) for check in many(4)]
+    config = ClusterConfig(store=server.dsn(), instance=name, lease=LEASE, sharding=True)
+    ports = ComponentPorts(
+        Config(),
+        Settings(),
+        metrics,
+        SystemClock(),
+        Redactor(),
+        _Schedule(),
+    )
+    return ShardKeeper(config, ports, specs, moved)
+
+
+async def test_alerting_failing_to_move_incidents_does_not_stop_the_keeper(
+    make_postgres: PostgresFactory,
+) -> None:
+    """When alerting cannot close the incidents of checks handed over (its state store
+    fails), the keeper counts and logs it and goes on: it keeps renewing what it owns, so its
+    checks do not expire and stop running everywhere."""
+    stream = io.StringIO()
+    configure_logging(Redactor(), "INFO", "json", stream=stream)
+    server = make_postgres()
+    metrics = Metrics()
+
+    def broken(taken: Sequence[PagedAlert], handed: Sequence[str]) -> None:
+        raise OSError("disk I/O error")
+
+    a = _keeper(server, "a", broken, metrics)
+    b = _keeper(server, "b", lambda taken, handed: None, Metrics())
+    joining = ClusterStore(server.dsn(), "b", timeout=3.0)
+    try:
+        await a.round()
+        assert len(a.owned) == 4
+        await joining.renew(LEASE, "t")  # b is a live member: a's share halves
+        await a.round()
+        assert len(a.owned) == 2
+        assert metrics.internal_task_failures._value.get() == 1
+        assert "cluster_shards_incidents_not_moved" in stream.getvalue()
+        await b.round()
+        assert len(b.owned) == 2
+        await a.round()  # the keeper goes on renewing its share
+        assert set(a.owned) | set(b.owned) == set(many(4))
+        live = server.sql(
+            "SELECT count(*) FROM opsmon_cluster_shards WHERE owner = 'a' AND expires_at > now()"
+        )
+        assert live == [(2,)]
+    finally:
+        await asyncio.gather(a.close(False, False), b.close(False, False), joining.close())
