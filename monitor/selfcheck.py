@@ -102,9 +102,14 @@ class OwnedElsewhere:
         """Their /api/status entries."""
         return list(self._checks.values())
 
-    def failing(self) -> frozenset[str]:
-        """Those their owner judges failing (inhibition takes them as firing roots)."""
-        return frozenset(n for n, e in self._checks.items() if e.get("health") == "unhealthy")
+    def failing(self) -> dict[str, str | None]:
+        """Those their owner judges failing, with their service (inhibition takes them as
+        firing roots, and lists them as affected by a root that fails here)."""
+        return {
+            name: str(entry["service"]) if entry.get("service") else None
+            for name, entry in self._checks.items()
+            if entry.get("health") == "unhealthy"
+        }
 
     def depends_on(self, name: str) -> list[str]:
         """The `depends_on` of one of them (empty if it is not run elsewhere)."""

@@ -123,9 +123,24 @@ def test_a_root_failing_on_another_instance_inhibits_its_dependents(harness: Har
     result = inhibit(
         harness.store.live_incidents(),
         lambda n: harness.checks[n].depends_on,
-        firing_elsewhere={"database"},
+        firing_elsewhere={"database": "db"},
     )
     backend = next(i for i in harness.store.live_incidents() if i.source == "backend-health")
     assert result.roots == {backend.id: "database"}
     alone = inhibit(harness.store.live_incidents(), lambda n: harness.checks[n].depends_on)
     assert alone.roots == {}
+
+
+def test_a_dependent_failing_on_another_instance_is_listed_by_the_root_here(
+    harness: Harness,
+) -> None:
+    """Sharding: the database fails here, the backend that stands on it fails on its owner
+    (held back there): the database's page here lists the backend as affected."""
+    harness.fail("database")
+    result = inhibit(
+        harness.store.live_incidents(),
+        lambda n: harness.checks[n].depends_on if n in harness.checks else (),
+        firing_elsewhere={"backend-health": "backend", "unrelated": None},
+    )
+    assert result.roots == {}
+    assert result.affected == {"database": ("backend-health (backend)",)}

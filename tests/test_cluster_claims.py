@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from monitor.alerting.model import AlertView, Notification, Reason, Status
@@ -34,6 +35,15 @@ def test_copies_written_by_different_instances_have_one_content() -> None:
     mine, theirs = notification("a"), notification("b", at=T0 + timedelta(seconds=2))
     assert content_key(mine) == content_key(theirs)
     assert content_key(mine) != content_key(notification("c", Status.RESOLVED))
+
+
+def test_an_update_naming_more_affected_checks_is_news() -> None:
+    """A root's page updated to list a dependent as affected (held back on its owner) is new
+    content, so the leader's claim is granted and the update reaches the receiver."""
+    first = notification("a")
+    update = replace(first, id="b", alerts=(replace(first.alerts[0], affected=("api (api)",)),))
+    assert content_key(update) != content_key(first)
+    assert content_key(update) == content_key(replace(update, id="c"))
 
 
 def test_the_same_news_delivered_by_the_leader_settles_a_copy() -> None:

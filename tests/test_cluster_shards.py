@@ -377,8 +377,9 @@ def test_a_dependent_is_held_back_while_its_root_fails_on_another_instance(
     shards: Shards,
 ) -> None:
     """`api` depends on `db`, and each is owned by another instance. `db` fails, then `api`:
-    only `db` is paged (by its owner); `api`'s owner holds its incident back as inhibited,
-    and after both recover only `db`'s recovery is paged."""
+    only `db` is paged (by its owner), its page updated to list `api` as affected; `api`'s
+    owner holds its incident back as inhibited, and after both recover only `db`'s recovery
+    is paged."""
     shards.checks, shards.depends_on = ["api", "db"], {"api": "db"}
     shards.start("a", "b")
     wait_until(lambda: shards.balanced(("a", "b")), timeout=20)
@@ -400,10 +401,20 @@ def test_a_dependent_is_held_back_while_its_root_fails_on_another_instance(
         return next((i for i in incidents if i["labels"].get("check") == "api"), None)
 
     wait_until(lambda: (api_incident() or {}).get("suppressed") == "inhibited", timeout=20)
-    holds_for(lambda: shards.firing() == [owners["db"]], 2)
+
+    def affected_listed() -> bool:
+        return any(
+            alert["annotations"].get("affected") == "api (api)"
+            for request in shards.receiver.accepted()
+            for alert in request.json["alerts"]
+            if alert["labels"].get("check") == "db" and alert["status"] == "firing"
+        )
+
+    wait_until(affected_listed, timeout=20)
+    holds_for(lambda: set(shards.firing()) == {owners["db"]}, 2)
     shards.target.failing.clear()
     assert wait_until(shards.resolved, timeout=20) == [owners["db"]]
-    holds_for(lambda: shards.firing() == [owners["db"]] and len(shards.resolved()) == 1, 2)
+    holds_for(lambda: set(shards.firing()) == {owners["db"]} and len(shards.resolved()) == 1, 2)
 
 
 def test_a_paused_owner_whose_checks_moved_sends_nothing(shards: Shards) -> None:

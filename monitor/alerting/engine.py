@@ -5,7 +5,7 @@ the same transaction that records what was sent (so a crash neither loses nor re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -42,7 +42,7 @@ class AlertEngine:
         public_url: str,
         on_enqueued: Callable[[], None] = lambda: None,
         recovery: Callable[[str], float] = lambda check: 0.0,
-        firing_elsewhere: Callable[[], Collection[str]] = frozenset,
+        firing_elsewhere: Callable[[], Mapping[str, str | None]] = dict,
     ) -> None:
         self._store = store
         # Sharding: checks other instances run and judge failing count as firing roots.

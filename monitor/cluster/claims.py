@@ -76,8 +76,12 @@ def paged_alerts(notification: Notification) -> list[dict[str, object]]:
 
 def content_key(notification: Notification) -> str:
     """What a notification tells its receiver, independent of which instance wrote it: the
-    channel's group, its status and which alerts fire or resolved in it."""
-    alerts = sorted(f"{a.fingerprint}:{a.status.value}" for a in notification.alerts)
+    channel's group, its status, which alerts fire or resolved in it, and the checks each
+    lists as affected (so an update that only names more affected checks is news)."""
+    alerts = sorted(
+        f"{a.fingerprint}:{a.status.value}:{','.join(sorted(a.affected))}"
+        for a in notification.alerts
+    )
     text = "\n".join([notification.status.value, *alerts])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
