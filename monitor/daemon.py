@@ -460,7 +460,8 @@ class Daemon:
         from monitor.runbooks import default_catalogue
 
         catalogue = default_catalogue()
-        problems = diagnose(Snapshot.from_runners(self.runners.values()), catalogue)
+        situation = Snapshot.from_runners(self.runners.values(), self.elsewhere.views())
+        problems = diagnose(situation, catalogue)
         verdicts = problems_by_check(problems, self.config, catalogue, self.redactor)
         stale = {s.name for s in self._stale_checks()}
         checks = [

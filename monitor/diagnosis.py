@@ -143,11 +143,17 @@ class Snapshot:
         self._containers: dict[str, list[str]] | None = None
 
     @classmethod
-    def from_runners(cls, runners: Iterable[Any]) -> Snapshot:
-        """From the daemon's CheckRunners (health after thresholds, last result)."""
+    def from_runners(cls, runners: Iterable[Any], elsewhere: Iterable[CheckView] = ()) -> Snapshot:
+        """From the daemon's CheckRunners (health after thresholds, last result), and with
+        sharding the checks other instances run, as their owners judge them."""
         return cls(
-            CheckView.of(runner.spec, runner.state.health, runner.state.last_result)
-            for runner in runners
+            [
+                *elsewhere,
+                *(
+                    CheckView.of(runner.spec, runner.state.health, runner.state.last_result)
+                    for runner in runners
+                ),
+            ]
         )
 
     @classmethod

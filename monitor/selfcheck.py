@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitor.diagnosis import CheckView
 from monitor.logs import get_logger
 
 # A run may start up to one interval late (spread start, coalesced misfire) and take its
@@ -93,10 +94,19 @@ class OwnedElsewhere:
 
     def __init__(self) -> None:
         self._checks: dict[str, dict[str, object]] = {}
+        self._views: tuple[CheckView, ...] = ()
 
-    def replace(self, checks: dict[str, dict[str, object]]) -> None:
-        """These checks (name -> their /api/status entry) are run elsewhere from now on."""
+    def replace(
+        self, checks: dict[str, dict[str, object]], views: Iterable[CheckView] = ()
+    ) -> None:
+        """These checks (name -> their /api/status entry; their owners' judgements as
+        diagnosis sees them) are run elsewhere from now on."""
         self._checks = dict(checks)
+        self._views = tuple(views)
+
+    def views(self) -> tuple[CheckView, ...]:
+        """Their owners' judgements, for diagnosis: a root cause may be a check run elsewhere."""
+        return self._views
 
     def status(self) -> list[dict[str, object]]:
         """Their /api/status entries."""

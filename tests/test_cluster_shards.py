@@ -19,6 +19,7 @@ import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,9 +30,12 @@ import pytest
 from monitor.clock import SystemClock
 from monitor.cluster.claims import PagedAlert
 from monitor.cluster.config import ClusterConfig
-from monitor.cluster.shards import Moved, ShardKeeper
+from monitor.cluster.shards import Moved, ShardKeeper, elsewhere_view
+from monitor.cluster.share import Judgement, ShardRow
 from monitor.cluster.store import ClusterStore
 from monitor.config import Config
+from monitor.core.health import Health
+from monitor.core.result import FailureKind
 from monitor.core.spec import CheckSpec
 from monitor.logs import configure_logging
 from monitor.metrics import Metrics
@@ -411,6 +415,9 @@ def test_a_dependent_is_held_back_while_its_root_fails_on_another_instance(
         )
 
     wait_until(affected_listed, timeout=20)
+    # The api's owner diagnoses it by the db's owner's judgement: the root cause is the db.
+    [api] = [c for c in api_owner.get("/api/status").json()["checks"] if c["name"] == "api"]
+    assert api["problems"][0]["root_cause"]["check"] == "db", api["problems"]
     holds_for(lambda: set(shards.firing()) == {owners["db"]}, 2)
     shards.target.failing.clear()
     assert wait_until(shards.resolved, timeout=20) == [owners["db"]]
@@ -574,3 +581,22 @@ async def test_alerting_failing_to_move_incidents_does_not_stop_the_keeper(
         assert live == [(2,)]
     finally:
         await asyncio.gather(a.close(False, False), b.close(False, False), joining.close())
+
+
+def test_a_check_run_elsewhere_is_diagnosed_by_its_owners_judgement() -> None:
+    """Diagnosis sees a check another instance runs as its live owner judged it: failing with
+    the owner's kind and reason, healthy, or unknown when the owner is gone."""
+    spec = CheckSpec(name="db", type="postgres", service="db")
+    since = datetime.now(UTC)
+
+    def row(health: str, kind: str = "", live: bool = True) -> ShardRow:
+        return ShardRow("db", "b", 1, live, Judgement(health, "refused", since, kind))
+
+    down = elsewhere_view(spec, row("unhealthy", "connection_refused"))
+    assert down.health is Health.UNHEALTHY and down.result is not None
+    assert (down.result.kind, down.result.reason) == (FailureKind.CONNECTION_REFUSED, "refused")
+    odd = elsewhere_view(spec, row("unhealthy", "from-a-newer-version"))
+    assert odd.result is not None and odd.result.kind is FailureKind.ERROR
+    assert elsewhere_view(spec, row("healthy")).health is Health.HEALTHY
+    assert elsewhere_view(spec, row("unhealthy", "timeout", live=False)).health is Health.UNKNOWN
+    assert elsewhere_view(spec, None).result is None

@@ -320,7 +320,8 @@ class AlertingComponent:
 
     def _describe(self, spec: CheckSpec, result: CheckResult) -> AlertContent:
         """The alert content, diagnosed against every check's current state (root cause)."""
-        snapshot = Snapshot.from_runners(self._ports.checks.runners.values())
+        ports = self._ports
+        snapshot = Snapshot.from_runners(ports.checks.runners.values(), ports.elsewhere.views())
         # The failing check as the transition has it: in a cluster that may be another
         # instance's view, or this one's with where it fails (cluster/verdicts.py).
         snapshot.checks[spec.name] = CheckView.of(spec, Health.UNHEALTHY, result)
@@ -399,7 +400,7 @@ class AlertingComponent:
         if not failing:
             return
         # One snapshot and one diagnosis for all of them (this runs on every engine round).
-        snapshot = Snapshot.from_runners(runners.values())
+        snapshot = Snapshot.from_runners(runners.values(), self._ports.elsewhere.views())
         catalogue = default_catalogue()
         problems = diagnose(snapshot, catalogue)
         for incident, runner, result in failing:

@@ -24,6 +24,9 @@ from monitor.cluster.claims import PagedAlert
 from monitor.cluster.config import ClusterConfig
 from monitor.cluster.share import ShardRow, plan_share
 from monitor.cluster.store import ClusterStore, StoreUnavailable
+from monitor.core.health import Health
+from monitor.core.result import CheckResult, FailureKind
+from monitor.diagnosis import CheckView
 from monitor.logs import get_logger
 
 if TYPE_CHECKING:
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from monitor.ports import ComponentPorts
 
 PROBLEM_KEY = "cluster-shards"
+_HEALTHS = {health.value: health for health in Health}
 
 # Checks taken over (with the alerts the receivers were last told fire) and checks handed to
 # another instance: alerting takes the incidents over or closes them (member.py).
@@ -61,6 +65,24 @@ def elsewhere_status(spec: CheckSpec, row: ShardRow | None) -> dict[str, object]
         "problems": [],
         "stale": False,
     }
+
+
+def elsewhere_view(spec: CheckSpec, row: ShardRow | None) -> CheckView:
+    """A check another instance runs, as diagnosis sees it: its live owner's judgement (a
+    failure with the owner's kind and reason), or unknown while nobody live judged it."""
+    judged = row.judged if row is not None and row.live else None
+    if judged is None or judged.health not in _HEALTHS:
+        return CheckView.of(spec, Health.UNKNOWN, None)
+    health = _HEALTHS[judged.health]
+    if health is Health.HEALTHY:
+        return CheckView.of(spec, health, CheckResult(ok=True))
+    if health is Health.UNKNOWN:
+        return CheckView.of(spec, health, None)
+    try:
+        kind = FailureKind(judged.kind)
+    except ValueError:  # an owner on another version, or no kind recorded
+        kind = FailureKind.ERROR
+    return CheckView.of(spec, health, CheckResult.failure(kind, judged.reason))
 
 
 class ShardKeeper:
@@ -207,6 +229,7 @@ class ShardKeeper:
         registry, metrics = self._ports.checks, self._ports.metrics
         runners = registry.runners
         elsewhere: dict[str, dict[str, object]] = {}
+        views: list[CheckView] = []
         for name, spec in self._specs.items():
             runs_here = self._open or name in self.owned
             if runs_here and name not in runners:
@@ -214,6 +237,8 @@ class ShardKeeper:
             elif not runs_here:
                 if name in runners and not runners[name].discovered:
                     registry.remove_runner(name)
-                elsewhere[name] = elsewhere_status(spec, self._rows.get(name))
-        self._ports.elsewhere.replace(elsewhere)
+                row = self._rows.get(name)
+                elsewhere[name] = elsewhere_status(spec, row)
+                views.append(elsewhere_view(spec, row))
+        self._ports.elsewhere.replace(elsewhere, views)
         metrics.cluster_shards.labels(self.config.instance).set(len(self.owned))

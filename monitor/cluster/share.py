@@ -23,6 +23,7 @@ class Judgement:
     health: str  # healthy | unhealthy | unknown
     reason: str
     since: datetime
+    kind: str = ""  # the failure kind (monitor/core/result.py) while unhealthy
 
 
 @dataclass(frozen=True)

@@ -588,7 +588,7 @@ RETURNING s.check_name, s.generation
 # every instance can show the health of the checks it leaves to others.
 _SHARDS_READ = """
 SELECT s.check_name, s.owner, s.generation, s.expires_at > now(), v.health, v.reason,
-       v.changed_at
+       v.changed_at, v.kind
 FROM opsmon_cluster_shards AS s
 LEFT JOIN opsmon_cluster_views AS v ON v.instance = s.owner AND v.check_name = s.check_name
 ORDER BY s.check_name
@@ -931,8 +931,10 @@ class ClusterStore:
         """Every row of the shard table, by check name."""
         rows = await self._rows(_SHARDS_READ, {})
         return [
-            ShardRow(str(n), o, int(g), bool(live), Judgement(h, r or "", at) if h else None)
-            for n, o, g, live, h, r, at in rows
+            ShardRow(
+                str(n), o, int(g), bool(live), Judgement(h, r or "", at, k or "") if h else None
+            )
+            for n, o, g, live, h, r, at, k in rows
         ]
 
     async def live_member_names(self, window: float) -> list[str]:

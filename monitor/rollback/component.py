@@ -573,7 +573,12 @@ class RollbackComponent:
         if not all(self._fresh(runner, deploy) for runner in own):
             return None
         crash = active.coordinator.tracker.crash_looping(service, active.config.window, now)
-        return service_facts(service, Situation.from_runners(runners), crash_looping=crash)
+        # Checks other instances run (sharding) count as what the service stands on (a
+        # database down elsewhere blocks the rollback), never as the service's own health:
+        # nothing says their owner judged them after this deploy.
+        others = [v for v in self.ports.elsewhere.views() if v.service != service]
+        situation = Situation.from_runners(runners, others)
+        return service_facts(service, situation, crash_looping=crash)
 
     def _silenced(self, service: str, checks: Sequence[str], now: datetime) -> str | None:
         return self._alerting.silenced(service, checks, now)
