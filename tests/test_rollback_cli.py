@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from monitor.cluster.rollback_share import GuardState, SharedFreeze, SharedLift
+from monitor.cluster.store import ClusterStore
 from monitor.rollback.journal import Journal, Status, Step
 from monitor.rollback.store import open_store
 from tests.support.cli import run_opsmon
+from tests.support.postgres import APP_PASSWORD, PostgresFactory
 from tests.support.rollback import Deployment, answers, wait_answers
 from tests.support.rollback_daemon import Opsmon
 from tests.support.waiting import wait_until
@@ -117,3 +122,70 @@ def test_unfreeze_and_cli_respects_the_freeze(deployment: Deployment, opsmon: Op
     [done] = [r for r in Journal(store).recent("web") if r.status is Status.SUCCEEDED]
     assert [s for s, _ in Journal(store).steps(done.id)][-1] is Step.VERIFIED
     store.close()
+
+
+def _cluster_config(tmp_path: Path, dsn: str, instance: str) -> Path:
+    """A host's config: one check of `web`, rollback of `web`, the cluster store."""
+    path = tmp_path / f"{instance}.yml"
+    path.write_text(
+        f"state_dir: {tmp_path / instance}\n"
+        "checks:\n"
+        '  - {name: web-health, type: http, service: web, url: "http://127.0.0.1:9/health"}\n'
+        "rollback:\n"
+        "  mode: enforce\n"
+        "  services: {web: {strategy: recreate, project: shop}}\n"
+        f'cluster: {{store: "{dsn}", instance: {instance}}}\n'
+    )
+    return path
+
+
+async def _leader_froze_web(dsn: str) -> None:
+    store = ClusterStore(dsn, "a", timeout=5)
+    frozen_at = datetime.now(UTC) - timedelta(minutes=1)
+    await store.share_guards(
+        GuardState(freezes=(SharedFreeze("web", frozen_at, "rollback r1 failed", "a"),))
+    )
+    await store.close()
+
+
+async def _lifts(dsn: str) -> list[SharedLift]:
+    store = ClusterStore(dsn, "reader", timeout=5)
+    shared = await store.shared_guards(datetime.now(UTC) - timedelta(hours=1))
+    await store.close()
+    return list(shared.lifts)
+
+
+def test_unfreeze_on_a_host_without_a_daemon_lifts_the_leaders_freeze(
+    tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """With `cluster:`, a command takes the cluster's guard state before it acts and shares
+    what it changed at once: on a host where no daemon runs, `rollback unfreeze web` sees the
+    freeze the leader made on another host, lifts it, and the lift is in the store for the
+    leader to take (before, it said `web was not frozen`)."""
+    server = make_postgres()
+    asyncio.run(_leader_froze_web(server.dsn()))
+    config = _cluster_config(tmp_path, server.dsn(), "b")
+
+    done = run_opsmon("rollback", "unfreeze", "web", "--config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "automation re-enabled for web" in done.stdout
+    assert [(lift.service, lift.instance) for lift in asyncio.run(_lifts(server.dsn()))] == [
+        ("web", "b")
+    ]
+    status = run_opsmon("rollback", "status", "--json", "--config", str(config))
+    assert json.loads(status.stdout)["services"][0]["frozen"] is None
+
+
+def test_a_command_goes_on_when_the_cluster_store_does_not_answer(
+    tmp_path: Path, make_postgres: PostgresFactory
+) -> None:
+    """The cluster store is down: `rollback status` still answers from this host's state, says
+    once that the guard state was not shared, and never prints the store's password."""
+    server = make_postgres()
+    config = _cluster_config(tmp_path, server.dsn(), "b")
+    server.stop()
+
+    done = run_opsmon("rollback", "status", "--config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr.count("cluster_rollback_state_not_shared") == 1, done.stderr
+    assert APP_PASSWORD not in done.stdout + done.stderr

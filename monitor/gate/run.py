@@ -595,9 +595,11 @@ async def gate(
     """Gate every service concurrently; one report each, in the order given."""
     session = Session(loaded, redactor, Printer(out, redactor))
     try:
+        await session.share_guards()
         gates = [ServiceGate(session, service, options) for service in options.services]
         return list(await asyncio.gather(*(g.run() for g in gates)))
     finally:
+        await session.share_guards()
         await session.aclose()
 
 

@@ -83,12 +83,14 @@ def _with_session(work: Work) -> Callable[[argparse.Namespace], int]:
             # _load refused a config without `rollback:`, so there is a coordinator.
             assert session.coordinator is not None
             try:
+                await session.share_guards()
                 code: int = await work(session, session.coordinator, args)
                 return code
             except DockerCallFailed as exc:
                 print(f"rollback: {session.redactor.text(exc.reason)}", file=sys.stderr)
                 return EXIT_NOT_DONE
             finally:
+                await session.share_guards()
                 await session.aclose()
 
         return asyncio.run(run())
