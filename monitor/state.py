@@ -74,7 +74,6 @@ class CheckState:
         result = self.last_result
         if result is None or result.outcome is not Outcome.FAILED or self.in_grace:
             return None
-        self.consecutive_failures = max(self.consecutive_failures, self.failure_threshold)
         return self._move(Health.UNHEALTHY, result, now)
 
     def _within_grace(self, now: datetime) -> bool:
