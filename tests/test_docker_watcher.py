@@ -203,13 +203,14 @@ async def test_engine_restart_reconnects_and_resyncs(tmp_path: Path) -> None:
             await _quiet(run)
             assert run.metric("opsmon_docker_events_total", action="start") == starts
             assert run.transitions == settled
-        # As the engine stops it stops the containers (seen as events), then it is gone.
         after = [t for t in run.transitions[before_outage:]]
         db = [(t.previous.value, t.current.value) for t in after if t.check == "db"]
         job = [(t.previous.value, t.current.value) for t in after if t.check == "job"]
-        assert db[-2:] == [("unhealthy", "unknown"), ("unknown", "healthy")], db
+        # Whether a check read the stop before the engine was gone is a matter of timing (under
+        # load it may not): the move into UNKNOWN comes from either state.
+        assert db[-1] == ("unknown", "healthy") and db[-2][1] == "unknown", db
         assert [m for m in db if m[1] == "healthy"] == [("unknown", "healthy")], db
-        assert job[-2:] == [("unhealthy", "unknown"), ("unknown", "unhealthy")], job
+        assert job[-1] == ("unknown", "unhealthy") and job[-2][1] == "unknown", job
         assert not [m for m in job if m[1] == "healthy"], job
         assert run.moves("docker") == [
             ("unknown", "healthy"),
